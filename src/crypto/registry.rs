@@ -1,0 +1,244 @@
+//! The key registry (`KEYS`): the data keys, wrapped by the master key.
+//!
+//! ```text
+//! +0  magic      [8]  "SEALKEYS"
+//! +8  version    u16  (1)
+//! +10 kdf        u8   (0: raw 32-byte master key)
+//! +11 reserved   u8   zero
+//! +12 kdf params [12] three u32 (zero for a raw key)
+//! +24 salt       [16] random, fresh at every rewrite
+//! +40 check      [16] HKDF(master, salt, "sealdb/v1/check"), first 16 bytes
+//! +56 nonce      [12] random, fresh at every rewrite
+//! +68 body len   u32
+//! +72 body       [body len] AES-256-GCM under HKDF(master, salt, "sealdb/v1/kek"),
+//!                           associated data bytes 0..72
+//! ..  tag        [16]
+//! ..  crc32      u32  of every byte before it
+//!
+//! body: cipher u8, current key id u32, next key id u32, count u32,
+//!       count × (key id u32, created at u64 (Unix seconds), key [32])
+//! ```
+//!
+//! Open checks, in order: crc (a damaged file is corruption), magic and version, the check value
+//! (a different master key is `WrongMasterKey`), then the tag. Nothing is written on failure.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::Aes256Gcm;
+use zeroize::Zeroizing;
+
+use super::{hkdf32, random_bytes, DataKey, MasterKey, SecretKey};
+use crate::coding::{put_u32, put_u64, Reader};
+use crate::error::{Error, Result};
+use crate::options::Cipher;
+use crate::seal::cipher_of;
+
+const MAGIC: &[u8; 8] = b"SEALKEYS";
+const VERSION: u16 = 1;
+const KDF_RAW: u8 = 0;
+const FIXED_LEN: usize = 72;
+const MAX_KEYS: u32 = 1 << 20;
+
+/// The data keys of an open database.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyRing {
+    cipher: Cipher,
+    current: u32,
+    next_id: u32,
+    keys: BTreeMap<u32, DataKey>,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl KeyRing {
+    /// A new ring holding one random data key (id 1).
+    pub(crate) fn generate(cipher: Cipher) -> Result<KeyRing> {
+        let mut ring = KeyRing { cipher, current: 0, next_id: 1, keys: BTreeMap::new() };
+        ring.add_key()?;
+        Ok(ring)
+    }
+
+    /// Adds a new random data key and makes it current; returns its id.
+    pub(crate) fn add_key(&mut self) -> Result<u32> {
+        let mut k = SecretKey([0; 32]);
+        random_bytes(&mut k.0)?;
+        let id = self.next_id;
+        self.next_id = self
+            .next_id
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidArgument("data key ids exhausted".into()))?;
+        self.keys.insert(id, DataKey { id, key: k, created_at: now_secs() });
+        self.current = id;
+        Ok(id)
+    }
+
+    /// The current data key.
+    pub(crate) fn current(&self) -> &DataKey {
+        // The constructors and decoder guarantee the current key is in the map.
+        &self.keys[&self.current]
+    }
+    /// The data key `id`, if the registry holds it.
+    pub(crate) fn get(&self, id: u32) -> Option<&DataKey> {
+        self.keys.get(&id)
+    }
+    /// The cipher for new blocks.
+    pub(crate) fn cipher(&self) -> Cipher {
+        self.cipher
+    }
+    /// Changes the cipher for new blocks.
+    pub(crate) fn set_cipher(&mut self, cipher: Cipher) {
+        self.cipher = cipher;
+    }
+    /// Every data key, by id.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &DataKey> {
+        self.keys.values()
+    }
+
+    /// Encodes the registry, wrapped under `master`.
+    pub(crate) fn encode(&self, master: &MasterKey) -> Result<Vec<u8>> {
+        let mut salt = [0u8; 16];
+        random_bytes(&mut salt)?;
+        let mut nonce = [0u8; 12];
+        random_bytes(&mut nonce)?;
+        let check = hkdf32(&master.0 .0, &salt, &[b"sealdb/v1/check"]);
+        let kek = hkdf32(&master.0 .0, &salt, &[b"sealdb/v1/kek"]);
+
+        let mut body = Zeroizing::new(Vec::with_capacity(13 + self.keys.len() * 44 + 16));
+        body.push(match self.cipher {
+            Cipher::Aes256Gcm => 1,
+            Cipher::ChaCha20Poly1305 => 2,
+        });
+        put_u32(&mut body, self.current);
+        put_u32(&mut body, self.next_id);
+        put_u32(&mut body, self.keys.len() as u32);
+        for k in self.keys.values() {
+            put_u32(&mut body, k.id);
+            put_u64(&mut body, k.created_at);
+            body.extend_from_slice(&k.key.0);
+        }
+
+        let mut out = Vec::with_capacity(FIXED_LEN + body.len() + 20);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.push(KDF_RAW);
+        out.push(0);
+        out.extend_from_slice(&[0; 12]);
+        out.extend_from_slice(&salt);
+        out.extend_from_slice(&check.0[..16]);
+        out.extend_from_slice(&nonce);
+        put_u32(&mut out, body.len() as u32);
+        debug_assert_eq!(out.len(), FIXED_LEN);
+        let aead = Aes256Gcm::new((&kek.0).into());
+        let tag = aead
+            .encrypt_in_place_detached((&nonce).into(), &out[..FIXED_LEN], &mut body)
+            .map_err(|_| Error::InvalidArgument("registry too large".into()))?;
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&tag);
+        let crc = crc32fast::hash(&out);
+        put_u32(&mut out, crc);
+        Ok(out)
+    }
+
+    /// Decodes a registry read from `path`.
+    pub(crate) fn decode(bytes: &[u8], path: &Path, master: &MasterKey) -> Result<KeyRing> {
+        let bad = |offset: usize, reason: &str| Error::corruption(path, offset as u64, reason);
+        let Some(body_end) = bytes.len().checked_sub(4) else {
+            return Err(bad(0, "key registry truncated"));
+        };
+        let (content, crc) = bytes.split_at(body_end);
+        if crc != crc32fast::hash(content).to_le_bytes() {
+            return Err(bad(body_end, "key registry checksum mismatch"));
+        }
+        let mut r = Reader::new(content);
+        if r.array::<8>().as_ref() != Some(MAGIC) {
+            return Err(bad(0, "not a key registry (bad magic number)"));
+        }
+        if r.u16() != Some(VERSION) {
+            return Err(bad(8, "unknown key registry version"));
+        }
+        if r.u8() != Some(KDF_RAW) || r.u8() != Some(0) || r.array::<12>() != Some([0; 12]) {
+            return Err(bad(10, "unknown key derivation in key registry"));
+        }
+        let salt: [u8; 16] = r.array().ok_or_else(|| bad(24, "key registry truncated"))?;
+        let check: [u8; 16] = r.array().ok_or_else(|| bad(40, "key registry truncated"))?;
+        let nonce: [u8; 12] = r.array().ok_or_else(|| bad(56, "key registry truncated"))?;
+        let body_len = r.u32().ok_or_else(|| bad(68, "key registry truncated"))? as usize;
+        if r.remaining() != body_len.saturating_add(16) {
+            return Err(bad(68, "key registry body length mismatch"));
+        }
+        let expect = hkdf32(&master.0 .0, &salt, &[b"sealdb/v1/check"]);
+        if expect.0[..16] != check {
+            return Err(Error::WrongMasterKey);
+        }
+        let kek = hkdf32(&master.0 .0, &salt, &[b"sealdb/v1/kek"]);
+        let ct = r.bytes(body_len).ok_or_else(|| bad(FIXED_LEN, "key registry truncated"))?;
+        let tag = r.bytes(16).ok_or_else(|| bad(FIXED_LEN + body_len, "key registry truncated"))?;
+        let mut body = Zeroizing::new(ct.to_vec());
+        Aes256Gcm::new((&kek.0).into())
+            .decrypt_in_place_detached((&nonce).into(), &content[..FIXED_LEN], &mut body, tag.into())
+            .map_err(|_| bad(FIXED_LEN, "key registry failed authentication"))?;
+
+        let bad_body = || bad(FIXED_LEN, "malformed key registry body");
+        let mut r = Reader::new(&body);
+        let cipher = match r.u8().and_then(cipher_of) {
+            Some(Some(c)) => c,
+            _ => return Err(bad_body()),
+        };
+        let current = r.u32().ok_or_else(bad_body)?;
+        let next_id = r.u32().ok_or_else(bad_body)?;
+        let count = r.u32().ok_or_else(bad_body)?;
+        if count > MAX_KEYS {
+            return Err(bad_body());
+        }
+        let mut keys = BTreeMap::new();
+        for _ in 0..count {
+            let id = r.u32().ok_or_else(bad_body)?;
+            let created_at = r.u64().ok_or_else(bad_body)?;
+            let key = SecretKey(r.array().ok_or_else(bad_body)?);
+            if id >= next_id || keys.insert(id, DataKey { id, key, created_at }).is_some() {
+                return Err(bad_body());
+            }
+        }
+        if !r.is_empty() || !keys.contains_key(&current) {
+            return Err(bad_body());
+        }
+        Ok(KeyRing { cipher, current, next_id, keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_wrong_key_and_flips() {
+        let m = MasterKey::generate();
+        let mut ring = KeyRing::generate(Cipher::ChaCha20Poly1305).unwrap();
+        ring.add_key().unwrap();
+        let bytes = ring.encode(&m).unwrap();
+        let p = Path::new("KEYS");
+        let back = KeyRing::decode(&bytes, p, &m).unwrap();
+        assert_eq!(back.current, 2);
+        assert_eq!(back.cipher, Cipher::ChaCha20Poly1305);
+        assert_eq!(back.get(1).unwrap().key.0, ring.get(1).unwrap().key.0);
+        assert!(matches!(KeyRing::decode(&bytes, p, &MasterKey::generate()), Err(Error::WrongMasterKey)));
+        for i in 0..bytes.len() {
+            let mut t = bytes.clone();
+            t[i] ^= 0x10;
+            assert!(KeyRing::decode(&t, p, &m).unwrap_err().is_corruption(), "flip at {i}");
+        }
+        for n in 0..bytes.len() {
+            assert!(KeyRing::decode(&bytes[..n], p, &m).is_err());
+        }
+        // No data key appears in the clear.
+        for k in ring.keys() {
+            assert!(!bytes.windows(32).any(|w| w == k.key.0));
+        }
+    }
+}

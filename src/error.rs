@@ -1,0 +1,93 @@
+//! The crate-wide error type.
+
+use std::path::PathBuf;
+
+/// The result type of every fallible sealdb call.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in sealdb.
+///
+/// Error messages never contain key or value bytes nor key material: a corruption names the
+/// file, the offset and the check that failed, nothing more.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O error.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// A failed integrity check: authentication tag, checksum, bad magic, malformed structure,
+    /// a block found at the wrong place, or a file the manifest names that is missing.
+    #[error("corruption in {file} at offset {offset}: {reason}", file = file.display())]
+    Corruption {
+        /// The file in which the check failed.
+        file: PathBuf,
+        /// Byte offset in that file of the structure that failed the check.
+        offset: u64,
+        /// Which check failed (never contains user data).
+        reason: String,
+    },
+
+    /// The master key does not open this database's key registry.
+    #[error("the master key does not open this database's key registry")]
+    WrongMasterKey,
+
+    /// The directory holds an encrypted database but no encryption was configured.
+    #[error("the database at {0} is encrypted: open it with Options::with_encryption")]
+    EncryptionRequired(PathBuf),
+
+    /// Encryption was configured but the directory holds an unencrypted database.
+    #[error(
+        "the database at {0} is not encrypted: open it without encryption (it cannot be \
+         encrypted in place)"
+    )]
+    NotEncrypted(PathBuf),
+
+    /// An argument is out of its allowed range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// Another process (or another `DB` in this process) holds the directory's lock.
+    #[error("the database at {0} is locked: it is open in another process or handle")]
+    Locked(PathBuf),
+
+    /// A key file is readable by group or others.
+    #[error(
+        "key file {path} has mode {mode:o}, readable by group or others: run `chmod 600 {path}`",
+        path = path.display()
+    )]
+    KeyFilePermissions {
+        /// The refused key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// A master-key source could not be read or parsed (the message names the source only).
+    #[error("bad master key source: {0}")]
+    BadKeySource(String),
+
+    /// An earlier write or fsync failed; the database refuses further writes until reopened.
+    #[error("the database refuses writes after an earlier I/O failure ({0}); reopen it")]
+    Poisoned(String),
+
+    /// The database is shutting down.
+    #[error("the database is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Builds a [`Error::Corruption`].
+    pub(crate) fn corruption(
+        file: impl Into<PathBuf>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Error {
+        Error::Corruption { file: file.into(), offset, reason: reason.into() }
+    }
+
+    /// Whether this is a [`Error::Corruption`].
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Error::Corruption { .. })
+    }
+}

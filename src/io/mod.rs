@@ -1,0 +1,232 @@
+//! The one I/O interface: every file the engine touches goes through [`Fs`], so tests can
+//! inject faults (see `tests/` and the fault-injecting implementation there).
+//!
+//! Writable files are append-only and unbuffered: `append` hands the bytes to the OS before it
+//! returns, so an acknowledged write survives the process being killed; `sync` makes it survive
+//! power loss. Buffering, where wanted, is the caller's.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A file opened for appending.
+pub trait WritableFile: Send + Sync {
+    /// Appends all of `data`.
+    fn append(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Makes everything appended so far durable (fdatasync).
+    fn sync(&mut self) -> io::Result<()>;
+    /// Bytes appended so far (the file's size).
+    fn len(&self) -> u64;
+    /// Whether nothing was appended.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A file opened for positioned reads.
+pub trait RandomAccessFile: Send + Sync {
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// The file's size.
+    fn len(&self) -> u64;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A held directory lock; released on drop.
+pub trait DirLock: Send + Sync {}
+
+/// The file-system operations the engine uses.
+pub trait Fs: Send + Sync + std::fmt::Debug {
+    /// Creates (or truncates) `path` for appending.
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Opens `path` for positioned reads.
+    fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>>;
+    /// Reads a whole file.
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Atomically renames `from` to `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Whether `path` exists.
+    fn exists(&self, path: &Path) -> bool;
+    /// The names of the entries of directory `dir`.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Creates `dir` and its parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// fsyncs a directory, making renames and creations in it durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes an exclusive lock on `path` (created if missing) or fails with `WouldBlock`.
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+}
+
+/// The real file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdFs;
+
+struct StdWritable {
+    file: File,
+    len: u64,
+}
+
+impl WritableFile for StdWritable {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data)?;
+        self.len += data.len() as u64;
+        Ok(())
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+struct StdRandom {
+    file: File,
+    len: u64,
+}
+
+impl RandomAccessFile for StdRandom {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.file.read_exact_at(buf, offset)
+        }
+        #[cfg(windows)]
+        {
+            use std::os::windows::fs::FileExt;
+            let mut done = 0;
+            while done < buf.len() {
+                let n = self.file.seek_read(&mut buf[done..], offset + done as u64)?;
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                done += n;
+            }
+            Ok(())
+        }
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+struct StdLock {
+    _file: File,
+}
+impl DirLock for StdLock {}
+
+impl Fs for StdFs {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        let file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+        Ok(Box::new(StdWritable { file, len: 0 }))
+    }
+    fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(Arc::new(StdRandom { file, len }))
+    }
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(dir)? {
+            out.push(e?.file_name().to_string_lossy().into_owned());
+        }
+        Ok(out)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir_all(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            File::open(dir)?.sync_all()
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = dir;
+            Ok(())
+        }
+    }
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(StdLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+/// Names of the files in a data directory.
+pub mod names {
+    use super::{Path, PathBuf};
+
+    /// The lock file.
+    pub const LOCK: &str = "LOCK";
+    /// The key registry (encrypted databases only).
+    pub const KEYS: &str = "KEYS";
+    /// The manifest.
+    pub const MANIFEST: &str = "MANIFEST";
+
+    /// What a file in the data directory is, from its name.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum FileName {
+        /// `NNNNNN.wal`
+        Wal(u64),
+        /// `NNNNNN.sst`
+        Table(u64),
+        /// `NNNNNN.vlog`
+        ValueLog(u64),
+        /// `*.tmp`: an unfinished file, removed at open.
+        Temp,
+    }
+
+    /// Parses a directory entry's name.
+    pub fn parse(name: &str) -> Option<FileName> {
+        if name.ends_with(".tmp") {
+            return Some(FileName::Temp);
+        }
+        let (num, ext) = name.split_once('.')?;
+        if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u64 = num.parse().ok()?;
+        match ext {
+            "wal" => Some(FileName::Wal(n)),
+            "sst" => Some(FileName::Table(n)),
+            "vlog" => Some(FileName::ValueLog(n)),
+            _ => None,
+        }
+    }
+
+    /// Path of WAL `n`.
+    pub fn wal(dir: &Path, n: u64) -> PathBuf {
+        dir.join(format!("{n:06}.wal"))
+    }
+    /// Path of SSTable `n`.
+    pub fn table(dir: &Path, n: u64) -> PathBuf {
+        dir.join(format!("{n:06}.sst"))
+    }
+    /// Path of value-log segment `n`.
+    pub fn vlog(dir: &Path, n: u64) -> PathBuf {
+        dir.join(format!("{n:06}.vlog"))
+    }
+}

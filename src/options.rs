@@ -1,0 +1,223 @@
+//! Options for opening a database.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::crypto::MasterKey;
+use crate::io::{Fs, StdFs};
+
+/// The AEAD that seals blocks. Recorded in every block, so one database can hold both while it
+/// migrates from one to the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cipher {
+    /// AES-256 in Galois/Counter Mode (the default; hardware accelerated on x86-64 and aarch64).
+    Aes256Gcm,
+    /// ChaCha20-Poly1305 (fast without AES instructions).
+    ChaCha20Poly1305,
+}
+
+/// Encryption at rest: a master key and the choices that go with it.
+///
+/// The master key never reaches the data directory; it wraps the data keys kept in the
+/// directory's key registry.
+pub struct Encryption {
+    pub(crate) master: MasterKey,
+    pub(crate) cipher: Cipher,
+    pub(crate) rotate_every: Option<Duration>,
+    pub(crate) rotate_after_bytes: Option<u64>,
+}
+
+impl std::fmt::Debug for Encryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encryption")
+            .field("master", &self.master)
+            .field("cipher", &self.cipher)
+            .field("rotate_every", &self.rotate_every)
+            .field("rotate_after_bytes", &self.rotate_after_bytes)
+            .finish()
+    }
+}
+
+impl Encryption {
+    /// Encryption under `master` with AES-256-GCM.
+    pub fn new(master: MasterKey) -> Encryption {
+        Encryption {
+            master,
+            cipher: Cipher::Aes256Gcm,
+            rotate_every: None,
+            rotate_after_bytes: None,
+        }
+    }
+    /// Selects the cipher for new blocks.
+    #[must_use]
+    pub fn cipher(mut self, cipher: Cipher) -> Encryption {
+        self.cipher = cipher;
+        self
+    }
+    /// Rotates the data key automatically once the current one is older than `age`.
+    #[must_use]
+    pub fn rotate_every(mut self, age: Duration) -> Encryption {
+        self.rotate_every = Some(age);
+        self
+    }
+    /// Rotates the data key automatically once it has sealed `bytes` bytes.
+    #[must_use]
+    pub fn rotate_after_bytes(mut self, bytes: u64) -> Encryption {
+        self.rotate_after_bytes = Some(bytes);
+        self
+    }
+}
+
+/// How to open a database. Every tuning option has a documented default.
+#[derive(Debug)]
+pub struct Options {
+    pub(crate) path: PathBuf,
+    pub(crate) encryption: Option<Encryption>,
+    pub(crate) fs: Arc<dyn Fs>,
+    /// Size at which the mutable memtable is frozen and flushed. Default 32 MiB.
+    pub(crate) memtable_size: usize,
+    /// Frozen memtables allowed to wait for flush before writers stall. Default 2.
+    pub(crate) max_immutable_memtables: usize,
+    /// Target size of an SSTable data block before sealing. Default 4 KiB.
+    pub(crate) block_size: usize,
+    /// Entries between restart points in a data block. Default 16.
+    pub(crate) block_restart_interval: usize,
+    /// Bytes of opened blocks kept in the block cache. Default 64 MiB.
+    pub(crate) cache_size: u64,
+    /// Compress blocks with LZ4 (kept only when it shrinks a block). Default on.
+    pub(crate) compression: bool,
+    /// Bloom filter bits per key. Default 10 (about 1% false positives).
+    pub(crate) bloom_bits_per_key: u32,
+    /// Target size of SSTables written by compaction. Default 32 MiB.
+    pub(crate) target_file_size: u64,
+    /// L0 files that trigger a compaction into L1. Default 4.
+    pub(crate) l0_compaction_trigger: usize,
+    /// L0 files at which writes are slowed. Default 8.
+    pub(crate) l0_slowdown_trigger: usize,
+    /// L0 files at which writes stop until compaction catches up. Default 12.
+    pub(crate) l0_stop_trigger: usize,
+    /// Target size of L1; each further level is `level_size_multiplier` times larger.
+    /// Default 128 MiB.
+    pub(crate) level_base_size: u64,
+    /// Growth factor between levels. Default 10.
+    pub(crate) level_size_multiplier: u64,
+    /// fsync the WAL on every write. Default off: writes reach the OS at once and
+    /// [`DB::sync`](crate::DB::sync) makes them durable.
+    pub(crate) sync_writes: bool,
+    /// Run flush and compaction on background threads. Default on; when off they run only on
+    /// [`DB::flush`](crate::DB::flush) and [`DB::compact`](crate::DB::compact) (for tests).
+    pub(crate) background_work: bool,
+}
+
+impl Options {
+    /// Options for a database at `path`, without encryption and with default tuning.
+    pub fn new(path: impl AsRef<Path>) -> Options {
+        Options {
+            path: path.as_ref().to_path_buf(),
+            encryption: None,
+            fs: Arc::new(StdFs),
+            memtable_size: 32 << 20,
+            max_immutable_memtables: 2,
+            block_size: 4 << 10,
+            block_restart_interval: 16,
+            cache_size: 64 << 20,
+            compression: true,
+            bloom_bits_per_key: 10,
+            target_file_size: 32 << 20,
+            l0_compaction_trigger: 4,
+            l0_slowdown_trigger: 8,
+            l0_stop_trigger: 12,
+            level_base_size: 128 << 20,
+            level_size_multiplier: 10,
+            sync_writes: false,
+            background_work: true,
+        }
+    }
+
+    /// Encrypts the database at rest.
+    #[must_use]
+    pub fn with_encryption(mut self, encryption: Encryption) -> Options {
+        self.encryption = Some(encryption);
+        self
+    }
+    /// Memtable size in bytes (default 32 MiB; at least 64 KiB).
+    #[must_use]
+    pub fn memtable_size(mut self, bytes: usize) -> Options {
+        self.memtable_size = bytes.max(64 << 10);
+        self
+    }
+    /// Frozen memtables that may wait for flush before writers stall (default 2, at least 1).
+    #[must_use]
+    pub fn max_immutable_memtables(mut self, n: usize) -> Options {
+        self.max_immutable_memtables = n.max(1);
+        self
+    }
+    /// Data block size in bytes before sealing (default 4 KiB; 256 B to 1 MiB).
+    #[must_use]
+    pub fn block_size(mut self, bytes: usize) -> Options {
+        self.block_size = bytes.clamp(256, 1 << 20);
+        self
+    }
+    /// Block cache capacity in bytes of opened blocks (default 64 MiB; 0 disables it).
+    #[must_use]
+    pub fn cache_size(mut self, bytes: u64) -> Options {
+        self.cache_size = bytes;
+        self
+    }
+    /// LZ4 block compression (default on).
+    #[must_use]
+    pub fn compression(mut self, on: bool) -> Options {
+        self.compression = on;
+        self
+    }
+    /// Bloom filter bits per key (default 10; 0 disables filters).
+    #[must_use]
+    pub fn bloom_bits_per_key(mut self, bits: u32) -> Options {
+        self.bloom_bits_per_key = bits.min(32);
+        self
+    }
+    /// Target SSTable size for compaction output (default 32 MiB; at least 64 KiB).
+    #[must_use]
+    pub fn target_file_size(mut self, bytes: u64) -> Options {
+        self.target_file_size = bytes.max(64 << 10);
+        self
+    }
+    /// Target size of level 1 (default 128 MiB; at least 256 KiB).
+    #[must_use]
+    pub fn level_base_size(mut self, bytes: u64) -> Options {
+        self.level_base_size = bytes.max(256 << 10);
+        self
+    }
+    /// L0 file count that triggers compaction (default 4), slows writes (default 8) and
+    /// stops writes (default 12). Each is at least the one before it.
+    #[must_use]
+    pub fn l0_triggers(mut self, compact: usize, slowdown: usize, stop: usize) -> Options {
+        self.l0_compaction_trigger = compact.max(1);
+        self.l0_slowdown_trigger = slowdown.max(self.l0_compaction_trigger);
+        self.l0_stop_trigger = stop.max(self.l0_slowdown_trigger + 1);
+        self
+    }
+    /// fsync the WAL on every write (default off; see [`DB::sync`](crate::DB::sync)).
+    #[must_use]
+    pub fn sync_writes(mut self, on: bool) -> Options {
+        self.sync_writes = on;
+        self
+    }
+    /// Background flush and compaction (default on).
+    #[must_use]
+    pub fn background_work(mut self, on: bool) -> Options {
+        self.background_work = on;
+        self
+    }
+    /// Replaces the file-system layer (fault injection in tests).
+    #[must_use]
+    pub fn with_fs(mut self, fs: Arc<dyn Fs>) -> Options {
+        self.fs = fs;
+        self
+    }
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
