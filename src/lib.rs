@@ -11,4 +11,6 @@ pub use error::{Error, Result};
 pub use options::{Cipher, Encryption, Options};
 pub use crypto::MasterKey;
 pub use batch::WriteBatch;
-pub struct DB;
+
+mod db;
+pub use db::{DataKeyInfo, EncryptionStatus, Iter, Snapshot, DB};
