@@ -1,0 +1,102 @@
+//! Building user iterators over a super-version.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::version::{SuperVersion, TableFile};
+use crate::error::Result;
+use crate::iter::{InternalIterator, Iter, MergingIter};
+use crate::key::ValueKind;
+use crate::memtable::MemIter;
+use crate::sstable::TableIter;
+
+/// Concatenates the non-overlapping, sorted tables of one level, opening one at a time.
+pub(crate) struct LevelIter {
+    files: Vec<Arc<TableFile>>,
+    index: usize,
+    cur: Option<TableIter>,
+}
+
+impl LevelIter {
+    pub(crate) fn new(files: Vec<Arc<TableFile>>) -> LevelIter {
+        LevelIter { files, index: 0, cur: None }
+    }
+
+    fn open(&mut self, i: usize) {
+        self.index = i;
+        self.cur = self.files.get(i).map(|f| f.table.iter());
+    }
+
+    /// Moves to later files until positioned at an entry or past the last file.
+    fn skip_empty(&mut self) -> Result<()> {
+        while self.cur.as_ref().is_some_and(|c| !c.valid()) {
+            self.open(self.index + 1);
+            if let Some(c) = &mut self.cur {
+                c.seek_to_first()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl InternalIterator for LevelIter {
+    fn valid(&self) -> bool {
+        self.cur.as_ref().is_some_and(InternalIterator::valid)
+    }
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.open(0);
+        if let Some(c) = &mut self.cur {
+            c.seek_to_first()?;
+        }
+        self.skip_empty()
+    }
+    fn seek(&mut self, user_key: &[u8], seq: u64) -> Result<()> {
+        let i = self.files.partition_point(|f| f.meta.largest_user() < user_key);
+        self.open(i);
+        if let Some(c) = &mut self.cur {
+            c.seek(user_key, seq)?;
+        }
+        self.skip_empty()
+    }
+    fn next(&mut self) -> Result<()> {
+        if let Some(c) = &mut self.cur {
+            c.next()?;
+        }
+        self.skip_empty()
+    }
+    fn user_key(&self) -> &[u8] {
+        self.cur.as_ref().map_or(&[][..], |c| c.user_key())
+    }
+    fn seq(&self) -> u64 {
+        self.cur.as_ref().map_or(0, InternalIterator::seq)
+    }
+    fn kind(&self) -> ValueKind {
+        self.cur.as_ref().map_or(ValueKind::Delete, InternalIterator::kind)
+    }
+    fn value(&self) -> &[u8] {
+        self.cur.as_ref().map_or(&[][..], |c| c.value())
+    }
+}
+
+/// Every source of a super-version, merged.
+pub(crate) fn merged(sv: &SuperVersion) -> MergingIter {
+    let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
+    children.push(Box::new(MemIter::new(sv.mem.clone())));
+    for m in &sv.imms {
+        children.push(Box::new(MemIter::new(m.clone())));
+    }
+    for f in &sv.version.levels[0] {
+        children.push(Box::new(f.table.iter()));
+    }
+    for level in &sv.version.levels[1..] {
+        if !level.is_empty() {
+            children.push(Box::new(LevelIter::new(level.clone())));
+        }
+    }
+    MergingIter::new(children)
+}
+
+pub(crate) fn new_iter(sv: Arc<SuperVersion>, seq: u64, (start, end): (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> Iter {
+    let inner = merged(&sv);
+    Iter::new(inner, seq, start, end, Box::new(sv))
+}
