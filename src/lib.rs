@@ -19,6 +19,8 @@
 //! See `docs/design.md`, `docs/format.md` and `docs/security.md` in the repository.
 
 pub mod coding;
+#[doc(hidden)]
+pub mod decode;
 pub mod crypto;
 pub mod error;
 pub mod io;

@@ -24,7 +24,7 @@ use crate::crypto::registry::KeyRing;
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::io::{names, DirLock, Fs};
-use crate::iter::{prefix_end, Iter, MergingIter};
+use crate::iter::{prefix_end, Iter};
 use crate::key::ValueKind;
 use crate::manifest::{self, ManifestData};
 use crate::memtable::MemTable;

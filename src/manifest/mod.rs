@@ -73,7 +73,7 @@ impl ManifestData {
     }
 
     /// Decodes a manifest payload (already authenticated).
-    pub fn decode(bytes: &[u8]) -> std::result::Result<ManifestData, &'static str> {
+    pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<ManifestData, &'static str> {
         let mut r = Reader::new(bytes);
         if r.u8() != Some(VERSION) {
             return Err("unknown manifest version");

@@ -16,6 +16,6 @@ pub(crate) mod filter;
 mod table;
 
 pub(crate) use cache::BlockCache;
-pub(crate) use table::{BuildOptions, Table, TableBuilder, TableInfo, TableIter};
+pub(crate) use table::{BuildOptions, Table, TableBuilder, TableIter};
 pub use block::{Block, BlockIter};
 pub use filter::Filter;

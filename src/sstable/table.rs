@@ -34,7 +34,6 @@ pub(crate) struct TableInfo {
     pub(crate) size: u64,
     pub(crate) smallest: Vec<u8>,
     pub(crate) largest: Vec<u8>,
-    pub(crate) entries: u64,
     pub(crate) key_id: u32,
 }
 
@@ -111,9 +110,6 @@ impl TableBuilder {
     pub(crate) fn file_size(&self) -> u64 {
         self.offset + self.data.estimated_size() as u64
     }
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries == 0
-    }
 
     /// Seals `plain` as the next block; returns (offset, sealed length).
     fn write_block(&mut self, kind: BlockKind, plain: &[u8], compress: bool) -> Result<(u64, u32)> {
@@ -181,7 +177,6 @@ impl TableBuilder {
             size: self.offset,
             smallest: self.smallest.unwrap_or_default(),
             largest,
-            entries: self.entries,
             key_id: self.cipher.key_id(),
         })
     }

@@ -31,7 +31,6 @@ pub(crate) struct WalWriter {
     cipher: FileCipher,
     next_nonce: u64,
     buf: Vec<u8>,
-    pub(crate) number: u64,
 }
 
 impl WalWriter {
@@ -41,7 +40,7 @@ impl WalWriter {
         let mut file = fs.create(path)?;
         file.append(&header)?;
         file.sync()?;
-        Ok(WalWriter { file, cipher, next_nonce: 1, buf: Vec::new(), number })
+        Ok(WalWriter { file, cipher, next_nonce: 1, buf: Vec::new() })
     }
 
     /// Seals `payload` as one record and hands it to the OS.
