@@ -37,7 +37,9 @@ fn files_containing(dir: &Path, needle: &[u8]) -> std::io::Result<(usize, usize)
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (dir, temp): (PathBuf, bool) = match std::env::args().nth(1) {
         Some(d) => (PathBuf::from(d), false),
-        None => (std::env::temp_dir().join(format!("sealdb-quickstart-{}", std::process::id())), true),
+        None => {
+            (std::env::temp_dir().join(format!("sealdb-quickstart-{}", std::process::id())), true)
+        }
     };
     // In a real deployment the key comes from MasterKey::from_env / from_file / a KMS.
     let master = MasterKey::generate();
@@ -78,16 +80,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scanned_ok = db.iter().all(|r| r.is_ok());
     assert_eq!(db.get(key(N - 1))?.as_deref(), Some(value(N - 1).as_bytes()));
     let (files, _) = files_containing(&dir, b"-")?;
-    let bytes: u64 = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    let bytes: u64 =
+        std::fs::read_dir(&dir)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
     db.close()?;
 
     println!("sealdb quickstart: {}", dir.display());
     println!("  cipher                 {:?}, data key id {}", status.cipher, status.current_key_id);
     println!("  wrote {N} keys         {:.0} puts/s", f64::from(N) / write_secs);
     println!("  read back {N} keys     {:.0} gets/s, all correct", f64::from(N) / read_secs);
-    println!("  plaintext on disk      {plaintext_hits} hits for key/value markers in {files} files");
+    println!(
+        "  plaintext on disk      {plaintext_hits} hits for key/value markers in {files} files"
+    );
     println!("  after reopen           {count} keys iterated, all readable: {scanned_ok}");
-    println!("  directory size         {:.1} MiB", bytes as f64 / (1 << 20) as f64);
+    println!("  directory size         {:.1} MiB", bytes as f64 / f64::from(1u32 << 20));
     if plaintext_hits != 0 || count != N as usize || !scanned_ok {
         return Err("quickstart check failed".into());
     }

@@ -146,7 +146,10 @@ mod tests {
         }
         // 11-byte and overflowing encodings are refused.
         assert_eq!(Reader::new(&[0xff; 11]).varint(), None);
-        assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).varint(), None);
+        assert_eq!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).varint(),
+            None
+        );
     }
 
     #[test]

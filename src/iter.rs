@@ -40,7 +40,9 @@ impl MergingIter {
                 continue;
             }
             best = match best {
-                Some(b) if order(c.as_ref(), self.children[b].as_ref()) != Ordering::Less => Some(b),
+                Some(b) if order(c.as_ref(), self.children[b].as_ref()) != Ordering::Less => {
+                    Some(b)
+                }
                 _ => Some(i),
             };
         }
@@ -115,20 +117,19 @@ impl Iter {
     }
 
     fn step(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        if !self.started {
+        if self.started {
+            self.inner.next()?;
+        } else {
             self.started = true;
             match &self.start {
                 Bound::Unbounded => self.inner.seek_to_first()?,
-                Bound::Included(k) | Bound::Excluded(k) => {
-                    let k = k.clone();
-                    self.inner.seek(&k, MAX_SEQ)?;
+                Bound::Included(k) => self.inner.seek(k, MAX_SEQ)?,
+                Bound::Excluded(k) => {
+                    self.inner.seek(k, MAX_SEQ)?;
+                    // Treat the excluded key as already returned, so it is skipped.
+                    self.last_key = Some(k.clone());
                 }
             }
-            if let Bound::Excluded(k) = &self.start {
-                self.last_key = Some(k.clone());
-            }
-        } else {
-            self.inner.next()?;
         }
         loop {
             if !self.inner.valid() {

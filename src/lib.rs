@@ -19,9 +19,9 @@
 //! See `docs/design.md`, `docs/format.md` and `docs/security.md` in the repository.
 
 pub mod coding;
+pub mod crypto;
 #[doc(hidden)]
 pub mod decode;
-pub mod crypto;
 pub mod error;
 pub mod io;
 pub mod options;

@@ -58,7 +58,10 @@ impl MasterKey {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(path)?.permissions().mode();
             if mode & 0o077 != 0 {
-                return Err(Error::KeyFilePermissions { path: path.to_path_buf(), mode: mode & 0o777 });
+                return Err(Error::KeyFilePermissions {
+                    path: path.to_path_buf(),
+                    mode: mode & 0o777,
+                });
             }
         }
         let data = Zeroizing::new(std::fs::read(path)?);

@@ -52,7 +52,7 @@ pub(crate) struct DataKey {
 
 impl DataKey {
     /// The key of one file: HKDF-SHA256(DEK, salt, "sealdb/v1/file" ‖ magic ‖ file number).
-    pub(crate) fn file_key(&self, salt: &[u8; 32], magic: &[u8; 8], file_number: u64) -> SecretKey {
+    pub(crate) fn file_key(&self, salt: &[u8; 32], magic: &[u8], file_number: u64) -> SecretKey {
         hkdf32(&self.key.0, salt, &[b"sealdb/v1/file", magic, &file_number.to_le_bytes()])
     }
 }

@@ -51,9 +51,7 @@ pub(crate) struct KeyRing {
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl KeyRing {
@@ -181,14 +179,18 @@ impl KeyRing {
         let tag = r.bytes(16).ok_or_else(|| bad(FIXED_LEN + body_len, "key registry truncated"))?;
         let mut body = Zeroizing::new(ct.to_vec());
         Aes256Gcm::new((&kek.0).into())
-            .decrypt_in_place_detached((&nonce).into(), &content[..FIXED_LEN], &mut body, tag.into())
+            .decrypt_in_place_detached(
+                (&nonce).into(),
+                &content[..FIXED_LEN],
+                &mut body,
+                tag.into(),
+            )
             .map_err(|_| bad(FIXED_LEN, "key registry failed authentication"))?;
 
         let bad_body = || bad(FIXED_LEN, "malformed key registry body");
         let mut r = Reader::new(&body);
-        let cipher = match r.u8().and_then(cipher_of) {
-            Some(Some(c)) => c,
-            _ => return Err(bad_body()),
+        let Some(Some(cipher)) = r.u8().and_then(cipher_of) else {
+            return Err(bad_body());
         };
         let current = r.u32().ok_or_else(bad_body)?;
         let next_id = r.u32().ok_or_else(bad_body)?;
@@ -227,7 +229,10 @@ mod tests {
         assert_eq!(back.current, 2);
         assert_eq!(back.cipher, Cipher::ChaCha20Poly1305);
         assert_eq!(back.get(1).unwrap().key.0, ring.get(1).unwrap().key.0);
-        assert!(matches!(KeyRing::decode(&bytes, p, &MasterKey::generate()), Err(Error::WrongMasterKey)));
+        assert!(matches!(
+            KeyRing::decode(&bytes, p, &MasterKey::generate()),
+            Err(Error::WrongMasterKey)
+        ));
         for i in 0..bytes.len() {
             let mut t = bytes.clone();
             t[i] ^= 0x10;

@@ -26,11 +26,22 @@ fn write_tables(
     let mut out = Vec::new();
     let mut builder: Option<(u64, TableBuilder)> = None;
     let mut last_key: Option<Vec<u8>> = None;
-    let finish = |inner: &Inner, number: u64, b: TableBuilder, out: &mut Vec<Arc<TableFile>>| -> Result<()> {
+    let finish = |inner: &Inner,
+                  number: u64,
+                  b: TableBuilder,
+                  out: &mut Vec<Arc<TableFile>>|
+     -> Result<()> {
         let info = b.finish()?;
         let path = names::table(&inner.dir, number);
-        let table = Table::open(inner.fs.as_ref(), &path, number, inner.keys(), inner.cache.clone())?;
-        let meta = FileMeta { number, size: info.size, key_id: info.key_id, smallest: info.smallest, largest: info.largest };
+        let table =
+            Table::open(inner.fs.as_ref(), &path, number, inner.keys(), inner.cache.clone())?;
+        let meta = FileMeta {
+            number,
+            size: info.size,
+            key_id: info.key_id,
+            smallest: info.smallest,
+            largest: info.largest,
+        };
         out.push(Arc::new(TableFile::new(meta, Arc::new(table), inner.fs.clone(), path)));
         Ok(())
     };
@@ -57,7 +68,16 @@ fn write_tables(
             if builder.is_none() {
                 let n = alloc();
                 let path = names::table(&inner.dir, n);
-                builder = Some((n, TableBuilder::create(inner.fs.as_ref(), &path, n, inner.keys(), inner.tuning.build)?));
+                builder = Some((
+                    n,
+                    TableBuilder::create(
+                        inner.fs.as_ref(),
+                        &path,
+                        n,
+                        inner.keys(),
+                        inner.tuning.build,
+                    )?,
+                ));
             }
             if let Some((_, b)) = &mut builder {
                 b.add(uk, source.seq(), source.kind(), source.value())?;
@@ -239,7 +259,11 @@ fn run(inner: &Inner, c: &Compaction) -> Result<()> {
             &mut merged,
             inner.tuning.target_file_size,
             || inner.state.lock().alloc_file_number(),
-            |uk| deeper.iter().all(|lvl| lvl.iter().all(|f| uk < f.meta.smallest_user() || uk > f.meta.largest_user())),
+            |uk| {
+                deeper.iter().all(|lvl| {
+                    lvl.iter().all(|f| uk < f.meta.smallest_user() || uk > f.meta.largest_user())
+                })
+            },
             &|| inner.state.lock().shutting_down,
         )?
     };
@@ -273,26 +297,24 @@ fn run(inner: &Inner, c: &Compaction) -> Result<()> {
 
 pub(crate) fn compaction_worker(inner: &Inner) {
     loop {
-        let _g = inner.compaction_lock.lock();
-        let c = {
-            let mut st = inner.state.lock();
-            if st.shutting_down {
-                return;
-            }
-            let v = st.version.clone();
-            let picked = if st.bg_error.is_none() { pick(inner, &v, &mut st.compact_pointer) } else { None };
-            match picked {
-                Some(c) => c,
-                None => {
-                    drop(_g);
-                    inner.bg_cv.wait(&mut st);
-                    continue;
-                }
-            }
+        let guard = inner.compaction_lock.lock();
+        let mut st = inner.state.lock();
+        if st.shutting_down {
+            return;
+        }
+        let v = st.version.clone();
+        let picked =
+            if st.bg_error.is_none() { pick(inner, &v, &mut st.compact_pointer) } else { None };
+        let Some(c) = picked else {
+            drop(guard);
+            inner.bg_cv.wait(&mut st);
+            continue;
         };
+        drop(st);
         if let Err(e) = run(inner, &c) {
             fail(inner, "compaction failed", &e);
         }
+        drop(guard);
     }
 }
 

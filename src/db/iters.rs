@@ -96,7 +96,11 @@ pub(crate) fn merged(sv: &SuperVersion) -> MergingIter {
     MergingIter::new(children)
 }
 
-pub(crate) fn new_iter(sv: Arc<SuperVersion>, seq: u64, (start, end): (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> Iter {
+pub(crate) fn new_iter(
+    sv: Arc<SuperVersion>,
+    seq: u64,
+    (start, end): (Bound<Vec<u8>>, Bound<Vec<u8>>),
+) -> Iter {
     let inner = merged(&sv);
     Iter::new(inner, seq, start, end, Box::new(sv))
 }

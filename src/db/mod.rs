@@ -135,7 +135,6 @@ impl std::fmt::Debug for DB {
 /// A frozen view of the database: reads see exactly the writes made before it was taken,
 /// across later writes, flushes and compactions.
 pub struct Snapshot {
-    inner: Arc<Inner>,
     seq: u64,
     sv: Arc<SuperVersion>,
 }
@@ -180,10 +179,16 @@ fn replicate(e: &Error) -> Error {
 
 fn check_sizes(key: &[u8], value: &[u8]) -> Result<()> {
     if key.len() > MAX_KEY_SIZE {
-        return Err(Error::InvalidArgument(format!("key of {} bytes exceeds {MAX_KEY_SIZE}", key.len())));
+        return Err(Error::InvalidArgument(format!(
+            "key of {} bytes exceeds {MAX_KEY_SIZE}",
+            key.len()
+        )));
     }
     if value.len() > MAX_VALUE_SIZE {
-        return Err(Error::InvalidArgument(format!("value of {} bytes exceeds {MAX_VALUE_SIZE}", value.len())));
+        return Err(Error::InvalidArgument(format!(
+            "value of {} bytes exceeds {MAX_VALUE_SIZE}",
+            value.len()
+        )));
     }
     Ok(())
 }
@@ -233,7 +238,7 @@ impl DB {
     /// Reads the newest value of `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let (seq, sv) = self.inner.read_view();
-        self.inner.get_at(key.as_ref(), seq, &sv)
+        get_at(key.as_ref(), seq, &sv)
     }
 
     /// All pairs in ascending key order.
@@ -256,7 +261,7 @@ impl DB {
     /// A frozen view of the database as of now.
     pub fn snapshot(&self) -> Snapshot {
         let (seq, sv) = self.inner.read_view();
-        Snapshot { inner: self.inner.clone(), seq, sv }
+        Snapshot { seq, sv }
     }
 
     /// Writes the memtable to an SSTable; returns when it is on disk.
@@ -316,6 +321,22 @@ impl DB {
     }
 }
 
+impl IntoIterator for &DB {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+    type IntoIter = Iter;
+    fn into_iter(self) -> Iter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for &Snapshot {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+    type IntoIter = Iter;
+    fn into_iter(self) -> Iter {
+        self.iter()
+    }
+}
+
 impl Drop for DB {
     fn drop(&mut self) {
         if let Err(e) = self.shutdown() {
@@ -327,7 +348,7 @@ impl Drop for DB {
 impl Snapshot {
     /// Reads `key` as of the snapshot.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.inner.get_at(key.as_ref(), self.seq, &self.sv)
+        get_at(key.as_ref(), self.seq, &self.sv)
     }
     /// All pairs as of the snapshot.
     pub fn iter(&self) -> Iter {
@@ -341,6 +362,37 @@ impl Snapshot {
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
         iters::new_iter(self.sv.clone(), self.seq, prefix_bounds(prefix.as_ref()))
     }
+}
+
+/// Reads `key` as of `seq` in `sv`: memtables, then L0 newest first, then each level.
+fn get_at(key: &[u8], seq: u64, sv: &SuperVersion) -> Result<Option<Vec<u8>>> {
+    let found = |(kind, v): (ValueKind, Vec<u8>)| match kind {
+        ValueKind::Put => Some(v),
+        ValueKind::Delete => None,
+    };
+    if let Some(e) = sv.mem.get(key, seq) {
+        return Ok(found(e));
+    }
+    for m in &sv.imms {
+        if let Some(e) = m.get(key, seq) {
+            return Ok(found(e));
+        }
+    }
+    for f in &sv.version.levels[0] {
+        if f.meta.smallest_user() <= key && key <= f.meta.largest_user() {
+            if let Some(e) = f.table.get(key, seq)? {
+                return Ok(found(e));
+            }
+        }
+    }
+    for level in 1..sv.version.levels.len() {
+        if let Some(f) = sv.version.find_in_level(level, key) {
+            if let Some(e) = f.table.get(key, seq)? {
+                return Ok(found(e));
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn bounds<K: AsRef<[u8]>, R: RangeBounds<K>>(range: &R) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
@@ -374,36 +426,6 @@ impl Inner {
             version: st.version.clone(),
         };
         *self.sv.write() = Arc::new(sv);
-    }
-
-    fn get_at(&self, key: &[u8], seq: u64, sv: &SuperVersion) -> Result<Option<Vec<u8>>> {
-        let found = |(kind, v): (ValueKind, Vec<u8>)| match kind {
-            ValueKind::Put => Some(v),
-            ValueKind::Delete => None,
-        };
-        if let Some(e) = sv.mem.get(key, seq) {
-            return Ok(found(e));
-        }
-        for m in &sv.imms {
-            if let Some(e) = m.get(key, seq) {
-                return Ok(found(e));
-            }
-        }
-        for f in &sv.version.levels[0] {
-            if f.meta.smallest_user() <= key && key <= f.meta.largest_user() {
-                if let Some(e) = f.table.get(key, seq)? {
-                    return Ok(found(e));
-                }
-            }
-        }
-        for level in 1..sv.version.levels.len() {
-            if let Some(f) = sv.version.find_in_level(level, key) {
-                if let Some(e) = f.table.get(key, seq)? {
-                    return Ok(found(e));
-                }
-            }
-        }
-        Ok(None)
     }
 
     pub(crate) fn keys(&self) -> Option<&KeyRing> {
@@ -656,7 +678,11 @@ fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<KeyRin
             Some(false) => return Err(Error::NotEncrypted(dir.to_path_buf())),
             Some(true) => return Err(Error::corruption(&keys_path, 0, "key registry missing")),
             None if fs.exists(&dir.join(names::MANIFEST)) => {
-                return Err(Error::corruption(dir.join(names::MANIFEST), 0, "manifest header unreadable"));
+                return Err(Error::corruption(
+                    dir.join(names::MANIFEST),
+                    0,
+                    "manifest header unreadable",
+                ));
             }
             None => {}
         }
@@ -694,7 +720,10 @@ fn open_inner(options: Options) -> Result<Inner> {
     let fs = options.fs.clone();
     let dir = options.path.clone();
     if dir.exists() && !dir.is_dir() {
-        return Err(Error::InvalidArgument(format!("{} exists and is not a directory", dir.display())));
+        return Err(Error::InvalidArgument(format!(
+            "{} exists and is not a directory",
+            dir.display()
+        )));
     }
     fs.create_dir_all(&dir)?;
     let lock = fs.lock(&dir.join(names::LOCK)).map_err(|e| {
@@ -741,7 +770,11 @@ fn open_inner(options: Options) -> Result<Inner> {
         }
     }
     if !has_manifest && (!wals.is_empty() || !live.is_empty() || max_number > 0) {
-        return Err(Error::corruption(dir.join(names::MANIFEST), 0, "manifest missing but data files exist"));
+        return Err(Error::corruption(
+            dir.join(names::MANIFEST),
+            0,
+            "manifest missing but data files exist",
+        ));
     }
     wals.sort_unstable();
     data.next_file_number = data.next_file_number.max(max_number + 1);
@@ -770,14 +803,15 @@ fn open_inner(options: Options) -> Result<Inner> {
     let mut version = Version::default();
     for (level, meta) in &data.files {
         let path = names::table(&dir, meta.number);
-        let table = crate::sstable::Table::open(fs.as_ref(), &path, meta.number, keyref, cache.clone())
-            .map_err(|e| {
-                if is_not_found(&e) {
-                    Error::corruption(&path, 0, "table named by the manifest is missing")
-                } else {
-                    e
-                }
-            })?;
+        let table =
+            crate::sstable::Table::open(fs.as_ref(), &path, meta.number, keyref, cache.clone())
+                .map_err(|e| {
+                    if is_not_found(&e) {
+                        Error::corruption(&path, 0, "table named by the manifest is missing")
+                    } else {
+                        e
+                    }
+                })?;
         if table.key_id() != meta.key_id {
             return Err(Error::corruption(&path, 16, "table key id differs from the manifest"));
         }

@@ -23,7 +23,12 @@ pub(crate) struct TableFile {
 }
 
 impl TableFile {
-    pub(crate) fn new(meta: FileMeta, table: Arc<Table>, fs: Arc<dyn Fs>, path: PathBuf) -> TableFile {
+    pub(crate) fn new(
+        meta: FileMeta,
+        table: Arc<Table>,
+        fs: Arc<dyn Fs>,
+        path: PathBuf,
+    ) -> TableFile {
         TableFile { meta, table, obsolete: AtomicBool::new(false), fs, path }
     }
     /// Marks the file for deletion once nothing holds it.
@@ -73,7 +78,7 @@ impl Version {
 
     /// Sorts each level: L0 newest first, others by smallest key.
     pub(crate) fn normalize(&mut self) {
-        self.levels[0].sort_by(|a, b| b.meta.number.cmp(&a.meta.number));
+        self.levels[0].sort_by_key(|f| std::cmp::Reverse(f.meta.number));
         for l in &mut self.levels[1..] {
             l.sort_by(|a, b| a.meta.smallest_user().cmp(b.meta.smallest_user()));
         }

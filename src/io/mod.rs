@@ -166,7 +166,8 @@ impl Fs for StdFs {
         }
     }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         match file.try_lock() {
             Ok(()) => Ok(Box::new(StdLock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
@@ -201,7 +202,7 @@ pub mod names {
 
     /// Parses a directory entry's name.
     pub fn parse(name: &str) -> Option<FileName> {
-        if name.ends_with(".tmp") {
+        if Path::new(name).extension().is_some_and(|e| e.eq_ignore_ascii_case("tmp")) {
             return Some(FileName::Temp);
         }
         let (num, ext) = name.split_once('.')?;

@@ -147,7 +147,8 @@ pub(crate) fn read(fs: &dyn Fs, dir: &Path, keys: Option<&KeyRing>) -> Result<Ma
     let path = dir.join(names::MANIFEST);
     let bytes = fs.read_all(&path)?;
     let hlen = FileHeader::len(keys.is_some());
-    let header = bytes.get(..hlen).ok_or_else(|| Error::corruption(&path, 0, "manifest truncated"))?;
+    let header =
+        bytes.get(..hlen).ok_or_else(|| Error::corruption(&path, 0, "manifest truncated"))?;
     let number = get_u64_at(header, 24).unwrap_or(0);
     let cipher = FileHeader::open(FileKind::Manifest, &path, number, header, keys)?;
     let payload = cipher
@@ -168,7 +169,10 @@ mod tests {
             next_file_number: 10,
             last_sequence: 99,
             log_number: 7,
-            files: vec![(1, FileMeta { number: 3, size: 100, key_id: 1, smallest: sk.clone(), largest: sk })],
+            files: vec![(
+                1,
+                FileMeta { number: 3, size: 100, key_id: 1, smallest: sk.clone(), largest: sk },
+            )],
         };
         assert_eq!(ManifestData::decode(&d.encode()).unwrap(), d);
         let enc = d.encode();

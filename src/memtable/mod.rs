@@ -41,7 +41,8 @@ impl MemTable {
     /// Inserts one entry. Sequence numbers are unique, so no entry is replaced.
     pub(crate) fn insert(&self, user_key: &[u8], seq: u64, kind: ValueKind, value: &[u8]) {
         self.bytes.fetch_add(user_key.len() + value.len() + ENTRY_OVERHEAD, Ordering::Relaxed);
-        self.map.insert(MemKey { user: user_key.to_vec(), seq: Reverse(seq) }, (kind, value.to_vec()));
+        self.map
+            .insert(MemKey { user: user_key.to_vec(), seq: Reverse(seq) }, (kind, value.to_vec()));
     }
 
     /// Approximate memory used.

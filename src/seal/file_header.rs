@@ -21,8 +21,8 @@ use std::path::Path;
 
 use super::{cipher_of, BlockKind, FileCipher, HEADER_LEN};
 use crate::coding::Reader;
-use crate::crypto::registry::KeyRing;
 use crate::crypto::random_bytes;
+use crate::crypto::registry::KeyRing;
 use crate::error::{Error, Result};
 
 /// Bytes of the clear part of a file header.
@@ -95,7 +95,15 @@ impl FileHeader {
         out.extend_from_slice(&salt);
         debug_assert_eq!(out.len(), FILE_HEADER_LEN);
         let clear = out.clone();
-        cipher.seal_with_ad(BlockKind::FileHeader, FILE_HEADER_LEN as u64, 0, false, &[], &clear, &mut out);
+        cipher.seal_with_ad(
+            BlockKind::FileHeader,
+            FILE_HEADER_LEN as u64,
+            0,
+            false,
+            &[],
+            &clear,
+            &mut out,
+        );
         Ok((out, cipher))
     }
 
@@ -148,14 +156,24 @@ impl FileHeader {
                 let dk = ring.get(key_id).ok_or_else(|| {
                     bad(16, "file sealed under a data key that is not in the registry")
                 })?;
-                FileCipher::new(c, key_id, &dk.file_key(&salt, kind.magic(), file_number), file_number)
+                FileCipher::new(
+                    c,
+                    key_id,
+                    &dk.file_key(&salt, kind.magic(), file_number),
+                    file_number,
+                )
             }
             _ => return Err(bad(12, "unknown or mismatched algorithm in file header")),
         };
         let check_len = Self::len(encrypted) - FILE_HEADER_LEN;
         let check = r.bytes(check_len).ok_or_else(|| bad(64, "file header truncated"))?;
         cipher
-            .open_with_ad(BlockKind::FileHeader, FILE_HEADER_LEN as u64, check, &bytes[..FILE_HEADER_LEN])
+            .open_with_ad(
+                BlockKind::FileHeader,
+                FILE_HEADER_LEN as u64,
+                check,
+                &bytes[..FILE_HEADER_LEN],
+            )
             .map_err(|e| bad(FILE_HEADER_LEN as u64, e.reason()))?;
         Ok(cipher)
     }

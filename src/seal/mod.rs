@@ -147,7 +147,9 @@ fn alg_id(cipher: Option<Cipher>) -> u8 {
     }
 }
 
-/// The cipher of an on-disk algorithm id.
+/// The cipher of an on-disk algorithm id: `None` for an unknown id, `Some(None)` for no
+/// encryption.
+#[allow(clippy::option_option)] // the two "none"s mean different things, as documented
 pub(crate) fn cipher_of(alg: u8) -> Option<Option<Cipher>> {
     match alg {
         ALG_NONE => Some(None),
@@ -164,7 +166,12 @@ impl FileCipher {
     }
 
     /// A cipher under `file_key` (already derived for this file).
-    pub(crate) fn new(cipher: Cipher, key_id: u32, file_key: &SecretKey, file_number: u64) -> FileCipher {
+    pub(crate) fn new(
+        cipher: Cipher,
+        key_id: u32,
+        file_key: &SecretKey,
+        file_number: u64,
+    ) -> FileCipher {
         let aead = match cipher {
             Cipher::Aes256Gcm => Aead::Aes(Box::new(Aes256Gcm::new((&file_key.0).into()))),
             Cipher::ChaCha20Poly1305 => {
@@ -247,8 +254,10 @@ impl FileCipher {
             h[KIND_OFFSET] = kind as u8;
             h[KEY_ID_OFFSET..NONCE_OFFSET].copy_from_slice(&self.key_id.to_le_bytes());
             h[NONCE_OFFSET..STORED_LEN_OFFSET].copy_from_slice(&nonce_bytes);
-            h[STORED_LEN_OFFSET..RAW_LEN_OFFSET].copy_from_slice(&(stored_len as u32).to_le_bytes());
-            h[RAW_LEN_OFFSET..HEADER_CRC_OFFSET].copy_from_slice(&(plain.len() as u32).to_le_bytes());
+            h[STORED_LEN_OFFSET..RAW_LEN_OFFSET]
+                .copy_from_slice(&(stored_len as u32).to_le_bytes());
+            h[RAW_LEN_OFFSET..HEADER_CRC_OFFSET]
+                .copy_from_slice(&(plain.len() as u32).to_le_bytes());
             let crc = crc32fast::hash(&h[..HEADER_CRC_OFFSET]);
             h[HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
         }
@@ -301,7 +310,11 @@ impl FileCipher {
         }
         let total = h.sealed_len();
         if sealed.len() != total {
-            return Err(if sealed.len() < total { OpenError::Truncated } else { OpenError::Unexpected("sealed block has trailing bytes") });
+            return Err(if sealed.len() < total {
+                OpenError::Truncated
+            } else {
+                OpenError::Unexpected("sealed block has trailing bytes")
+            });
         }
         let mut header = [0u8; HEADER_LEN];
         header.copy_from_slice(&sealed[..HEADER_LEN]);
@@ -329,18 +342,15 @@ impl FileCipher {
                 buf
             }
         };
-        match h.comp {
-            COMP_NONE => {
-                if buf.len() != h.raw_len {
-                    return Err(OpenError::Unexpected("uncompressed block length mismatch"));
-                }
+        if h.comp == COMP_NONE {
+            if buf.len() != h.raw_len {
+                return Err(OpenError::Unexpected("uncompressed block length mismatch"));
             }
-            _ => {
-                let mut out = vec![0u8; h.raw_len];
-                match lz4_flex::block::decompress_into(&buf, &mut out) {
-                    Ok(n) if n == h.raw_len => buf = out,
-                    _ => return Err(OpenError::Decompression),
-                }
+        } else {
+            let mut out = vec![0u8; h.raw_len];
+            match lz4_flex::block::decompress_into(&buf, &mut out) {
+                Ok(n) if n == h.raw_len => buf = out,
+                _ => return Err(OpenError::Decompression),
             }
         }
         Ok(buf)
@@ -495,7 +505,10 @@ mod tests {
                 FileCipher::plain(8)
             };
             if c.alg == other.alg {
-                assert_eq!(other.open(BlockKind::Data, 4096, &sealed), Err(OpenError::Authentication));
+                assert_eq!(
+                    other.open(BlockKind::Data, 4096, &sealed),
+                    Err(OpenError::Authentication)
+                );
             }
         }
     }
@@ -512,7 +525,8 @@ mod tests {
     /// NIST SP 800-38D test case 16 (AES-256, 96-bit IV, with AAD) through the same crate API.
     #[test]
     fn aes_gcm_matches_nist_vector() {
-        let key = hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308").unwrap();
+        let key = hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+            .unwrap();
         let iv = hex::decode("cafebabefacedbaddecaf888").unwrap();
         let pt = hex::decode("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39").unwrap();
         let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();

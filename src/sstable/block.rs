@@ -94,7 +94,9 @@ pub struct Block {
 impl Block {
     /// Checks the restart array of `data`.
     pub fn new(data: Vec<u8>) -> Result<Block, &'static str> {
-        let n = data.len().checked_sub(4).and_then(|p| get_u32_at(&data, p)).ok_or("block too short")? as usize;
+        let n =
+            data.len().checked_sub(4).and_then(|p| get_u32_at(&data, p)).ok_or("block too short")?
+                as usize;
         let restarts_offset = n
             .checked_mul(4)
             .and_then(|b| b.checked_add(4))
@@ -104,7 +106,8 @@ impl Block {
             return Err("block without restart points");
         }
         for i in 0..n {
-            let r = get_u32_at(&data, restarts_offset + i * 4).ok_or("block restart out of range")? as usize;
+            let r = get_u32_at(&data, restarts_offset + i * 4)
+                .ok_or("block restart out of range")? as usize;
             if r >= restarts_offset.max(1) && !(r == 0 && restarts_offset == 0) {
                 return Err("block restart out of range");
             }
@@ -137,7 +140,14 @@ impl BlockIter {
     /// A cursor before the first entry (call a seek).
     pub fn new(block: Arc<Block>) -> BlockIter {
         let end = block.restarts_offset;
-        BlockIter { block, offset: end, next_offset: end, key: Vec::new(), value: (0, 0), err: None }
+        BlockIter {
+            block,
+            offset: end,
+            next_offset: end,
+            key: Vec::new(),
+            value: (0, 0),
+            err: None,
+        }
     }
 
     /// Whether positioned at an entry.
@@ -251,7 +261,8 @@ mod tests {
     fn build_seek_iterate() {
         for interval in [1, 2, 16] {
             let mut b = BlockBuilder::new(interval);
-            let keys: Vec<Vec<u8>> = (0..200u32).map(|i| format!("key{:05}", i * 2).into_bytes()).collect();
+            let keys: Vec<Vec<u8>> =
+                (0..200u32).map(|i| format!("key{:05}", i * 2).into_bytes()).collect();
             for (i, k) in keys.iter().enumerate() {
                 b.add(&ik(k, 10), format!("v{i}").as_bytes());
             }

@@ -15,7 +15,7 @@ pub(crate) mod cache;
 pub(crate) mod filter;
 mod table;
 
-pub(crate) use cache::BlockCache;
-pub(crate) use table::{BuildOptions, Table, TableBuilder, TableIter};
 pub use block::{Block, BlockIter};
+pub(crate) use cache::BlockCache;
 pub use filter::Filter;
+pub(crate) use table::{BuildOptions, Table, TableBuilder, TableIter};

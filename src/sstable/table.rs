@@ -74,7 +74,8 @@ impl TableBuilder {
             out: header,
             data: BlockBuilder::new(opts.restart_interval),
             index: BlockBuilder::new(1),
-            filter: (opts.bloom_bits_per_key > 0).then(|| FilterBuilder::new(opts.bloom_bits_per_key)),
+            filter: (opts.bloom_bits_per_key > 0)
+                .then(|| FilterBuilder::new(opts.bloom_bits_per_key)),
             smallest: None,
             entries: 0,
             deletions: 0,
@@ -84,7 +85,13 @@ impl TableBuilder {
     }
 
     /// Adds an entry; internal keys must arrive in increasing order.
-    pub(crate) fn add(&mut self, user_key: &[u8], seq: u64, kind: ValueKind, value: &[u8]) -> Result<()> {
+    pub(crate) fn add(
+        &mut self,
+        user_key: &[u8],
+        seq: u64,
+        kind: ValueKind,
+        value: &[u8],
+    ) -> Result<()> {
         let mut ik = Vec::with_capacity(user_key.len() + key::TRAILER_LEN);
         key::encode(&mut ik, user_key, seq, kind);
         if self.smallest.is_none() {
@@ -263,11 +270,15 @@ impl Table {
             let sealed = read_at(file.as_ref(), path, off, len as usize)?;
             cipher.open(kind, off, &sealed).map_err(|e| bad(off, e.reason()))
         };
-        let index = Block::new(read_block(index_h, BlockKind::Index)?).map_err(|e| bad(index_h.0, e))?;
+        let index =
+            Block::new(read_block(index_h, BlockKind::Index)?).map_err(|e| bad(index_h.0, e))?;
         let filter = if filter_h.1 == 0 {
             None
         } else {
-            Some(Filter::new(read_block(filter_h, BlockKind::Filter)?).map_err(|e| bad(filter_h.0, e))?)
+            Some(
+                Filter::new(read_block(filter_h, BlockKind::Filter)?)
+                    .map_err(|e| bad(filter_h.0, e))?,
+            )
         };
         let data_end = if filter_h.1 == 0 { index_h.0 } else { filter_h.0 };
         Ok(Table {
@@ -311,7 +322,10 @@ impl Table {
             return Ok(b);
         }
         let sealed = read_at(self.file.as_ref(), &self.path, off, len)?;
-        let plain = self.cipher.open(BlockKind::Data, off, &sealed).map_err(|e| self.corruption(off, e.reason()))?;
+        let plain = self
+            .cipher
+            .open(BlockKind::Data, off, &sealed)
+            .map_err(|e| self.corruption(off, e.reason()))?;
         let block = Arc::new(Block::new(plain).map_err(|e| self.corruption(off, e))?);
         self.cache.insert(self.number, off, block.clone());
         Ok(block)
@@ -344,17 +358,27 @@ impl Table {
             // The index says the key is at most this block's last key, so the seek must land.
             return Err(self.corruption(off, "data block disagrees with the index"));
         }
-        let (uk, trailer) = key::split(it.key()).ok_or_else(|| self.corruption(off, "internal key too short"))?;
+        let (uk, trailer) =
+            key::split(it.key()).ok_or_else(|| self.corruption(off, "internal key too short"))?;
         if uk != user_key {
             return Ok(None);
         }
-        let kind = ValueKind::from_u8(trailer as u8).ok_or_else(|| self.corruption(off, "unknown value kind"))?;
+        let kind = ValueKind::from_u8(trailer as u8)
+            .ok_or_else(|| self.corruption(off, "unknown value kind"))?;
         Ok(Some((kind, it.value().to_vec())))
     }
 
     /// A cursor over the whole table.
     pub(crate) fn iter(self: &Arc<Self>) -> TableIter {
-        TableIter { table: self.clone(), index: BlockIter::new(self.index.clone()), data: None, data_off: 0, uk_len: 0, seq: 0, kind: ValueKind::Delete }
+        TableIter {
+            table: self.clone(),
+            index: BlockIter::new(self.index.clone()),
+            data: None,
+            data_off: 0,
+            uk_len: 0,
+            seq: 0,
+            kind: ValueKind::Delete,
+        }
     }
 }
 
@@ -392,10 +416,13 @@ impl TableIter {
                 return Err(self.table.corruption(self.data_off, e));
             }
             if d.valid() {
-                let (uk, trailer) = key::split(d.key()).ok_or_else(|| self.table.corruption(self.data_off, "internal key too short"))?;
+                let (uk, trailer) = key::split(d.key()).ok_or_else(|| {
+                    self.table.corruption(self.data_off, "internal key too short")
+                })?;
                 self.uk_len = uk.len();
                 self.seq = trailer >> 8;
-                self.kind = ValueKind::from_u8(trailer as u8).ok_or_else(|| self.table.corruption(self.data_off, "unknown value kind"))?;
+                self.kind = ValueKind::from_u8(trailer as u8)
+                    .ok_or_else(|| self.table.corruption(self.data_off, "unknown value kind"))?;
                 return Ok(());
             }
             self.index.next();

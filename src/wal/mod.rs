@@ -23,7 +23,9 @@ use crate::crypto::registry::KeyRing;
 use crate::error::{Error, Result};
 use crate::io::{Fs, WritableFile};
 use crate::key::{ValueKind, MAX_SEQ};
-use crate::seal::{parse_header, BlockKind, FileCipher, FileHeader, FileKind, OpenError, HEADER_LEN};
+use crate::seal::{
+    parse_header, BlockKind, FileCipher, FileHeader, FileKind, OpenError, HEADER_LEN,
+};
 
 /// Appends sealed records to one WAL file.
 pub(crate) struct WalWriter {
@@ -35,7 +37,12 @@ pub(crate) struct WalWriter {
 
 impl WalWriter {
     /// Creates WAL `number` at `path` and durably writes its header.
-    pub(crate) fn create(fs: &dyn Fs, path: &Path, number: u64, keys: Option<&KeyRing>) -> Result<WalWriter> {
+    pub(crate) fn create(
+        fs: &dyn Fs,
+        path: &Path,
+        number: u64,
+        keys: Option<&KeyRing>,
+    ) -> Result<WalWriter> {
         let (header, cipher) = FileHeader::create(FileKind::Wal, number, keys)?;
         let mut file = fs.create(path)?;
         file.append(&header)?;
@@ -102,11 +109,17 @@ pub(crate) struct WalOp<'a> {
 }
 
 /// Decodes a record payload, calling `f` for each op. Errors are described for corruption.
-pub fn decode_record(payload: &[u8], mut f: impl FnMut(u64, bool, &[u8], &[u8])) -> std::result::Result<(), &'static str> {
+pub fn decode_record(
+    payload: &[u8],
+    mut f: impl FnMut(u64, bool, &[u8], &[u8]),
+) -> std::result::Result<(), &'static str> {
     decode_ops(payload, |op| f(op.seq, op.kind == ValueKind::Put, op.key, op.value))
 }
 
-pub(crate) fn decode_ops<'a>(payload: &'a [u8], mut f: impl FnMut(WalOp<'a>)) -> std::result::Result<(), &'static str> {
+pub(crate) fn decode_ops<'a>(
+    payload: &'a [u8],
+    mut f: impl FnMut(WalOp<'a>),
+) -> std::result::Result<(), &'static str> {
     let mut r = Reader::new(payload);
     let first = r.u64().ok_or("WAL record truncated")?;
     let count = r.u32().ok_or("WAL record truncated")?;
@@ -117,7 +130,8 @@ pub(crate) fn decode_ops<'a>(payload: &'a [u8], mut f: impl FnMut(WalOp<'a>)) ->
     for i in 0..u64::from(count) {
         let kind = r.u8().and_then(ValueKind::from_u8).ok_or("bad WAL op kind")?;
         let key = r.len_prefixed().ok_or("WAL op truncated")?;
-        let value = if kind == ValueKind::Put { r.len_prefixed().ok_or("WAL op truncated")? } else { &[] };
+        let value =
+            if kind == ValueKind::Put { r.len_prefixed().ok_or("WAL op truncated")? } else { &[] };
         f(WalOp { seq: first + i, kind, key, value });
     }
     if !r.is_empty() {
