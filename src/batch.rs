@@ -1,10 +1,14 @@
 //! Atomic write batches.
 
+use crate::vlog::Pointer;
+
 /// What an entry does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OpKind {
     Put,
     Delete,
+    /// Value-log GC: store the value again, only if the key still points at `Pointer`.
+    Rewrite(Pointer),
 }
 
 /// A group of puts and deletes applied atomically, also across a crash.
@@ -30,6 +34,11 @@ impl WriteBatch {
         let k = key.as_ref().to_vec();
         self.bytes += k.len();
         self.ops.push((OpKind::Delete, k, Vec::new()));
+    }
+    /// Adds a value-log rewrite (GC) of `key`, applied only if the key still points at `old`.
+    pub(crate) fn rewrite(&mut self, key: &[u8], value: &[u8], old: Pointer) {
+        self.bytes += key.len() + value.len();
+        self.ops.push((OpKind::Rewrite(old), key.to_vec(), value.to_vec()));
     }
     /// Number of operations in the batch.
     pub fn len(&self) -> usize {

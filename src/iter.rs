@@ -5,6 +5,8 @@ use std::ops::Bound;
 
 use crate::error::Result;
 use crate::key::{ValueKind, MAX_SEQ};
+use crate::vlog::{ReadAhead, VlogSet};
+use std::sync::Arc;
 
 /// A cursor over entries in internal-key order (user key ascending, sequence descending).
 pub(crate) trait InternalIterator: Send {
@@ -96,6 +98,8 @@ impl InternalIterator for MergingIter {
 /// bounds. Holds the memtables and files it reads alive.
 pub struct Iter {
     inner: MergingIter,
+    vlog: Arc<VlogSet>,
+    read_ahead: ReadAhead,
     seq: u64,
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
@@ -108,12 +112,24 @@ pub struct Iter {
 impl Iter {
     pub(crate) fn new(
         inner: MergingIter,
+        vlog: Arc<VlogSet>,
         seq: u64,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
         pin: Box<dyn Send + Sync>,
     ) -> Iter {
-        Iter { inner, seq, start, end, started: false, done: false, last_key: None, _pin: pin }
+        Iter {
+            inner,
+            vlog,
+            read_ahead: ReadAhead::default(),
+            seq,
+            start,
+            end,
+            started: false,
+            done: false,
+            last_key: None,
+            _pin: pin,
+        }
     }
 
     fn step(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
@@ -147,8 +163,18 @@ impl Iter {
             let seen = self.last_key.as_deref() == Some(uk);
             if !seen && self.inner.seq() <= self.seq {
                 self.last_key = Some(uk.to_vec());
-                if self.inner.kind() == ValueKind::Put {
-                    return Ok(Some((uk.to_vec(), self.inner.value().to_vec())));
+                match self.inner.kind() {
+                    ValueKind::Put => return Ok(Some((uk.to_vec(), self.inner.value().to_vec()))),
+                    ValueKind::Pointer => {
+                        let v = self.vlog.read(
+                            self.inner.value(),
+                            uk,
+                            self.inner.seq(),
+                            Some(&mut self.read_ahead),
+                        )?;
+                        return Ok(Some((uk.to_vec(), v)));
+                    }
+                    ValueKind::Delete => {}
                 }
             }
             self.inner.next()?;

@@ -19,6 +19,8 @@ pub(crate) enum ValueKind {
     Delete = 0,
     /// A value stored inline.
     Put = 1,
+    /// A pointer to a value in the value log.
+    Pointer = 2,
 }
 
 impl ValueKind {
@@ -26,6 +28,7 @@ impl ValueKind {
         match b {
             0 => Some(ValueKind::Delete),
             1 => Some(ValueKind::Put),
+            2 => Some(ValueKind::Pointer),
             _ => None,
         }
     }

@@ -35,6 +35,7 @@ mod iter;
 mod key;
 mod manifest;
 mod memtable;
+mod vlog;
 
 pub use batch::WriteBatch;
 pub use crypto::MasterKey;

@@ -102,6 +102,13 @@ pub struct Options {
     pub(crate) level_base_size: u64,
     /// Growth factor between levels. Default 10.
     pub(crate) level_size_multiplier: u64,
+    /// Values of at least this many bytes go to the value log. Default 1 KiB.
+    pub(crate) value_threshold: usize,
+    /// Size at which the active value-log segment is closed and a new one started.
+    /// Default 64 MiB.
+    pub(crate) vlog_segment_size: u64,
+    /// Garbage ratio above which background GC rewrites a value-log segment. Default 0.5.
+    pub(crate) vlog_gc_ratio: f64,
     /// fsync the WAL on every write. Default off: writes reach the OS at once and
     /// [`DB::sync`](crate::DB::sync) makes them durable.
     pub(crate) sync_writes: bool,
@@ -132,6 +139,9 @@ impl Options {
             level_size_multiplier: 10,
             sync_writes: false,
             background_work: true,
+            value_threshold: 1 << 10,
+            vlog_segment_size: 64 << 20,
+            vlog_gc_ratio: 0.5,
         }
     }
 
@@ -196,6 +206,26 @@ impl Options {
         self.l0_compaction_trigger = compact.max(1);
         self.l0_slowdown_trigger = slowdown.max(self.l0_compaction_trigger);
         self.l0_stop_trigger = stop.max(self.l0_slowdown_trigger + 1);
+        self
+    }
+    /// Values of at least `bytes` bytes are stored in the value log, with only a pointer in the
+    /// tree (default 1 KiB; `usize::MAX` keeps every value inline). Changing it between opens is safe: each entry records where its value is.
+    #[must_use]
+    pub fn value_threshold(mut self, bytes: usize) -> Options {
+        self.value_threshold = bytes;
+        self
+    }
+    /// Size of a value-log segment (default 64 MiB; at least 64 KiB).
+    #[must_use]
+    pub fn vlog_segment_size(mut self, bytes: u64) -> Options {
+        self.vlog_segment_size = bytes.max(64 << 10);
+        self
+    }
+    /// Garbage ratio (0.0 to 1.0) above which background GC rewrites a value-log segment
+    /// (default 0.5).
+    #[must_use]
+    pub fn vlog_gc_ratio(mut self, ratio: f64) -> Options {
+        self.vlog_gc_ratio = ratio.clamp(0.01, 1.0);
         self
     }
     /// fsync the WAL on every write (default off; see [`DB::sync`](crate::DB::sync)).

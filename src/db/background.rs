@@ -1,9 +1,13 @@
 //! Background work: flushing frozen memtables and leveled compaction.
 
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::version::{TableFile, Version};
 use super::Inner;
+use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::io::names;
 use crate::iter::InternalIterator;
@@ -11,10 +15,14 @@ use crate::key::ValueKind;
 use crate::manifest::{FileMeta, NUM_LEVELS};
 use crate::memtable::{MemIter, MemTable};
 use crate::sstable::{Table, TableBuilder};
+use crate::vlog::{Pointer, Segment, VlogSet};
+
+/// Bytes of value-log entries that became garbage, per segment.
+pub(crate) type Discards = HashMap<u64, u64>;
 
 /// Writes the newest version of each key of `source` (already positioned) into tables numbered
-/// by `alloc`, splitting at `target_size`; `keep` decides per entry whether it is written
-/// (tombstones at the bottom are dropped).
+/// by `alloc`, splitting at `target_size`; `drop_tombstone` says whether a tombstone can go
+/// (nothing older is below it). Shadowed value-log pointers are counted in `discards`.
 fn write_tables(
     inner: &Inner,
     source: &mut dyn InternalIterator,
@@ -22,6 +30,7 @@ fn write_tables(
     mut alloc: impl FnMut() -> u64,
     mut drop_tombstone: impl FnMut(&[u8]) -> bool,
     abort: &dyn Fn() -> bool,
+    discards: &mut Discards,
 ) -> Result<Vec<Arc<TableFile>>> {
     let mut out = Vec::new();
     let mut builder: Option<(u64, TableBuilder)> = None;
@@ -52,6 +61,11 @@ fn write_tables(
             }
             let uk = source.user_key();
             if last_key.as_deref() == Some(uk) {
+                if source.kind() == ValueKind::Pointer {
+                    if let Some(p) = Pointer::decode(source.value()) {
+                        *discards.entry(p.segment).or_default() += u64::from(p.len);
+                    }
+                }
                 source.next()?;
                 continue;
             }
@@ -102,8 +116,22 @@ fn write_tables(
     Ok(out)
 }
 
+/// Adds counted garbage to the live segments (segments already gone are skipped).
+pub(crate) fn apply_discards(vlog: &VlogSet, discards: &Discards) {
+    for (n, d) in discards {
+        if let Some(s) = vlog.segments.get(n) {
+            s.discard.fetch_add(*d, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Writes a memtable to one L0 table.
-pub(crate) fn build_l0(inner: &Inner, mem: &Arc<MemTable>, number: u64) -> Result<Arc<TableFile>> {
+pub(crate) fn build_l0(
+    inner: &Inner,
+    mem: &Arc<MemTable>,
+    number: u64,
+    discards: &mut Discards,
+) -> Result<Arc<TableFile>> {
     let mut it = MemIter::new(mem.clone());
     it.seek_to_first()?;
     let mut used = false;
@@ -118,6 +146,7 @@ pub(crate) fn build_l0(inner: &Inner, mem: &Arc<MemTable>, number: u64) -> Resul
         },
         |_| false,
         &|| false,
+        discards,
     )?;
     files.pop().ok_or_else(|| Error::InvalidArgument("flush of an empty memtable".into()))
 }
@@ -130,8 +159,11 @@ pub(crate) fn flush_one(inner: &Inner) -> Result<bool> {
         let Some(imm) = st.imms.front().cloned() else { return Ok(false) };
         (imm, st.alloc_file_number())
     };
-    let file = if imm.is_empty() { None } else { Some(build_l0(inner, &imm, number)?) };
+    let mut discards = Discards::new();
+    let file =
+        if imm.is_empty() { None } else { Some(build_l0(inner, &imm, number, &mut discards)?) };
     let mut st = inner.state.lock();
+    apply_discards(&st.vlog, &discards);
     let mut v = (*st.version).clone();
     if let Some(f) = file {
         v.levels[0].push(f);
@@ -243,6 +275,7 @@ fn pick(inner: &Inner, v: &Version, pointers: &mut [Vec<u8>]) -> Option<Compacti
 
 /// Runs `c` and installs its result.
 fn run(inner: &Inner, c: &Compaction) -> Result<()> {
+    let mut discards = Discards::new();
     let outputs = if c.trivial_move {
         c.inputs.clone()
     } else {
@@ -265,9 +298,11 @@ fn run(inner: &Inner, c: &Compaction) -> Result<()> {
                 })
             },
             &|| inner.state.lock().shutting_down,
+            &mut discards,
         )?
     };
     let mut st = inner.state.lock();
+    apply_discards(&st.vlog, &discards);
     let mut v = (*st.version).clone();
     let gone: std::collections::HashSet<u64> = c.inputs.iter().map(|f| f.meta.number).collect();
     for level in &mut v.levels {
@@ -333,4 +368,101 @@ pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
         return Err(Error::Poisoned(e.clone()));
     }
     Ok(())
+}
+
+/// Rewrites the live entries of `seg` through the write path (each applied only if its key
+/// still points at it), makes them durable, then drops the segment from the manifest; the file
+/// is deleted once no reader holds it.
+fn gc_segment(inner: &Inner, seg: &Arc<Segment>) -> Result<()> {
+    const BATCH_BYTES: usize = 1 << 20;
+    let mut batch = WriteBatch::new();
+    let mut live = 0u64;
+    seg.scan(|offset, len, _seq, key, value| {
+        let ptr = Pointer { segment: seg.number, offset, len };
+        let (_, sv) = inner.read_view();
+        if super::points_at(&sv, key, ptr)? {
+            batch.rewrite(key, value, ptr);
+            live += u64::from(len);
+        }
+        if batch.bytes >= BATCH_BYTES {
+            inner.write(std::mem::take(&mut batch), false)?;
+        }
+        if inner.state.lock().shutting_down {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    })?;
+    if !batch.is_empty() {
+        inner.write(batch, false)?;
+    }
+    // The rewrites must be durable before the segment leaves the manifest.
+    inner.write(WriteBatch::new(), true)?;
+    let mut st = inner.state.lock();
+    let mut set = (*st.vlog).clone();
+    set.segments.remove(&seg.number);
+    let old = std::mem::replace(&mut st.vlog, Arc::new(set));
+    if let Err(e) = inner.write_manifest(&mut st) {
+        st.vlog = old;
+        return Err(e);
+    }
+    inner.install_sv(&st);
+    seg.mark_obsolete();
+    tracing::debug!(segment = seg.number, live_bytes = live, "value-log segment collected");
+    Ok(())
+}
+
+/// Segments other than the active one whose garbage ratio is at least `ratio` (any garbage at
+/// all when `ratio` is 0), most garbage first.
+fn gc_candidates(inner: &Inner, ratio: f64) -> Vec<Arc<Segment>> {
+    let st = inner.state.lock();
+    let mut c: Vec<(f64, Arc<Segment>)> = st
+        .vlog
+        .segments
+        .values()
+        .filter(|s| s.number != st.active_segment)
+        .filter_map(|s| {
+            let size = s.size.load(Ordering::Acquire).saturating_sub(s.header_len).max(1);
+            let d = s.discard.load(Ordering::Relaxed);
+            let r = d as f64 / size as f64;
+            (d > 0 && r >= ratio).then(|| (r, s.clone()))
+        })
+        .collect();
+    c.sort_by(|a, b| b.0.total_cmp(&a.0));
+    c.into_iter().map(|(_, s)| s).collect()
+}
+
+pub(crate) fn gc_worker(inner: &Inner) {
+    loop {
+        {
+            let mut st = inner.state.lock();
+            if st.shutting_down {
+                return;
+            }
+            inner.bg_cv.wait_for(&mut st, Duration::from_secs(1));
+            if st.shutting_down {
+                return;
+            }
+            if st.bg_error.is_some() {
+                continue;
+            }
+        }
+        let _g = inner.gc_lock.lock();
+        if let Some(seg) = gc_candidates(inner, inner.tuning.vlog_gc_ratio).first() {
+            if let Err(e) = gc_segment(inner, seg) {
+                fail(inner, "value-log GC failed", &e);
+            }
+        }
+    }
+}
+
+/// Collects every segment holding garbage, after `seal_active` has made the active segment
+/// collectable; returns whether any segment was collected.
+pub(crate) fn gc_all(inner: &Inner, seal_active: impl FnOnce() -> Result<()>) -> Result<bool> {
+    let _g = inner.gc_lock.lock();
+    seal_active()?;
+    let segments = gc_candidates(inner, 0.0);
+    for seg in &segments {
+        gc_segment(inner, seg)?;
+    }
+    Ok(!segments.is_empty())
 }

@@ -102,5 +102,6 @@ pub(crate) fn new_iter(
     (start, end): (Bound<Vec<u8>>, Bound<Vec<u8>>),
 ) -> Iter {
     let inner = merged(&sv);
-    Iter::new(inner, seq, start, end, Box::new(sv))
+    let vlog = sv.vlog.clone();
+    Iter::new(inner, vlog, seq, start, end, Box::new(sv))
 }

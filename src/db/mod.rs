@@ -30,6 +30,7 @@ use crate::manifest::{self, ManifestData};
 use crate::memtable::MemTable;
 use crate::options::{Cipher, Options};
 use crate::sstable::BlockCache;
+use crate::vlog::{Pointer, VlogSet, VlogWriter, POINTER_LEN};
 use crate::wal::{self, WalWriter};
 use version::{SuperVersion, TableFile, Version};
 
@@ -54,6 +55,9 @@ pub(crate) struct Tuning {
     pub(crate) level_size_multiplier: u64,
     pub(crate) sync_writes: bool,
     pub(crate) background_work: bool,
+    pub(crate) value_threshold: usize,
+    pub(crate) vlog_segment_size: u64,
+    pub(crate) vlog_gc_ratio: f64,
 }
 
 /// Mutable engine state, under `Inner::state`.
@@ -68,6 +72,10 @@ pub(crate) struct State {
     pub(crate) shutting_down: bool,
     /// Round-robin compaction cursor per level (largest user key last compacted).
     pub(crate) compact_pointer: Vec<Vec<u8>>,
+    /// Live value-log segments.
+    pub(crate) vlog: Arc<VlogSet>,
+    /// The segment being appended to (never collected).
+    pub(crate) active_segment: u64,
 }
 
 impl State {
@@ -80,8 +88,25 @@ impl State {
 
 struct WalState {
     writer: WalWriter,
+    vlog: VlogWriter,
     mem: Arc<MemTable>,
-    buf: Vec<u8>,
+    ops: Vec<u8>,
+    record: Vec<u8>,
+}
+
+/// A value as the memtable stores it: inline, or a value-log pointer.
+enum Stored<'a> {
+    Inline(&'a [u8]),
+    Pointer([u8; POINTER_LEN]),
+}
+
+impl Stored<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Stored::Inline(v) => v,
+            Stored::Pointer(p) => p,
+        }
+    }
 }
 
 struct Pending {
@@ -117,6 +142,7 @@ pub(crate) struct Inner {
     wal: Mutex<WalState>,
     pub(crate) flush_lock: Mutex<()>,
     pub(crate) compaction_lock: Mutex<()>,
+    pub(crate) gc_lock: Mutex<()>,
     _lock: Box<dyn DirLock>,
 }
 
@@ -155,7 +181,7 @@ pub struct EncryptionStatus {
 pub struct DataKeyInfo {
     /// The key id.
     pub id: u32,
-    /// Bytes of live files (tables and WAL) sealed under it.
+    /// Bytes of live files (tables, value-log segments and WAL) sealed under it.
     pub live_bytes: u64,
     /// Live files sealed under it.
     pub live_files: u64,
@@ -203,6 +229,7 @@ impl DB {
             for (name, f) in [
                 ("sealdb-flush", background::flush_worker as fn(&Inner)),
                 ("sealdb-compact", background::compaction_worker as fn(&Inner)),
+                ("sealdb-vlog-gc", background::gc_worker as fn(&Inner)),
             ] {
                 let i = inner.clone();
                 threads.push(std::thread::Builder::new().name(name.into()).spawn(move || f(&i))?);
@@ -273,7 +300,13 @@ impl DB {
     /// returns when done.
     pub fn compact(&self) -> Result<()> {
         self.inner.flush()?;
-        background::compact_all(&self.inner)
+        background::compact_all(&self.inner)?;
+        if background::gc_all(&self.inner, || self.inner.seal_active_segment())? {
+            // The rewrites made older tree entries garbage: fold them away too.
+            self.inner.flush()?;
+            background::compact_all(&self.inner)?;
+        }
+        Ok(())
     }
 
     /// Closes the database: stops background work and syncs the WAL.
@@ -308,6 +341,12 @@ impl DB {
             let ws = self.inner.wal.lock();
             let e = per_key.entry(ws.writer.key_id()).or_default();
             e.0 += ws.writer.len();
+            e.1 += 1;
+        }
+        let vlog = self.inner.state.lock().vlog.clone();
+        for seg in vlog.segments.values() {
+            let e = per_key.entry(seg.key_id()).or_default();
+            e.0 += seg.size.load(Ordering::Acquire);
             e.1 += 1;
         }
         let keys = ring
@@ -366,29 +405,40 @@ impl Snapshot {
 
 /// Reads `key` as of `seq` in `sv`: memtables, then L0 newest first, then each level.
 fn get_at(key: &[u8], seq: u64, sv: &SuperVersion) -> Result<Option<Vec<u8>>> {
-    let found = |(kind, v): (ValueKind, Vec<u8>)| match kind {
-        ValueKind::Put => Some(v),
-        ValueKind::Delete => None,
-    };
+    match get_raw(key, seq, sv)? {
+        None | Some((_, ValueKind::Delete, _)) => Ok(None),
+        Some((_, ValueKind::Put, v)) => Ok(Some(v)),
+        Some((s, ValueKind::Pointer, p)) => sv.vlog.read(&p, key, s, None).map(Some),
+    }
+}
+
+/// Whether the newest entry of `key` is the value-log pointer `ptr`.
+pub(crate) fn points_at(sv: &SuperVersion, key: &[u8], ptr: Pointer) -> Result<bool> {
+    Ok(matches!(get_raw(key, crate::key::MAX_SEQ, sv)?,
+        Some((_, ValueKind::Pointer, p)) if Pointer::decode(&p) == Some(ptr)))
+}
+
+/// The newest entry of `key` at or below `seq`: (sequence, kind, value or pointer bytes).
+fn get_raw(key: &[u8], seq: u64, sv: &SuperVersion) -> Result<Option<(u64, ValueKind, Vec<u8>)>> {
     if let Some(e) = sv.mem.get(key, seq) {
-        return Ok(found(e));
+        return Ok(Some(e));
     }
     for m in &sv.imms {
         if let Some(e) = m.get(key, seq) {
-            return Ok(found(e));
+            return Ok(Some(e));
         }
     }
     for f in &sv.version.levels[0] {
         if f.meta.smallest_user() <= key && key <= f.meta.largest_user() {
             if let Some(e) = f.table.get(key, seq)? {
-                return Ok(found(e));
+                return Ok(Some(e));
             }
         }
     }
     for level in 1..sv.version.levels.len() {
         if let Some(f) = sv.version.find_in_level(level, key) {
             if let Some(e) = f.table.get(key, seq)? {
-                return Ok(found(e));
+                return Ok(Some(e));
             }
         }
     }
@@ -413,7 +463,7 @@ impl Inner {
     /// The sequence number and super-version a read works on, taken together (see
     /// `docs/design.md`, "Reads"): every table in the super-version holds only entries at or
     /// below the sequence, so no version a reader needs was compacted away.
-    fn read_view(&self) -> (u64, Arc<SuperVersion>) {
+    pub(crate) fn read_view(&self) -> (u64, Arc<SuperVersion>) {
         let guard = self.sv.read();
         let seq = self.last_seq.load(Ordering::Acquire);
         (seq, guard.clone())
@@ -424,6 +474,7 @@ impl Inner {
             mem: st.mem.clone(),
             imms: st.imms.iter().rev().cloned().collect(),
             version: st.version.clone(),
+            vlog: st.vlog.clone(),
         };
         *self.sv.write() = Arc::new(sv);
     }
@@ -434,7 +485,7 @@ impl Inner {
 
     /// Group commit: queue the batch; the first writer without a leader becomes leader and
     /// writes everything queued as one WAL record with one (optional) fsync.
-    fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+    pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
         for (_, k, v) in &batch.ops {
             check_sizes(k, v)?;
         }
@@ -500,46 +551,132 @@ impl Inner {
     }
 
     fn write_group(&self, group: &[Pending]) -> Result<()> {
-        let mut ws = self.wal.lock();
+        let mut guard = self.wal.lock();
         self.check_writable()?;
         let count: usize = group.iter().map(|p| p.batch.len()).sum();
         let sync = self.tuning.sync_writes || group.iter().any(|p| p.sync);
         if count > 0 {
-            self.make_room(&mut ws)?;
+            self.make_room(&mut guard)?;
+            let ws = &mut *guard;
+            let has_rewrites = group
+                .iter()
+                .any(|p| p.batch.ops.iter().any(|(op, _, _)| matches!(op, OpKind::Rewrite(_))));
+            // Value-log GC rewrites apply only if the key still points where GC found it,
+            // judged against everything written before, including earlier ops of this group.
+            let check_sv = has_rewrites.then(|| self.sv.read().clone());
+            let mut written: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
             let first = self.last_seq.load(Ordering::Acquire) + 1;
-            let ws = &mut *ws;
-            ws.buf.clear();
-            wal::encode_record_header(&mut ws.buf, first, count as u32);
-            for p in group {
-                wal::encode_ops(&mut ws.buf, &p.batch.ops);
-            }
-            if let Err(e) = ws.writer.add_record(&ws.buf) {
-                self.poison("WAL write failed", &e);
-                return Err(e);
-            }
-            if sync {
-                if let Err(e) = ws.writer.sync() {
-                    self.poison("WAL fsync failed", &e);
-                    return Err(e);
-                }
-            }
             let mut seq = first;
+            let mut applied: Vec<(&[u8], u64, ValueKind, Stored)> = Vec::with_capacity(count);
+            ws.ops.clear();
+            let compress = self.tuning.build.compression;
             for p in group {
-                for (kind, k, v) in &p.batch.ops {
-                    let kind = match kind {
-                        OpKind::Put => ValueKind::Put,
-                        OpKind::Delete => ValueKind::Delete,
+                for (op, k, v) in &p.batch.ops {
+                    let (kind, val) = match op {
+                        OpKind::Delete => (ValueKind::Delete, Stored::Inline(&[])),
+                        OpKind::Put if v.len() >= self.tuning.value_threshold => {
+                            let ptr = ws.vlog.add(seq, k, v, compress);
+                            (ValueKind::Pointer, Stored::Pointer(ptr.encode()))
+                        }
+                        OpKind::Put => (ValueKind::Put, Stored::Inline(v)),
+                        OpKind::Rewrite(old) => {
+                            let sv = check_sv.as_ref().unwrap_or_else(|| unreachable!());
+                            if written.contains(k.as_slice()) || !points_at(sv, k, *old)? {
+                                continue;
+                            }
+                            let ptr = ws.vlog.add(seq, k, v, compress);
+                            (ValueKind::Pointer, Stored::Pointer(ptr.encode()))
+                        }
                     };
-                    ws.mem.insert(k, seq, kind, v);
+                    if has_rewrites {
+                        written.insert(k);
+                    }
+                    wal::encode_op(&mut ws.ops, kind, k, val.bytes());
+                    applied.push((k, seq, kind, val));
                     seq += 1;
                 }
             }
-            self.last_seq.store(seq - 1, Ordering::Release);
-        } else if sync {
-            if let Err(e) = ws.writer.sync() {
-                self.poison("WAL fsync failed", &e);
+            if !applied.is_empty() {
+                ws.record.clear();
+                wal::encode_record_header(&mut ws.record, first, applied.len() as u32);
+                ws.record.extend_from_slice(&ws.ops);
+                // Values reach the value log before the WAL record that points at them.
+                if let Err(e) = ws.vlog.write_staged() {
+                    self.poison("value-log write failed", &e);
+                    return Err(e);
+                }
+                if let Err(e) = ws.writer.add_record(&ws.record) {
+                    self.poison("WAL write failed", &e);
+                    return Err(e);
+                }
+                if sync {
+                    self.sync_logs(ws)?;
+                }
+                for (k, s, kind, val) in &applied {
+                    ws.mem.insert(k, *s, *kind, val.bytes());
+                }
+                self.last_seq.store(seq - 1, Ordering::Release);
+                if ws.vlog.len() >= self.tuning.vlog_segment_size {
+                    self.switch_vlog(ws)?;
+                }
+                return Ok(());
+            }
+            ws.vlog.discard_staged();
+        }
+        if sync {
+            self.sync_logs(&mut guard)?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the value log, then the WAL; a failure poisons the database.
+    fn sync_logs(&self, ws: &mut WalState) -> Result<()> {
+        if let Err(e) = ws.vlog.sync() {
+            self.poison("value-log fsync failed", &e);
+            return Err(e);
+        }
+        if let Err(e) = ws.writer.sync() {
+            self.poison("WAL fsync failed", &e);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Closes the active value-log segment and starts a new one, recorded in the manifest
+    /// before any entry is written to it.
+    fn switch_vlog(&self, ws: &mut WalState) -> Result<()> {
+        let r = (|| {
+            ws.vlog.sync()?;
+            let number = self.state.lock().alloc_file_number();
+            let w =
+                VlogWriter::create(&self.fs, &names::vlog(&self.dir, number), number, self.keys())?;
+            let mut st = self.state.lock();
+            let mut set = (*st.vlog).clone();
+            set.segments.insert(number, w.segment.clone());
+            let old = std::mem::replace(&mut st.vlog, Arc::new(set));
+            let old_active = std::mem::replace(&mut st.active_segment, number);
+            if let Err(e) = self.write_manifest(&mut st) {
+                st.vlog = old;
+                st.active_segment = old_active;
                 return Err(e);
             }
+            self.install_sv(&st);
+            ws.vlog = w;
+            Ok(())
+        })();
+        if let Err(e) = &r {
+            self.poison("starting a value-log segment failed", e);
+        }
+        r
+    }
+
+    /// Makes the active value-log segment collectable by starting a new one, if it holds any
+    /// entry.
+    pub(crate) fn seal_active_segment(&self) -> Result<()> {
+        let mut ws = self.wal.lock();
+        self.check_writable()?;
+        if ws.vlog.len() > ws.vlog.segment.header_len {
+            self.switch_vlog(&mut ws)?;
         }
         Ok(())
     }
@@ -646,6 +783,12 @@ impl Inner {
             last_sequence: self.last_seq.load(Ordering::Acquire),
             log_number,
             files: st.version.all_files().map(|(l, f)| (l as u8, f.meta.clone())).collect(),
+            segments: st
+                .vlog
+                .segments
+                .values()
+                .map(|s| (s.number, s.discard.load(Ordering::Relaxed)))
+                .collect(),
         }
     }
 
@@ -765,7 +908,12 @@ fn open_inner(options: Options) -> Result<Inner> {
                     orphans.push(dir.join(&name));
                 }
             }
-            Some(names::FileName::ValueLog(n)) => max_number = max_number.max(n),
+            Some(names::FileName::ValueLog(n)) => {
+                max_number = max_number.max(n);
+                if !data.segments.iter().any(|(s, _)| *s == n) {
+                    orphans.push(dir.join(&name));
+                }
+            }
             None => {}
         }
     }
@@ -796,6 +944,9 @@ fn open_inner(options: Options) -> Result<Inner> {
         level_size_multiplier: options.level_size_multiplier,
         sync_writes: options.sync_writes,
         background_work: options.background_work,
+        value_threshold: options.value_threshold,
+        vlog_segment_size: options.vlog_segment_size,
+        vlog_gc_ratio: options.vlog_gc_ratio,
     };
     let cache = Arc::new(BlockCache::new(options.cache_size));
 
@@ -820,23 +971,69 @@ fn open_inner(options: Options) -> Result<Inner> {
     }
     version.normalize();
 
-    // Replay the WALs into one memtable.
+    // Open the value-log segments the manifest names.
+    let mut vlog = VlogSet::default();
+    for &(n, discard) in &data.segments {
+        let path = names::vlog(&dir, n);
+        let seg = crate::vlog::Segment::open(&fs, &path, n, keyref).map_err(|e| {
+            if is_not_found(&e) {
+                Error::corruption(&path, 0, "value-log segment named by the manifest is missing")
+            } else {
+                e
+            }
+        })?;
+        seg.discard.store(discard, Ordering::Relaxed);
+        vlog.segments.insert(n, Arc::new(seg));
+    }
+
+    // Replay the WALs into one memtable. A record whose value-log pointer runs past the end of
+    // its segment lost its values in a crash before `sync()`: the log ends there.
     let recovered = Arc::new(MemTable::new(0));
     let mut last_seq = data.last_sequence;
+    let mut ended = false;
     for &n in &wals {
+        if ended {
+            break;
+        }
         let path = names::wal(&dir, n);
         wal::replay(fs.as_ref(), &path, n, keyref, |payload| {
+            let mut complete = true;
+            wal::decode_ops(payload, |op| {
+                if op.kind == ValueKind::Pointer {
+                    let ok = Pointer::decode(op.value).is_some_and(|p| {
+                        vlog.segments.get(&p.segment).is_some_and(|s| {
+                            p.offset
+                                .checked_add(u64::from(p.len))
+                                .is_some_and(|e| e <= s.size.load(Ordering::Relaxed))
+                        })
+                    });
+                    complete &= ok;
+                }
+            })
+            .map_err(|why| Error::corruption(&path, 0, why))?;
+            if !complete {
+                tracing::warn!(file = %path.display(), "WAL ends at a record whose values were lost before sync");
+                ended = true;
+                return Ok(false);
+            }
             wal::decode_ops(payload, |op| {
                 recovered.insert(op.key, op.seq, op.kind, op.value);
                 last_seq = last_seq.max(op.seq);
             })
-            .map_err(|why| Error::corruption(&path, 0, why))
+            .map_err(|why| Error::corruption(&path, 0, why))?;
+            Ok(true)
         })?;
     }
 
     let wal_number = data.next_file_number;
     data.next_file_number += 1;
     let writer = WalWriter::create(fs.as_ref(), &names::wal(&dir, wal_number), wal_number, keyref)?;
+    let segment_number = data.next_file_number;
+    data.next_file_number += 1;
+    let vlog_writer =
+        VlogWriter::create(&fs, &names::vlog(&dir, segment_number), segment_number, keyref)?;
+    vlog.segments.insert(segment_number, vlog_writer.segment.clone());
+    let vlog = Arc::new(vlog);
     let mem = Arc::new(MemTable::new(wal_number));
     let state = State {
         mem: mem.clone(),
@@ -846,8 +1043,11 @@ fn open_inner(options: Options) -> Result<Inner> {
         bg_error: None,
         shutting_down: false,
         compact_pointer: vec![Vec::new(); manifest::NUM_LEVELS],
+        vlog: vlog.clone(),
+        active_segment: segment_number,
     };
-    let sv = SuperVersion { mem: mem.clone(), imms: Vec::new(), version: state.version.clone() };
+    let sv =
+        SuperVersion { mem: mem.clone(), imms: Vec::new(), version: state.version.clone(), vlog };
     let inner = Inner {
         dir: dir.clone(),
         fs: fs.clone(),
@@ -861,9 +1061,16 @@ fn open_inner(options: Options) -> Result<Inner> {
         last_seq: AtomicU64::new(last_seq),
         queue: Mutex::new(Queue::default()),
         queue_cv: Condvar::new(),
-        wal: Mutex::new(WalState { writer, mem, buf: Vec::new() }),
+        wal: Mutex::new(WalState {
+            writer,
+            vlog: vlog_writer,
+            mem,
+            ops: Vec::new(),
+            record: Vec::new(),
+        }),
         flush_lock: Mutex::new(()),
         compaction_lock: Mutex::new(()),
+        gc_lock: Mutex::new(()),
         _lock: lock,
     };
 
@@ -873,7 +1080,9 @@ fn open_inner(options: Options) -> Result<Inner> {
         let mut st = inner.state.lock();
         if !recovered.is_empty() {
             let number = st.alloc_file_number();
-            let file = background::build_l0(&inner, &recovered, number)?;
+            let mut discards = background::Discards::new();
+            let file = background::build_l0(&inner, &recovered, number, &mut discards)?;
+            background::apply_discards(&st.vlog, &discards);
             let mut v = (*st.version).clone();
             v.levels[0].push(file);
             v.normalize();

@@ -94,4 +94,5 @@ pub(crate) struct SuperVersion {
     pub(crate) mem: Arc<MemTable>,
     pub(crate) imms: Vec<Arc<MemTable>>,
     pub(crate) version: Arc<Version>,
+    pub(crate) vlog: Arc<crate::vlog::VlogSet>,
 }

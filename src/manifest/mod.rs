@@ -3,9 +3,10 @@
 //! ```text
 //! MANIFEST = file header ‖ one sealed block (kind Manifest, nonce 1) holding:
 //!   version u8 (1) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
-//!   ‖ file count u32 ‖ file*
+//!   ‖ file count u32 ‖ file* ‖ segment count u32 ‖ segment*
 //! file     = level u8 ‖ number u64 ‖ size u64 ‖ key id u32
 //!            ‖ varint len ‖ smallest internal key ‖ varint len ‖ largest internal key
+//! segment  = number u64 ‖ discard bytes u64         (live value-log segments)
 //! ```
 //! A change writes `MANIFEST.tmp`, fsyncs it, renames it over `MANIFEST` and fsyncs the
 //! directory, so the manifest on disk is always one whole, authenticated snapshot: a truncated
@@ -52,6 +53,8 @@ pub(crate) struct ManifestData {
     pub(crate) last_sequence: u64,
     pub(crate) log_number: u64,
     pub(crate) files: Vec<(u8, FileMeta)>,
+    /// Live value-log segments: (number, bytes known to be garbage).
+    pub(crate) segments: Vec<(u64, u64)>,
 }
 
 impl ManifestData {
@@ -68,6 +71,11 @@ impl ManifestData {
             put_u32(&mut out, f.key_id);
             put_len_prefixed(&mut out, &f.smallest);
             put_len_prefixed(&mut out, &f.largest);
+        }
+        put_u32(&mut out, self.segments.len() as u32);
+        for (n, d) in &self.segments {
+            put_u64(&mut out, *n);
+            put_u64(&mut out, *d);
         }
         out
     }
@@ -104,10 +112,23 @@ impl ManifestData {
             }
             files.push((level, FileMeta { number, size, key_id, smallest, largest }));
         }
+        let count = r.u32().ok_or("manifest truncated")?;
+        if count > MAX_FILES {
+            return Err("manifest field out of range");
+        }
+        let mut segments = Vec::new();
+        for _ in 0..count {
+            let n = r.u64().ok_or("manifest truncated")?;
+            let d = r.u64().ok_or("manifest truncated")?;
+            if n >= next_file_number {
+                return Err("manifest segment number not below next file number");
+            }
+            segments.push((n, d));
+        }
         if !r.is_empty() {
             return Err("trailing bytes in manifest");
         }
-        Ok(ManifestData { next_file_number, last_sequence, log_number, files })
+        Ok(ManifestData { next_file_number, last_sequence, log_number, files, segments })
     }
 }
 
@@ -173,6 +194,7 @@ mod tests {
                 1,
                 FileMeta { number: 3, size: 100, key_id: 1, smallest: sk.clone(), largest: sk },
             )],
+            segments: vec![(4, 1000)],
         };
         assert_eq!(ManifestData::decode(&d.encode()).unwrap(), d);
         let enc = d.encode();

@@ -55,12 +55,12 @@ impl MemTable {
     }
 
     /// The newest entry for `user_key` with sequence at most `seq`.
-    pub(crate) fn get(&self, user_key: &[u8], seq: u64) -> Option<(ValueKind, Vec<u8>)> {
+    pub(crate) fn get(&self, user_key: &[u8], seq: u64) -> Option<(u64, ValueKind, Vec<u8>)> {
         let probe = MemKey { user: user_key.to_vec(), seq: Reverse(seq) };
         let e = self.map.lower_bound(Bound::Included(&probe))?;
         if e.key().user == user_key {
             let (k, v) = e.value();
-            Some((*k, v.clone()))
+            Some((e.key().seq.0, *k, v.clone()))
         } else {
             None
         }

@@ -332,7 +332,11 @@ impl Table {
     }
 
     /// The newest entry for `user_key` with sequence at most `seq`.
-    pub(crate) fn get(&self, user_key: &[u8], seq: u64) -> Result<Option<(ValueKind, Vec<u8>)>> {
+    pub(crate) fn get(
+        &self,
+        user_key: &[u8],
+        seq: u64,
+    ) -> Result<Option<(u64, ValueKind, Vec<u8>)>> {
         if let Some(f) = &self.filter {
             if !f.may_contain(user_key) {
                 return Ok(None);
@@ -365,7 +369,7 @@ impl Table {
         }
         let kind = ValueKind::from_u8(trailer as u8)
             .ok_or_else(|| self.corruption(off, "unknown value kind"))?;
-        Ok(Some((kind, it.value().to_vec())))
+        Ok(Some((trailer >> 8, kind, it.value().to_vec())))
     }
 
     /// A cursor over the whole table.

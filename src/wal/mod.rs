@@ -4,7 +4,8 @@
 //! file   = file header ‖ record*
 //! record = sealed block (kind Wal, nonce = record counter from 1) whose payload is a batch:
 //!          first sequence u64 ‖ count u32 ‖ count × op
-//! op     = kind u8 (0 delete, 1 put) ‖ varint key len ‖ key ‖ (put only) varint value len ‖ value
+//! op     = kind u8 (0 delete, 1 put, 2 value-log pointer) ‖ varint key len ‖ key
+//!          ‖ (put and pointer only) varint value len ‖ value (a pointer is 20 bytes)
 //! ```
 //!
 //! A group commit writes one record holding every batch of the group, in one `write` call, so a
@@ -17,7 +18,6 @@
 
 use std::path::Path;
 
-use crate::batch::OpKind;
 use crate::coding::{put_len_prefixed, put_u32, put_u64, Reader};
 use crate::crypto::registry::KeyRing;
 use crate::error::{Error, Result};
@@ -77,20 +77,12 @@ impl WalWriter {
     }
 }
 
-/// Encodes the ops of a batch into `dst` (after the sequence and count fields).
-pub(crate) fn encode_ops(dst: &mut Vec<u8>, ops: &[(OpKind, Vec<u8>, Vec<u8>)]) {
-    for (kind, k, v) in ops {
-        match kind {
-            OpKind::Put => {
-                dst.push(ValueKind::Put as u8);
-                put_len_prefixed(dst, k);
-                put_len_prefixed(dst, v);
-            }
-            OpKind::Delete => {
-                dst.push(ValueKind::Delete as u8);
-                put_len_prefixed(dst, k);
-            }
-        }
+/// Appends one op to a record payload (after the header).
+pub(crate) fn encode_op(dst: &mut Vec<u8>, kind: ValueKind, key: &[u8], value: &[u8]) {
+    dst.push(kind as u8);
+    put_len_prefixed(dst, key);
+    if kind != ValueKind::Delete {
+        put_len_prefixed(dst, value);
     }
 }
 
@@ -130,8 +122,11 @@ pub(crate) fn decode_ops<'a>(
     for i in 0..u64::from(count) {
         let kind = r.u8().and_then(ValueKind::from_u8).ok_or("bad WAL op kind")?;
         let key = r.len_prefixed().ok_or("WAL op truncated")?;
-        let value =
-            if kind == ValueKind::Put { r.len_prefixed().ok_or("WAL op truncated")? } else { &[] };
+        let value = if kind == ValueKind::Delete {
+            &[]
+        } else {
+            r.len_prefixed().ok_or("WAL op truncated")?
+        };
         f(WalOp { seq: first + i, kind, key, value });
     }
     if !r.is_empty() {
@@ -140,13 +135,14 @@ pub(crate) fn decode_ops<'a>(
     Ok(())
 }
 
-/// Reads every complete record of the WAL at `path`, calling `f` with each payload.
+/// Reads every complete record of the WAL at `path`, calling `f` with each payload until it
+/// returns `false`.
 pub(crate) fn replay(
     fs: &dyn Fs,
     path: &Path,
     number: u64,
     keys: Option<&KeyRing>,
-    mut f: impl FnMut(&[u8]) -> Result<()>,
+    mut f: impl FnMut(&[u8]) -> Result<bool>,
 ) -> Result<()> {
     let data = fs.read_all(path)?;
     let hlen = FileHeader::len(keys.is_some());
@@ -175,10 +171,13 @@ pub(crate) fn replay(
         let payload = cipher
             .open(BlockKind::Wal, pos as u64, &rest[..len])
             .map_err(|e: OpenError| Error::corruption(path, pos as u64, e.reason()))?;
-        f(&payload).map_err(|e| match e {
+        let go_on = f(&payload).map_err(|e| match e {
             Error::Corruption { reason, .. } => Error::corruption(path, pos as u64, reason),
             other => other,
         })?;
+        if !go_on {
+            break;
+        }
         pos += len;
     }
     Ok(())

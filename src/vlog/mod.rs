@@ -1,0 +1,381 @@
+//! The value log: large values, sealed, in append-only segments, with only a pointer in the
+//! tree (WiscKey-style key-value separation).
+//!
+//! ```text
+//! segment = file header (kind "SEALVLG\0") ‖ entry*
+//! entry   = sealed block (kind ValueLog, nonce = entry counter from 1, place = its offset)
+//!           whose payload is: sequence u64 ‖ varint key len ‖ key ‖ value
+//! pointer = segment number u64 ‖ offset u64 ‖ sealed length u32     (20 bytes, in the tree)
+//! ```
+//!
+//! Nothing of an entry is in the clear but its sealed-block header (lengths of the sealed
+//! form). A pointer is checked when followed: the entry must open at exactly that segment and
+//! offset (both bound into its associated data) and must hold the key and sequence of the tree
+//! entry that points to it, so a pointer to the wrong place fails.
+//!
+//! Large values are written once: the group-commit leader appends them here and logs only
+//! the pointer in the WAL record (after the value-log write, fsynced before it on `sync()`), so
+//! a batch is atomic across a crash: a WAL record that never made it leaves unreferenced
+//! value-log bytes, which are garbage.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::coding::{put_len_prefixed, put_u32, put_u64, Reader};
+use crate::crypto::registry::KeyRing;
+use crate::error::{Error, Result};
+use crate::io::{Fs, RandomAccessFile, WritableFile};
+use crate::seal::{parse_header, BlockKind, FileCipher, FileHeader, FileKind, HEADER_LEN};
+
+/// Bytes of an encoded pointer.
+pub(crate) const POINTER_LEN: usize = 20;
+
+/// Where a value lives in the value log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pointer {
+    pub(crate) segment: u64,
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+}
+
+impl Pointer {
+    pub(crate) fn encode(&self) -> [u8; POINTER_LEN] {
+        let mut v = Vec::with_capacity(POINTER_LEN);
+        put_u64(&mut v, self.segment);
+        put_u64(&mut v, self.offset);
+        put_u32(&mut v, self.len);
+        let mut out = [0u8; POINTER_LEN];
+        out.copy_from_slice(&v);
+        out
+    }
+    pub(crate) fn decode(b: &[u8]) -> Option<Pointer> {
+        let mut r = Reader::new(b);
+        let p = Pointer { segment: r.u64()?, offset: r.u64()?, len: r.u32()? };
+        r.is_empty().then_some(p)
+    }
+}
+
+/// Decodes an entry payload into (sequence, key, value).
+pub fn decode_entry(payload: &[u8]) -> std::result::Result<(u64, &[u8], &[u8]), &'static str> {
+    let mut r = Reader::new(payload);
+    let seq = r.u64().ok_or("value-log entry truncated")?;
+    let key = r.len_prefixed().ok_or("value-log entry truncated")?;
+    let value = r.bytes(r.remaining()).ok_or("value-log entry truncated")?;
+    Ok((seq, key, value))
+}
+
+/// One segment, open for reading. Deleted from disk when dropped after being marked obsolete.
+pub(crate) struct Segment {
+    pub(crate) number: u64,
+    path: PathBuf,
+    file: Arc<dyn RandomAccessFile>,
+    cipher: FileCipher,
+    /// Bytes in the file (grows while the segment is active).
+    pub(crate) size: AtomicU64,
+    /// Bytes of entries known to be garbage (overwritten or deleted values).
+    pub(crate) discard: AtomicU64,
+    pub(crate) header_len: u64,
+    obsolete: AtomicBool,
+    fs: Arc<dyn Fs>,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment").field("number", &self.number).finish_non_exhaustive()
+    }
+}
+
+impl Segment {
+    /// Opens segment `number` and checks its header.
+    pub(crate) fn open(
+        fs: &Arc<dyn Fs>,
+        path: &Path,
+        number: u64,
+        keys: Option<&KeyRing>,
+    ) -> Result<Segment> {
+        let file = fs.open(path)?;
+        let hlen = FileHeader::len(keys.is_some());
+        let mut header = vec![0u8; hlen];
+        if file.len() < hlen as u64 {
+            return Err(Error::corruption(path, 0, "value-log segment shorter than its header"));
+        }
+        file.read_exact_at(&mut header, 0)?;
+        let cipher = FileHeader::open(FileKind::ValueLog, path, number, &header, keys)?;
+        Ok(Segment {
+            number,
+            path: path.to_path_buf(),
+            size: AtomicU64::new(file.len()),
+            file,
+            cipher,
+            discard: AtomicU64::new(0),
+            header_len: hlen as u64,
+            obsolete: AtomicBool::new(false),
+            fs: fs.clone(),
+        })
+    }
+
+    pub(crate) fn key_id(&self) -> u32 {
+        self.cipher.key_id()
+    }
+
+    pub(crate) fn mark_obsolete(&self) {
+        self.obsolete.store(true, Ordering::Release);
+    }
+
+    fn corruption(&self, offset: u64, why: &str) -> Error {
+        Error::corruption(&self.path, offset, why)
+    }
+
+    fn read_raw(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        match self.file.read_exact_at(&mut buf, offset) {
+            Ok(()) => Ok(buf),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(self.corruption(offset, "value-log pointer past the end of the segment"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens the sealed entry `sealed` found at `offset` and checks it belongs to (`key`, `seq`).
+    fn open_entry(&self, offset: u64, sealed: &[u8], key: &[u8], seq: u64) -> Result<Vec<u8>> {
+        let payload = self
+            .cipher
+            .open(BlockKind::ValueLog, offset, sealed)
+            .map_err(|e| self.corruption(offset, e.reason()))?;
+        let (eseq, ekey, value) = decode_entry(&payload).map_err(|e| self.corruption(offset, e))?;
+        if ekey != key || eseq != seq {
+            return Err(self.corruption(offset, "value-log entry does not match its pointer"));
+        }
+        Ok(value.to_vec())
+    }
+
+    /// Reads the value `ptr` points to, for the tree entry (`key`, `seq`).
+    pub(crate) fn read(&self, ptr: Pointer, key: &[u8], seq: u64) -> Result<Vec<u8>> {
+        if ptr.offset < self.header_len {
+            return Err(self.corruption(ptr.offset, "value-log pointer into the segment header"));
+        }
+        let sealed = self.read_raw(ptr.offset, ptr.len as usize)?;
+        self.open_entry(ptr.offset, &sealed, key, seq)
+    }
+
+    /// Calls `f(offset, sealed len, seq, key, value)` for every entry, in order. A torn tail
+    /// (an entry running past the end of the file) ends the scan; any other failure is an error.
+    pub(crate) fn scan(
+        &self,
+        mut f: impl FnMut(u64, u32, u64, &[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let size = self.file_len();
+        let mut pos = self.header_len;
+        const CHUNK: u64 = 1 << 20;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_start = pos;
+        while pos < size {
+            let need =
+                |start: u64, len: u64, buf: &Vec<u8>| pos_in(start, buf.len() as u64, pos, len);
+            if !need(buf_start, HEADER_LEN as u64, &buf) {
+                let n = (size - pos).min(CHUNK.max(HEADER_LEN as u64));
+                buf = self.read_raw(pos, n as usize)?;
+                buf_start = pos;
+            }
+            let at = (pos - buf_start) as usize;
+            let Some(hb) = buf.get(at..at + HEADER_LEN) else { break };
+            let h = parse_header(hb).map_err(|e| self.corruption(pos, e.reason()))?;
+            let len = h.sealed_len() as u64;
+            if pos + len > size {
+                break; // torn tail
+            }
+            if !need(buf_start, len, &buf) {
+                buf = self.read_raw(pos, (size - pos).min(CHUNK.max(len)) as usize)?;
+                buf_start = pos;
+            }
+            let at = (pos - buf_start) as usize;
+            let sealed = &buf[at..at + len as usize];
+            let payload = self
+                .cipher
+                .open(BlockKind::ValueLog, pos, sealed)
+                .map_err(|e| self.corruption(pos, e.reason()))?;
+            let (seq, key, value) = decode_entry(&payload).map_err(|e| self.corruption(pos, e))?;
+            f(pos, len as u32, seq, key, value)?;
+            pos += len;
+        }
+        Ok(())
+    }
+
+    fn file_len(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+}
+
+/// Whether [`pos`, `pos + len`) lies within a buffer covering [`start`, `start + buf_len`).
+fn pos_in(start: u64, buf_len: u64, pos: u64, len: u64) -> bool {
+    pos >= start && pos + len <= start + buf_len
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            if let Err(e) = self.fs.remove(&self.path) {
+                tracing::warn!(file = %self.path.display(), error = %e, "could not delete obsolete value-log segment");
+            }
+        }
+    }
+}
+
+/// The live segments, by number. Immutable; replaced whole when the set changes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VlogSet {
+    pub(crate) segments: std::collections::BTreeMap<u64, Arc<Segment>>,
+}
+
+impl VlogSet {
+    /// Reads the value of tree entry (`key`, `seq`) holding pointer bytes `ptr`.
+    pub(crate) fn read(
+        &self,
+        ptr_bytes: &[u8],
+        key: &[u8],
+        seq: u64,
+        ra: Option<&mut ReadAhead>,
+    ) -> Result<Vec<u8>> {
+        let ptr = Pointer::decode(ptr_bytes).ok_or_else(|| {
+            Error::corruption("value-log pointer", 0, "malformed value-log pointer in the tree")
+        })?;
+        let seg = self.segments.get(&ptr.segment).ok_or_else(|| {
+            Error::corruption(
+                crate::io::names::vlog(Path::new(""), ptr.segment),
+                ptr.offset,
+                "value-log pointer to a segment that is not live",
+            )
+        })?;
+        match ra {
+            Some(ra) => ra.read(seg, ptr, key, seq),
+            None => seg.read(ptr, key, seq),
+        }
+    }
+}
+
+/// Read-ahead for scans: one buffered window of one segment, so values written together are
+/// read with one I/O.
+#[derive(Default)]
+pub(crate) struct ReadAhead {
+    segment: u64,
+    start: u64,
+    buf: Vec<u8>,
+}
+
+const READ_AHEAD: u64 = 256 << 10;
+
+impl ReadAhead {
+    fn read(&mut self, seg: &Segment, ptr: Pointer, key: &[u8], seq: u64) -> Result<Vec<u8>> {
+        if ptr.offset < seg.header_len {
+            return Err(seg.corruption(ptr.offset, "value-log pointer into the segment header"));
+        }
+        let len = u64::from(ptr.len);
+        if !(self.segment == seg.number
+            && pos_in(self.start, self.buf.len() as u64, ptr.offset, len))
+        {
+            let size = seg.file_len();
+            let want = len.max(READ_AHEAD).min(size.saturating_sub(ptr.offset)).max(len);
+            self.buf = seg.read_raw(ptr.offset, want as usize)?;
+            self.segment = seg.number;
+            self.start = ptr.offset;
+        }
+        let at = (ptr.offset - self.start) as usize;
+        let sealed = &self.buf[at..at + ptr.len as usize];
+        seg.open_entry(ptr.offset, sealed, key, seq)
+    }
+}
+
+/// Appends sealed entries to the active segment. Entries are staged in a buffer and written
+/// with one call by [`VlogWriter::write_staged`].
+pub(crate) struct VlogWriter {
+    file: Box<dyn WritableFile>,
+    cipher: FileCipher,
+    nonce: u64,
+    staged: Vec<u8>,
+    payload: Vec<u8>,
+    pub(crate) segment: Arc<Segment>,
+}
+
+impl VlogWriter {
+    /// Creates segment `number`, durably writes its header, and opens it for reading.
+    pub(crate) fn create(
+        fs: &Arc<dyn Fs>,
+        path: &Path,
+        number: u64,
+        keys: Option<&KeyRing>,
+    ) -> Result<VlogWriter> {
+        let (header, cipher) = FileHeader::create(FileKind::ValueLog, number, keys)?;
+        let mut file = fs.create(path)?;
+        file.append(&header)?;
+        file.sync()?;
+        let segment = Arc::new(Segment::open(fs, path, number, keys)?);
+        Ok(VlogWriter { file, cipher, nonce: 1, staged: Vec::new(), payload: Vec::new(), segment })
+    }
+
+    /// Stages an entry and returns its pointer.
+    pub(crate) fn add(&mut self, seq: u64, key: &[u8], value: &[u8], compress: bool) -> Pointer {
+        self.payload.clear();
+        put_u64(&mut self.payload, seq);
+        put_len_prefixed(&mut self.payload, key);
+        self.payload.extend_from_slice(value);
+        let offset = self.file.len() + self.staged.len() as u64;
+        let start = self.staged.len();
+        self.cipher.seal(
+            BlockKind::ValueLog,
+            offset,
+            self.nonce,
+            compress,
+            &self.payload,
+            &mut self.staged,
+        );
+        self.nonce += 1;
+        Pointer { segment: self.segment.number, offset, len: (self.staged.len() - start) as u32 }
+    }
+
+    /// Writes staged entries to the file (one call).
+    pub(crate) fn write_staged(&mut self) -> Result<()> {
+        if !self.staged.is_empty() {
+            let r = self.file.append(&self.staged);
+            self.staged.clear();
+            r?;
+            self.segment.size.store(self.file.len(), Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Drops staged entries (their batch failed).
+    pub(crate) fn discard_staged(&mut self) {
+        self.staged.clear();
+    }
+
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        self.file.sync()?;
+        Ok(())
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.file.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointer_and_entry_roundtrip() {
+        let p = Pointer { segment: 7, offset: 100, len: 4200 };
+        assert_eq!(Pointer::decode(&p.encode()), Some(p));
+        assert_eq!(Pointer::decode(&p.encode()[..19]), None);
+        let mut payload = Vec::new();
+        put_u64(&mut payload, 9);
+        put_len_prefixed(&mut payload, b"key");
+        payload.extend_from_slice(b"value");
+        assert_eq!(decode_entry(&payload), Ok((9, &b"key"[..], &b"value"[..])));
+        for n in 0..11 {
+            assert!(decode_entry(&payload[..n]).is_err());
+        }
+    }
+}
