@@ -1,0 +1,328 @@
+//! Value-log separation: large values in sealed segments, written once, with GC.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use sealdb::io::{DirLock, Fs, RandomAccessFile, StdFs, WritableFile};
+use sealdb::{Cipher, Encryption, MasterKey, Options, WriteBatch, DB};
+
+fn opts(dir: &Path, key: Option<&MasterKey>) -> Options {
+    let o = Options::new(dir)
+        .value_threshold(256)
+        .vlog_segment_size(256 << 10)
+        .memtable_size(128 << 10)
+        .target_file_size(128 << 10)
+        .level_base_size(512 << 10)
+        .background_work(false);
+    match key {
+        Some(k) => o.with_encryption(Encryption::new(k.clone()).cipher(Cipher::ChaCha20Poly1305)),
+        None => o,
+    }
+}
+
+fn value_of(rng: &mut StdRng) -> Vec<u8> {
+    let len = match rng.gen_range(0..100) {
+        0..=39 => rng.gen_range(0..255),
+        40..=79 => rng.gen_range(200..5000),
+        80..=97 => rng.gen_range(5000..40_000),
+        _ => rng.gen_range(1 << 20..3 << 20),
+    };
+    let mut v = vec![0u8; len];
+    rng.fill_bytes(&mut v);
+    if rng.gen_bool(0.5) {
+        // Half compressible.
+        for (i, b) in v.iter_mut().enumerate() {
+            if i % 3 != 0 {
+                *b = b'v';
+            }
+        }
+    }
+    v
+}
+
+fn check(db: &DB, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
+    for (k, v) in model {
+        assert_eq!(db.get(k).unwrap().as_deref(), Some(v.as_slice()), "key {k:?}");
+    }
+    let all: Vec<(Vec<u8>, Vec<u8>)> = db.iter().map(Result::unwrap).collect();
+    assert_eq!(all.len(), model.len());
+    for ((k, v), (mk, mv)) in all.iter().zip(model) {
+        assert_eq!(k, mk);
+        assert!(v == mv, "value of {k:?} differs in iteration");
+    }
+    assert_eq!(db.get(b"never-written").unwrap(), None);
+}
+
+fn model_run(key: Option<MasterKey>, seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut model = BTreeMap::new();
+    let mut db = DB::open(opts(dir.path(), key.as_ref())).unwrap();
+    for step in 0..1500 {
+        let k = format!("key{:04}", rng.gen_range(0..300)).into_bytes();
+        match rng.gen_range(0..100) {
+            0..=59 => {
+                let v = value_of(&mut rng);
+                db.put(&k, &v).unwrap();
+                model.insert(k, v);
+            }
+            60..=74 => {
+                db.delete(&k).unwrap();
+                model.remove(&k);
+            }
+            75..=89 => {
+                let mut b = WriteBatch::new();
+                for _ in 0..rng.gen_range(1..6) {
+                    let k = format!("key{:04}", rng.gen_range(0..300)).into_bytes();
+                    if rng.gen_bool(0.8) {
+                        let v = value_of(&mut rng);
+                        b.put(&k, &v);
+                        model.insert(k, v);
+                    } else {
+                        b.delete(&k);
+                        model.remove(&k);
+                    }
+                }
+                db.write(b).unwrap();
+            }
+            90..=93 => db.flush().unwrap(),
+            94..=96 => db.compact().unwrap(),
+            _ => {
+                drop(db);
+                db = DB::open(opts(dir.path(), key.as_ref())).unwrap();
+            }
+        }
+        if step % 250 == 0 {
+            check(&db, &model);
+        }
+    }
+    check(&db, &model);
+    db.compact().unwrap();
+    check(&db, &model);
+    drop(db);
+    let db = DB::open(opts(dir.path(), key.as_ref())).unwrap();
+    check(&db, &model);
+}
+
+#[test]
+fn model_mixed_sizes_plain() {
+    model_run(None, 11);
+}
+
+#[test]
+fn model_mixed_sizes_encrypted() {
+    model_run(Some(MasterKey::generate()), 12);
+}
+
+/// Counts bytes appended to files, to measure write amplification exactly for one database.
+#[derive(Debug, Default)]
+struct CountingFs {
+    written: Arc<AtomicU64>,
+}
+
+struct CountingFile {
+    inner: Box<dyn WritableFile>,
+    written: Arc<AtomicU64>,
+}
+
+impl WritableFile for CountingFile {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.written.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.inner.append(data)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        self.inner.sync()
+    }
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+}
+
+impl Fs for CountingFs {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        Ok(Box::new(CountingFile { inner: StdFs.create(path)?, written: self.written.clone() }))
+    }
+    fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        StdFs.open(path)
+    }
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
+        StdFs.read_all(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        StdFs.remove(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        StdFs.exists(path)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        StdFs.list(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        StdFs.create_dir_all(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        StdFs.sync_dir(dir)
+    }
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
+        StdFs.lock(path)
+    }
+}
+
+fn fill_4k(threshold: usize) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(CountingFs::default());
+    let written = fs.written.clone();
+    let o = Options::new(dir.path())
+        .with_encryption(Encryption::new(MasterKey::generate()))
+        .with_fs(fs)
+        .value_threshold(threshold)
+        .memtable_size(1 << 20)
+        .target_file_size(1 << 20)
+        .level_base_size(4 << 20);
+    let db = DB::open(o).unwrap();
+    let base = written.load(Ordering::Relaxed);
+    let mut rng = StdRng::seed_from_u64(7);
+    let n = 6000u32;
+    let mut user = 0u64;
+    for i in 0..n {
+        let k = format!("{:016}", rng.gen_range(0..u64::MAX / 2) ^ u64::from(i));
+        let mut v = vec![0u8; 4096];
+        rng.fill_bytes(&mut v);
+        user += (k.len() + v.len()) as u64;
+        db.put(k, v).unwrap();
+    }
+    db.flush().unwrap();
+    let wa = (written.load(Ordering::Relaxed) - base) as f64 / user as f64;
+    db.close().unwrap();
+    wa
+}
+
+#[test]
+fn write_amplification_of_4k_fill_is_low() {
+    let separated = fill_4k(1024);
+    let inline = fill_4k(usize::MAX);
+    println!("write amplification, 4 KiB values: value log {separated:.3}, inline {inline:.3}");
+    assert!(separated <= 1.3, "write amplification {separated:.3} > 1.3");
+    // Inline, every value goes through the WAL and then the SSTable at least.
+    assert!(inline > separated);
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()
+}
+
+#[test]
+fn overwrite_delete_compact_reclaims_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let o = || {
+        Options::new(dir.path())
+            .with_encryption(Encryption::new(key.clone()))
+            .value_threshold(1024)
+            .vlog_segment_size(1 << 20)
+            .memtable_size(1 << 20)
+            .target_file_size(1 << 20)
+    };
+    let db = DB::open(o()).unwrap();
+    let mut rng = StdRng::seed_from_u64(3);
+    let n = 1000u32;
+    let mut model = BTreeMap::new();
+    for round in 0..4 {
+        for i in 0..n {
+            let mut v = vec![0u8; 4096];
+            rng.fill_bytes(&mut v);
+            v[0] = round;
+            let k = format!("k{i:06}").into_bytes();
+            db.put(&k, &v).unwrap();
+            model.insert(k, v);
+        }
+    }
+    for i in (0..n).step_by(2) {
+        let k = format!("k{i:06}").into_bytes();
+        db.delete(&k).unwrap();
+        model.remove(&k);
+    }
+    db.compact().unwrap();
+    let live: u64 = model.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum();
+    let on_disk = dir_bytes(dir.path());
+    println!(
+        "live {live} bytes, on disk {on_disk} bytes, ratio {:.3}",
+        on_disk as f64 / live as f64
+    );
+    assert!(on_disk as f64 <= 1.5 * live as f64, "{on_disk} on disk for {live} live bytes");
+    check(&db, &model);
+    drop(db);
+    let db = DB::open(o()).unwrap();
+    check(&db, &model);
+}
+
+#[test]
+fn flipped_segment_bytes_are_detected() {
+    for key in [None, Some(MasterKey::generate())] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model = BTreeMap::new();
+        {
+            let db = DB::open(opts(dir.path(), key.as_ref())).unwrap();
+            for i in 0..6u32 {
+                let v = vec![b'a' + i as u8; 300 + i as usize * 50];
+                let k = format!("key{i}").into_bytes();
+                db.put(&k, &v).unwrap();
+                model.insert(k, v);
+            }
+            db.flush().unwrap();
+        }
+        let seg = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "vlog"))
+            .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+            .unwrap();
+        let original = std::fs::read(&seg).unwrap();
+        let (mut detected, mut harmless) = (0, 0);
+        for pos in 0..original.len() {
+            let mut t = original.clone();
+            t[pos] ^= 0x20;
+            std::fs::write(&seg, &t).unwrap();
+            let outcome =
+                std::panic::catch_unwind(|| match DB::open(opts(dir.path(), key.as_ref())) {
+                    Err(e) => {
+                        assert!(e.is_corruption(), "unexpected error {e}");
+                        true
+                    }
+                    Ok(db) => {
+                        let mut any_err = false;
+                        for (k, v) in &model {
+                            match db.get(k) {
+                                Ok(got) => assert_eq!(
+                                    got.as_deref(),
+                                    Some(v.as_slice()),
+                                    "wrong value at flip {pos}"
+                                ),
+                                Err(e) => {
+                                    assert!(e.is_corruption(), "unexpected error {e}");
+                                    any_err = true;
+                                }
+                            }
+                        }
+                        any_err
+                    }
+                });
+            match outcome {
+                Ok(true) => detected += 1,
+                Ok(false) => harmless += 1,
+                Err(_) => panic!("panic at flip {pos}"),
+            }
+        }
+        std::fs::write(&seg, &original).unwrap();
+        println!("segment flips: {detected} detected, {harmless} harmless");
+        assert!(detected > 0);
+    }
+}
