@@ -80,13 +80,14 @@ pub fn manifest(data: &[u8]) -> usize {
 /// Decodes a key registry under the fuzzing master key.
 pub fn key_registry(data: &[u8]) -> usize {
     let master = MasterKey::from_bytes(FUZZ_KEY);
-    KeyRing::decode(data, Path::new("KEYS"), &master).map_or(0, |r| r.keys().count())
+    KeyRing::decode(data, Path::new("KEYS"), &master).map_or(0, |(r, _)| r.keys().count())
 }
 
 /// Encodes a key registry under the fuzzing master key (seed maker for [`key_registry`]).
 pub fn registry_for_fuzzing() -> Vec<u8> {
     let master = MasterKey::from_bytes(FUZZ_KEY);
-    KeyRing::generate(Cipher::Aes256Gcm).and_then(|r| r.encode(&master)).unwrap_or_default()
+    let Ok(kek) = master.resolve_new() else { return Vec::new() };
+    KeyRing::generate(Cipher::Aes256Gcm).and_then(|r| r.encode(&kek)).unwrap_or_default()
 }
 
 /// Checks a file header (plain database, then one keyed by a fuzzing registry).

@@ -38,7 +38,7 @@ mod memtable;
 mod vlog;
 
 pub use batch::WriteBatch;
-pub use crypto::MasterKey;
+pub use crypto::{KeyProvider, MasterKey};
 pub use db::{DataKeyInfo, EncryptionStatus, Snapshot, DB, MAX_KEY_SIZE, MAX_VALUE_SIZE};
 pub use error::{Error, Result};
 pub use iter::Iter;

@@ -26,6 +26,7 @@ pub struct Encryption {
     pub(crate) cipher: Cipher,
     pub(crate) rotate_every: Option<Duration>,
     pub(crate) rotate_after_bytes: Option<u64>,
+    pub(crate) reencrypt_rate: Option<u64>,
 }
 
 impl std::fmt::Debug for Encryption {
@@ -35,6 +36,7 @@ impl std::fmt::Debug for Encryption {
             .field("cipher", &self.cipher)
             .field("rotate_every", &self.rotate_every)
             .field("rotate_after_bytes", &self.rotate_after_bytes)
+            .field("reencrypt_rate", &self.reencrypt_rate)
             .finish()
     }
 }
@@ -47,6 +49,7 @@ impl Encryption {
             cipher: Cipher::Aes256Gcm,
             rotate_every: None,
             rotate_after_bytes: None,
+            reencrypt_rate: None,
         }
     }
     /// Selects the cipher for new blocks.
@@ -55,13 +58,23 @@ impl Encryption {
         self.cipher = cipher;
         self
     }
-    /// Rotates the data key automatically once the current one is older than `age`.
+    /// Rotates the data key automatically once the current one is older than `age` (default:
+    /// never by age).
     #[must_use]
     pub fn rotate_every(mut self, age: Duration) -> Encryption {
         self.rotate_every = Some(age);
         self
     }
-    /// Rotates the data key automatically once it has sealed `bytes` bytes.
+    /// Bounds the background re-encryption compactor to `bytes_per_sec` (default 16 MiB/s).
+    /// [`DB::reencrypt`](crate::DB::reencrypt) runs unthrottled.
+    #[must_use]
+    pub fn reencrypt_rate(mut self, bytes_per_sec: u64) -> Encryption {
+        self.reencrypt_rate = Some(bytes_per_sec.max(1));
+        self
+    }
+    /// Rotates the data key automatically once it has sealed `bytes` bytes (default 1 TiB;
+    /// see `docs/security.md` for why this is hygiene rather than a nonce limit). The count
+    /// restarts at each open.
     #[must_use]
     pub fn rotate_after_bytes(mut self, bytes: u64) -> Encryption {
         self.rotate_after_bytes = Some(bytes);

@@ -1,28 +1,152 @@
-//! The master key and where it comes from.
+//! The master key and where it comes from: raw bytes (from hex, the environment or a key
+//! file), a passphrase stretched with Argon2id, or an external key service through
+//! [`KeyProvider`].
 
 use std::path::Path;
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
 use super::{random_bytes, SecretKey};
 use crate::error::{Error, Result};
 
-/// The master key (key-encryption key, 32 bytes). It wraps the data keys and is never stored
-/// in the data directory. Zeroized on drop; `Debug` prints no key bytes.
+/// An external key-management service (KMS, HSM, key agent) that wraps and unwraps the key
+/// protecting the key registry. sealdb never sees the provider's own key.
+pub trait KeyProvider: Send + Sync + std::fmt::Debug {
+    /// Wraps (encrypts) `key`; the result is stored in the key registry.
+    fn wrap(&self, key: &[u8; 32]) -> Result<Vec<u8>>;
+    /// Unwraps what [`KeyProvider::wrap`] returned. A blob the provider cannot open must be
+    /// [`Error::WrongMasterKey`].
+    fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<[u8; 32]>>;
+}
+
+/// Argon2id cost parameters for a passphrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PassphraseCost {
+    pub(crate) m_kib: u32,
+    pub(crate) t: u32,
+    pub(crate) p: u32,
+}
+
+/// OWASP's recommended Argon2id minimum: 19 MiB, 2 passes, 1 lane.
+pub(crate) const DEFAULT_COST: PassphraseCost = PassphraseCost { m_kib: 19 * 1024, t: 2, p: 1 };
+
 #[derive(Clone)]
-pub struct MasterKey(pub(crate) SecretKey);
+pub(crate) enum Source {
+    Raw(SecretKey),
+    Passphrase(Zeroizing<String>, PassphraseCost),
+    Provider(Arc<dyn KeyProvider>),
+}
+
+/// The master key (key-encryption key): it wraps the data keys and is never stored in the data
+/// directory. Zeroized on drop; `Debug` prints no key bytes.
+#[derive(Clone)]
+pub struct MasterKey(pub(crate) Source);
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(<redacted>)")
+        match &self.0 {
+            Source::Raw(_) => f.write_str("MasterKey(<redacted>)"),
+            Source::Passphrase(..) => f.write_str("MasterKey(passphrase <redacted>)"),
+            Source::Provider(p) => write!(f, "MasterKey(provider {p:?})"),
+        }
     }
 }
 
+/// On-disk ids of the ways a registry key is obtained (never renumbered).
+pub(crate) const KDF_RAW: u8 = 0;
+pub(crate) const KDF_ARGON2ID: u8 = 1;
+pub(crate) const KDF_PROVIDER: u8 = 2;
+
+/// A master key resolved to 32 bytes, with what the registry records about how.
+#[derive(Clone)]
+pub(crate) struct Kek {
+    pub(crate) kdf: u8,
+    pub(crate) params: Vec<u8>,
+    pub(crate) key: SecretKey,
+}
+
+fn argon2id(pass: &str, salt: &[u8], cost: PassphraseCost) -> Result<SecretKey> {
+    let params = argon2::Params::new(cost.m_kib, cost.t, cost.p, Some(32))
+        .map_err(|e| Error::BadKeySource(format!("bad Argon2id parameters: {e}")))?;
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = SecretKey([0; 32]);
+    a.hash_password_into(pass.as_bytes(), salt, &mut out.0)
+        .map_err(|e| Error::BadKeySource(format!("Argon2id failed: {e}")))?;
+    Ok(out)
+}
+
 impl MasterKey {
+    /// Resolves the key for a new registry (fresh salt or wrapping).
+    pub(crate) fn resolve_new(&self) -> Result<Kek> {
+        match &self.0 {
+            Source::Raw(k) => Ok(Kek { kdf: KDF_RAW, params: Vec::new(), key: k.clone() }),
+            Source::Passphrase(pass, cost) => {
+                let mut salt = [0u8; 16];
+                random_bytes(&mut salt)?;
+                let key = argon2id(pass, &salt, *cost)?;
+                let mut params = Vec::with_capacity(28);
+                for v in [cost.m_kib, cost.t, cost.p] {
+                    params.extend_from_slice(&v.to_le_bytes());
+                }
+                params.extend_from_slice(&salt);
+                Ok(Kek { kdf: KDF_ARGON2ID, params, key })
+            }
+            Source::Provider(p) => {
+                let mut key = SecretKey([0; 32]);
+                random_bytes(&mut key.0)?;
+                let params = p.wrap(&key.0)?;
+                Ok(Kek { kdf: KDF_PROVIDER, params, key })
+            }
+        }
+    }
+
+    /// Resolves the key as an existing registry records it; a source of another kind is the
+    /// wrong key.
+    pub(crate) fn resolve_existing(&self, kdf: u8, params: &[u8]) -> Result<Kek> {
+        let key = match (&self.0, kdf) {
+            (Source::Raw(k), KDF_RAW) if params.is_empty() => k.clone(),
+            (Source::Passphrase(pass, _), KDF_ARGON2ID) => {
+                let mut r = crate::coding::Reader::new(params);
+                let (Some(m), Some(t), Some(p), Some(salt)) =
+                    (r.u32(), r.u32(), r.u32(), r.bytes(16))
+                else {
+                    return Err(Error::WrongMasterKey);
+                };
+                // Refuse costs that would exhaust memory (4 GiB) or time before trying them.
+                if m > 4 << 20 || t > 64 || p > 64 || !r.is_empty() {
+                    return Err(Error::WrongMasterKey);
+                }
+                argon2id(pass, salt, PassphraseCost { m_kib: m, t, p })?
+            }
+            (Source::Provider(p), KDF_PROVIDER) => SecretKey(*p.unwrap(params)?),
+            _ => return Err(Error::WrongMasterKey),
+        };
+        Ok(Kek { kdf, params: params.to_vec(), key })
+    }
+
+    /// A master key derived from `passphrase` with Argon2id (19 MiB, 2 passes, 1 lane). The
+    /// salt and costs are kept in the key registry, so the same passphrase opens the database.
+    pub fn from_passphrase(passphrase: &str) -> MasterKey {
+        MasterKey(Source::Passphrase(Zeroizing::new(passphrase.to_owned()), DEFAULT_COST))
+    }
+
+    /// As [`MasterKey::from_passphrase`] with explicit Argon2id costs (memory in KiB, passes,
+    /// lanes), used when a new registry is written.
+    pub fn from_passphrase_with_cost(passphrase: &str, m_kib: u32, t: u32, p: u32) -> MasterKey {
+        let cost = PassphraseCost { m_kib, t, p };
+        MasterKey(Source::Passphrase(Zeroizing::new(passphrase.to_owned()), cost))
+    }
+
+    /// A master key held by an external key service.
+    pub fn from_provider(provider: Arc<dyn KeyProvider>) -> MasterKey {
+        MasterKey(Source::Provider(provider))
+    }
+
     /// A master key from 32 raw bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> MasterKey {
         let mut bytes = Zeroizing::new(bytes);
-        MasterKey(SecretKey(std::mem::take(&mut *bytes)))
+        MasterKey(Source::Raw(SecretKey(std::mem::take(&mut *bytes))))
     }
 
     /// A master key from 64 hexadecimal characters (surrounding whitespace ignored).
@@ -37,7 +161,7 @@ impl MasterKey {
         let mut out = Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(s, out.as_mut())
             .map_err(|_| Error::BadKeySource("the master key is not valid hex".into()))?;
-        Ok(MasterKey(SecretKey(*out)))
+        Ok(MasterKey::from_bytes(*out))
     }
 
     /// A master key from the environment variable `var`, holding 64 hex characters.
@@ -84,12 +208,16 @@ impl MasterKey {
     pub fn generate() -> MasterKey {
         let mut k = Zeroizing::new([0u8; 32]);
         random_bytes(k.as_mut()).expect("the OS random source failed");
-        MasterKey(SecretKey(*k))
+        MasterKey::from_bytes(*k)
     }
 
-    /// The key as 64 lowercase hex characters, to store in a secret manager. Handle with care.
-    pub fn to_hex(&self) -> Zeroizing<String> {
-        Zeroizing::new(hex::encode(self.0 .0))
+    /// A raw key as 64 lowercase hex characters, to store in a secret manager (`None` for a
+    /// passphrase or provider source). Handle with care.
+    pub fn to_hex(&self) -> Option<Zeroizing<String>> {
+        match &self.0 {
+            Source::Raw(k) => Some(Zeroizing::new(hex::encode(k.0))),
+            _ => None,
+        }
     }
 }
 
@@ -100,8 +228,8 @@ mod tests {
     #[test]
     fn hex_roundtrip_and_errors() {
         let k = MasterKey::generate();
-        let k2 = MasterKey::from_hex(&k.to_hex()).unwrap();
-        assert_eq!(k.0 .0, k2.0 .0);
+        let k2 = MasterKey::from_hex(&k.to_hex().unwrap()).unwrap();
+        assert_eq!(k.resolve_new().unwrap().key.0, k2.resolve_new().unwrap().key.0);
         assert!(MasterKey::from_hex("abc").is_err());
         assert!(MasterKey::from_hex(&"zz".repeat(32)).is_err());
         assert_eq!(format!("{k:?}"), "MasterKey(<redacted>)");
@@ -116,12 +244,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("key");
         let k = MasterKey::generate();
-        std::fs::write(&p, k.to_hex().as_bytes()).unwrap();
+        std::fs::write(&p, k.to_hex().unwrap().as_bytes()).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = MasterKey::from_file(&p).unwrap_err();
         assert!(matches!(err, Error::KeyFilePermissions { .. }));
         assert!(err.to_string().contains("chmod 600"));
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(MasterKey::from_file(&p).unwrap().0 .0, k.0 .0);
+        let back = MasterKey::from_file(&p).unwrap();
+        assert_eq!(back.resolve_new().unwrap().key.0, k.resolve_new().unwrap().key.0);
+    }
+
+    #[test]
+    fn passphrase_resolves_the_same_from_params() {
+        let k = MasterKey::from_passphrase_with_cost("correct horse", 64, 1, 1);
+        let kek = k.resolve_new().unwrap();
+        let again = k.resolve_existing(kek.kdf, &kek.params).unwrap();
+        assert_eq!(kek.key.0, again.key.0);
+        let other = MasterKey::from_passphrase_with_cost("wrong horse", 64, 1, 1);
+        assert_ne!(other.resolve_existing(kek.kdf, &kek.params).unwrap().key.0, kek.key.0);
+        assert!(matches!(
+            MasterKey::generate().resolve_existing(kek.kdf, &kek.params),
+            Err(Error::WrongMasterKey)
+        ));
+        assert!(!format!("{k:?}").contains("horse"));
     }
 }

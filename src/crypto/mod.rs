@@ -5,10 +5,12 @@
 //! data key (DEK, random, u32 id) ──HKDF(salt = per-file random salt, info = kind ‖ number)──► file key
 //! ```
 
+pub(crate) mod audit;
 mod master;
 pub(crate) mod registry;
 
-pub use master::MasterKey;
+pub(crate) use master::Kek;
+pub use master::{KeyProvider, MasterKey};
 
 use hkdf::Hkdf;
 use sha2::Sha256;

@@ -3,24 +3,28 @@
 //! ```text
 //! +0  magic      [8]  "SEALKEYS"
 //! +8  version    u16  (1)
-//! +10 kdf        u8   (0: raw 32-byte master key)
+//! +10 kdf        u8   (0 raw key, 1 Argon2id passphrase, 2 key provider)
 //! +11 reserved   u8   zero
-//! +12 kdf params [12] three u32 (zero for a raw key)
-//! +24 salt       [16] random, fresh at every rewrite
-//! +40 check      [16] HKDF(master, salt, "sealdb/v1/check"), first 16 bytes
-//! +56 nonce      [12] random, fresh at every rewrite
-//! +68 body len   u32
-//! +72 body       [body len] AES-256-GCM under HKDF(master, salt, "sealdb/v1/kek"),
-//!                           associated data bytes 0..72
+//! +12 params len u32
+//! +16 params     [params len]  raw: empty; Argon2id: m KiB u32, t u32, p u32, salt [16];
+//!                              provider: the provider's wrapped registry key
+//! ..  salt       [16] random, fresh at every rewrite
+//! ..  check      [16] HKDF(K, salt, "sealdb/v1/check"), first 16 bytes
+//! ..  nonce      [12] random, fresh at every rewrite
+//! ..  body len   u32
+//! ..  body       AES-256-GCM under HKDF(K, salt, "sealdb/v1/kek"), associated data: every
+//!                byte from the magic to the body length
 //! ..  tag        [16]
 //! ..  crc32      u32  of every byte before it
 //!
-//! body: cipher u8, current key id u32, next key id u32, count u32,
+//! K is the raw master key, the Argon2id output, or the key the provider unwraps.
+//! body: cipher u8, current key id u32, next key id u32, audit key [32], count u32,
 //!       count × (key id u32, created at u64 (Unix seconds), key [32])
 //! ```
 //!
-//! Open checks, in order: crc (a damaged file is corruption), magic and version, the check value
-//! (a different master key is `WrongMasterKey`), then the tag. Nothing is written on failure.
+//! Open checks, in order: crc (a damaged file is corruption), magic and version, K from the
+//! master key source (a source of another kind is `WrongMasterKey`), the check value (a
+//! different key is `WrongMasterKey`), then the tag. Nothing is written on failure.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,7 +33,7 @@ use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::Aes256Gcm;
 use zeroize::Zeroizing;
 
-use super::{hkdf32, random_bytes, DataKey, MasterKey, SecretKey};
+use super::{hkdf32, random_bytes, DataKey, Kek, MasterKey, SecretKey};
 use crate::coding::{put_u32, put_u64, Reader};
 use crate::error::{Error, Result};
 use crate::options::Cipher;
@@ -37,8 +41,7 @@ use crate::seal::cipher_of;
 
 const MAGIC: &[u8; 8] = b"SEALKEYS";
 const VERSION: u16 = 1;
-const KDF_RAW: u8 = 0;
-const FIXED_LEN: usize = 72;
+const MAX_PARAMS: usize = 64 << 10;
 const MAX_KEYS: u32 = 1 << 20;
 
 /// The data keys of an open database.
@@ -48,6 +51,8 @@ pub(crate) struct KeyRing {
     current: u32,
     next_id: u32,
     keys: BTreeMap<u32, DataKey>,
+    /// Key of the audit log's MAC chain.
+    pub(crate) audit_key: SecretKey,
 }
 
 fn now_secs() -> u64 {
@@ -57,7 +62,9 @@ fn now_secs() -> u64 {
 impl KeyRing {
     /// A new ring holding one random data key (id 1).
     pub(crate) fn generate(cipher: Cipher) -> Result<KeyRing> {
-        let mut ring = KeyRing { cipher, current: 0, next_id: 1, keys: BTreeMap::new() };
+        let mut audit_key = SecretKey([0; 32]);
+        random_bytes(&mut audit_key.0)?;
+        let mut ring = KeyRing { cipher, current: 0, next_id: 1, keys: BTreeMap::new(), audit_key };
         ring.add_key()?;
         Ok(ring)
     }
@@ -93,27 +100,32 @@ impl KeyRing {
     pub(crate) fn set_cipher(&mut self, cipher: Cipher) {
         self.cipher = cipher;
     }
+    /// Removes (and so zeroizes) data key `id`; the current key cannot be removed.
+    pub(crate) fn remove(&mut self, id: u32) -> bool {
+        id != self.current && self.keys.remove(&id).is_some()
+    }
     /// Every data key, by id.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &DataKey> {
         self.keys.values()
     }
 
-    /// Encodes the registry, wrapped under `master`.
-    pub(crate) fn encode(&self, master: &MasterKey) -> Result<Vec<u8>> {
+    /// Encodes the registry, wrapped under `kek`.
+    pub(crate) fn encode(&self, kek: &Kek) -> Result<Vec<u8>> {
         let mut salt = [0u8; 16];
         random_bytes(&mut salt)?;
         let mut nonce = [0u8; 12];
         random_bytes(&mut nonce)?;
-        let check = hkdf32(&master.0 .0, &salt, &[b"sealdb/v1/check"]);
-        let kek = hkdf32(&master.0 .0, &salt, &[b"sealdb/v1/kek"]);
+        let check = hkdf32(&kek.key.0, &salt, &[b"sealdb/v1/check"]);
+        let wrap = hkdf32(&kek.key.0, &salt, &[b"sealdb/v1/kek"]);
 
-        let mut body = Zeroizing::new(Vec::with_capacity(13 + self.keys.len() * 44 + 16));
+        let mut body = Zeroizing::new(Vec::with_capacity(45 + self.keys.len() * 44 + 16));
         body.push(match self.cipher {
             Cipher::Aes256Gcm => 1,
             Cipher::ChaCha20Poly1305 => 2,
         });
         put_u32(&mut body, self.current);
         put_u32(&mut body, self.next_id);
+        body.extend_from_slice(&self.audit_key.0);
         put_u32(&mut body, self.keys.len() as u32);
         for k in self.keys.values() {
             put_u32(&mut body, k.id);
@@ -121,20 +133,20 @@ impl KeyRing {
             body.extend_from_slice(&k.key.0);
         }
 
-        let mut out = Vec::with_capacity(FIXED_LEN + body.len() + 20);
+        let mut out = Vec::with_capacity(80 + kek.params.len() + body.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
-        out.push(KDF_RAW);
+        out.push(kek.kdf);
         out.push(0);
-        out.extend_from_slice(&[0; 12]);
+        put_u32(&mut out, kek.params.len() as u32);
+        out.extend_from_slice(&kek.params);
         out.extend_from_slice(&salt);
         out.extend_from_slice(&check.0[..16]);
         out.extend_from_slice(&nonce);
         put_u32(&mut out, body.len() as u32);
-        debug_assert_eq!(out.len(), FIXED_LEN);
-        let aead = Aes256Gcm::new((&kek.0).into());
+        let aead = Aes256Gcm::new((&wrap.0).into());
         let tag = aead
-            .encrypt_in_place_detached((&nonce).into(), &out[..FIXED_LEN], &mut body)
+            .encrypt_in_place_detached((&nonce).into(), &out, &mut body)
             .map_err(|_| Error::InvalidArgument("registry too large".into()))?;
         out.extend_from_slice(&body);
         out.extend_from_slice(&tag);
@@ -143,8 +155,9 @@ impl KeyRing {
         Ok(out)
     }
 
-    /// Decodes a registry read from `path`.
-    pub(crate) fn decode(bytes: &[u8], path: &Path, master: &MasterKey) -> Result<KeyRing> {
+    /// Decodes a registry read from `path` with `master`; returns it with the resolved key,
+    /// which later rewrites reuse.
+    pub(crate) fn decode(bytes: &[u8], path: &Path, master: &MasterKey) -> Result<(KeyRing, Kek)> {
         let bad = |offset: usize, reason: &str| Error::corruption(path, offset as u64, reason);
         let Some(body_end) = bytes.len().checked_sub(4) else {
             return Err(bad(0, "key registry truncated"));
@@ -160,40 +173,44 @@ impl KeyRing {
         if r.u16() != Some(VERSION) {
             return Err(bad(8, "unknown key registry version"));
         }
-        if r.u8() != Some(KDF_RAW) || r.u8() != Some(0) || r.array::<12>() != Some([0; 12]) {
-            return Err(bad(10, "unknown key derivation in key registry"));
+        let kdf = r.u8().ok_or_else(|| bad(10, "key registry truncated"))?;
+        if r.u8() != Some(0) {
+            return Err(bad(11, "key registry reserved byte not zero"));
         }
-        let salt: [u8; 16] = r.array().ok_or_else(|| bad(24, "key registry truncated"))?;
-        let check: [u8; 16] = r.array().ok_or_else(|| bad(40, "key registry truncated"))?;
-        let nonce: [u8; 12] = r.array().ok_or_else(|| bad(56, "key registry truncated"))?;
-        let body_len = r.u32().ok_or_else(|| bad(68, "key registry truncated"))? as usize;
+        let plen = r.u32().ok_or_else(|| bad(12, "key registry truncated"))? as usize;
+        if plen > MAX_PARAMS {
+            return Err(bad(12, "key registry parameters too long"));
+        }
+        let params = r.bytes(plen).ok_or_else(|| bad(16, "key registry truncated"))?;
+        let salt: [u8; 16] = r.array().ok_or_else(|| bad(r.pos(), "key registry truncated"))?;
+        let check: [u8; 16] = r.array().ok_or_else(|| bad(r.pos(), "key registry truncated"))?;
+        let nonce: [u8; 12] = r.array().ok_or_else(|| bad(r.pos(), "key registry truncated"))?;
+        let body_len = r.u32().ok_or_else(|| bad(r.pos(), "key registry truncated"))? as usize;
+        let ad_end = r.pos();
         if r.remaining() != body_len.saturating_add(16) {
-            return Err(bad(68, "key registry body length mismatch"));
+            return Err(bad(ad_end, "key registry body length mismatch"));
         }
-        let expect = hkdf32(&master.0 .0, &salt, &[b"sealdb/v1/check"]);
+        let kek = master.resolve_existing(kdf, params)?;
+        let expect = hkdf32(&kek.key.0, &salt, &[b"sealdb/v1/check"]);
         if expect.0[..16] != check {
             return Err(Error::WrongMasterKey);
         }
-        let kek = hkdf32(&master.0 .0, &salt, &[b"sealdb/v1/kek"]);
-        let ct = r.bytes(body_len).ok_or_else(|| bad(FIXED_LEN, "key registry truncated"))?;
-        let tag = r.bytes(16).ok_or_else(|| bad(FIXED_LEN + body_len, "key registry truncated"))?;
+        let wrap = hkdf32(&kek.key.0, &salt, &[b"sealdb/v1/kek"]);
+        let ct = r.bytes(body_len).ok_or_else(|| bad(ad_end, "key registry truncated"))?;
+        let tag = r.bytes(16).ok_or_else(|| bad(ad_end + body_len, "key registry truncated"))?;
         let mut body = Zeroizing::new(ct.to_vec());
-        Aes256Gcm::new((&kek.0).into())
-            .decrypt_in_place_detached(
-                (&nonce).into(),
-                &content[..FIXED_LEN],
-                &mut body,
-                tag.into(),
-            )
-            .map_err(|_| bad(FIXED_LEN, "key registry failed authentication"))?;
+        Aes256Gcm::new((&wrap.0).into())
+            .decrypt_in_place_detached((&nonce).into(), &content[..ad_end], &mut body, tag.into())
+            .map_err(|_| bad(ad_end, "key registry failed authentication"))?;
 
-        let bad_body = || bad(FIXED_LEN, "malformed key registry body");
+        let bad_body = || bad(ad_end, "malformed key registry body");
         let mut r = Reader::new(&body);
         let Some(Some(cipher)) = r.u8().and_then(cipher_of) else {
             return Err(bad_body());
         };
         let current = r.u32().ok_or_else(bad_body)?;
         let next_id = r.u32().ok_or_else(bad_body)?;
+        let audit_key = SecretKey(r.array().ok_or_else(bad_body)?);
         let count = r.u32().ok_or_else(bad_body)?;
         if count > MAX_KEYS {
             return Err(bad_body());
@@ -210,7 +227,7 @@ impl KeyRing {
         if !r.is_empty() || !keys.contains_key(&current) {
             return Err(bad_body());
         }
-        Ok(KeyRing { cipher, current, next_id, keys })
+        Ok((KeyRing { cipher, current, next_id, keys, audit_key }, kek))
     }
 }
 
@@ -223,9 +240,9 @@ mod tests {
         let m = MasterKey::generate();
         let mut ring = KeyRing::generate(Cipher::ChaCha20Poly1305).unwrap();
         ring.add_key().unwrap();
-        let bytes = ring.encode(&m).unwrap();
+        let bytes = ring.encode(&m.resolve_new().unwrap()).unwrap();
         let p = Path::new("KEYS");
-        let back = KeyRing::decode(&bytes, p, &m).unwrap();
+        let (back, _) = KeyRing::decode(&bytes, p, &m).unwrap();
         assert_eq!(back.current, 2);
         assert_eq!(back.cipher, Cipher::ChaCha20Poly1305);
         assert_eq!(back.get(1).unwrap().key.0, ring.get(1).unwrap().key.0);

@@ -41,9 +41,15 @@ fn write_tables(
                   out: &mut Vec<Arc<TableFile>>|
      -> Result<()> {
         let info = b.finish()?;
+        inner.count_sealed(info.size);
         let path = names::table(&inner.dir, number);
-        let table =
-            Table::open(inner.fs.as_ref(), &path, number, inner.keys(), inner.cache.clone())?;
+        let table = Table::open(
+            inner.fs.as_ref(),
+            &path,
+            number,
+            inner.keys().as_deref(),
+            inner.cache.clone(),
+        )?;
         let meta = FileMeta {
             number,
             size: info.size,
@@ -88,7 +94,7 @@ fn write_tables(
                         inner.fs.as_ref(),
                         &path,
                         n,
-                        inner.keys(),
+                        inner.keys().as_deref(),
                         inner.tuning.build,
                     )?,
                 ));
@@ -377,12 +383,12 @@ fn gc_segment(inner: &Inner, seg: &Arc<Segment>) -> Result<()> {
     const BATCH_BYTES: usize = 1 << 20;
     let mut batch = WriteBatch::new();
     let mut live = 0u64;
-    seg.scan(|offset, len, _seq, key, value| {
-        let ptr = Pointer { segment: seg.number, offset, len };
+    seg.scan(|e| {
+        let ptr = Pointer { segment: seg.number, offset: e.offset, len: e.len };
         let (_, sv) = inner.read_view();
-        if super::points_at(&sv, key, ptr)? {
-            batch.rewrite(key, value, ptr);
-            live += u64::from(len);
+        if super::points_at(&sv, e.key, ptr)? {
+            batch.rewrite(e.key, e.value, ptr);
+            live += u64::from(e.len);
         }
         if batch.bytes >= BATCH_BYTES {
             inner.write(std::mem::take(&mut batch), false)?;
@@ -446,11 +452,16 @@ pub(crate) fn gc_worker(inner: &Inner) {
                 continue;
             }
         }
-        let _g = inner.gc_lock.lock();
-        if let Some(seg) = gc_candidates(inner, inner.tuning.vlog_gc_ratio).first() {
-            if let Err(e) = gc_segment(inner, seg) {
-                fail(inner, "value-log GC failed", &e);
+        {
+            let _g = inner.gc_lock.lock();
+            if let Some(seg) = gc_candidates(inner, inner.tuning.vlog_gc_ratio).first() {
+                if let Err(e) = gc_segment(inner, seg) {
+                    fail(inner, "value-log GC failed", &e);
+                }
             }
+        }
+        if let Err(e) = super::keys::maintain(inner) {
+            fail(inner, "key maintenance failed", &e);
         }
     }
 }

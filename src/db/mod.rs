@@ -8,6 +8,7 @@
 
 mod background;
 mod iters;
+pub(crate) mod keys;
 pub(crate) mod version;
 
 use std::collections::{HashMap, VecDeque};
@@ -21,7 +22,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::batch::{OpKind, WriteBatch};
 use crate::crypto::registry::KeyRing;
-use crate::crypto::MasterKey;
+use crate::crypto::{Kek, MasterKey};
 use crate::error::{Error, Result};
 use crate::io::{names, DirLock, Fs};
 use crate::iter::{prefix_end, Iter};
@@ -127,8 +128,7 @@ pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn Fs>,
     pub(crate) tuning: Tuning,
-    pub(crate) keys: Option<Arc<KeyRing>>,
-    _master: Option<MasterKey>,
+    pub(crate) keys: Option<keys::KeyAdmin>,
     pub(crate) cache: Arc<BlockCache>,
     pub(crate) state: Mutex<State>,
     /// Signalled on every state change: new frozen memtable, flush or compaction installed,
@@ -174,6 +174,9 @@ pub struct EncryptionStatus {
     pub cipher: Cipher,
     /// Every data key still in the registry.
     pub keys: Vec<DataKeyInfo>,
+    /// Bytes of live files still sealed under a retired data key or another cipher: the
+    /// re-encryption compactor's remaining work.
+    pub reencrypt_bytes_left: u64,
 }
 
 /// One data key and how much live data it seals.
@@ -327,9 +330,35 @@ impl DB {
         ws.writer.sync()
     }
 
+    /// Makes a new data key current for every file written from now on (WAL, SSTables, value
+    /// log, manifest); returns its id. Older files stay readable under their keys until the
+    /// re-encryption compactor moves them (see [`DB::reencrypt`]).
+    pub fn rotate_data_key(&self) -> Result<u32> {
+        keys::rotate_data_key(&self.inner)
+    }
+
+    /// Re-wraps every data key under `new`, atomically on disk; afterwards only `new` opens
+    /// the database.
+    pub fn rotate_master_key(&self, new: MasterKey) -> Result<()> {
+        keys::rotate_master_key(&self.inner, &new)
+    }
+
+    /// Re-encrypts every live file still sealed under a data key other than the current one
+    /// (or under another cipher), unthrottled, and destroys every retired data key. Returns
+    /// when no live file uses a retired key and those keys are gone from the registry.
+    pub fn reencrypt(&self) -> Result<()> {
+        keys::reencrypt(&self.inner)
+    }
+
+    /// Checks the MAC chain of the audit log (`AUDIT.log`); returns its number of events.
+    /// An edited, dropped or reordered line is [`Error::Corruption`] naming the line.
+    pub fn verify_audit_log(&self) -> Result<usize> {
+        keys::verify_audit_log(&self.inner)
+    }
+
     /// Key ids, cipher and live bytes per data key; `None` when not encrypted.
     pub fn encryption_status(&self) -> Option<EncryptionStatus> {
-        let ring = self.inner.keys.as_ref()?;
+        let ring = self.inner.keys.as_ref()?.ring();
         let mut per_key: HashMap<u32, (u64, u64)> = HashMap::new();
         let version = self.inner.state.lock().version.clone();
         for (_, f) in version.all_files() {
@@ -356,7 +385,12 @@ impl DB {
                 DataKeyInfo { id: k.id, live_bytes, live_files, created_at: k.created_at }
             })
             .collect();
-        Some(EncryptionStatus { current_key_id: ring.current().id, cipher: ring.cipher(), keys })
+        Some(EncryptionStatus {
+            current_key_id: ring.current().id,
+            cipher: ring.cipher(),
+            keys,
+            reencrypt_bytes_left: keys::bytes_left(&self.inner),
+        })
     }
 }
 
@@ -479,8 +513,57 @@ impl Inner {
         *self.sv.write() = Arc::new(sv);
     }
 
-    pub(crate) fn keys(&self) -> Option<&KeyRing> {
-        self.keys.as_deref()
+    /// The current key ring (`None` when unencrypted).
+    pub(crate) fn keys(&self) -> Option<Arc<KeyRing>> {
+        self.keys.as_ref().map(keys::KeyAdmin::ring)
+    }
+
+    /// Counts bytes sealed under the current data key (for rotation by volume).
+    pub(crate) fn count_sealed(&self, n: u64) {
+        if let Some(k) = &self.keys {
+            k.sealed_bytes.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the WAL or the active value-log segment is sealed under a key or cipher other
+    /// than the current one.
+    pub(crate) fn logs_stale(&self, ring: &KeyRing) -> bool {
+        let ws = self.wal.lock();
+        let cur = (ring.current().id, crate::seal::alg_id(Some(ring.cipher())));
+        (ws.writer.key_id(), ws.writer.alg()) != cur
+            || (ws.vlog.segment.key_id(), ws.vlog.segment.alg()) != cur
+    }
+
+    /// Starts a new WAL (freezing the memtable) and a new value-log segment, both under the
+    /// current key.
+    pub(crate) fn start_new_logs(&self) -> Result<()> {
+        let mut ws = self.wal.lock();
+        self.check_writable()?;
+        self.switch_memtable(&mut ws)?;
+        self.switch_vlog(&mut ws)
+    }
+
+    /// Waits until every frozen memtable is flushed (flushing them here without background
+    /// work).
+    pub(crate) fn flush_frozen(&self) -> Result<()> {
+        if self.tuning.background_work {
+            let mut st = self.state.lock();
+            loop {
+                if let Some(e) = &st.bg_error {
+                    return Err(Error::Poisoned(e.clone()));
+                }
+                if st.imms.is_empty() {
+                    return Ok(());
+                }
+                if st.shutting_down {
+                    return Err(Error::Closed);
+                }
+                self.bg_cv.wait(&mut st);
+            }
+        } else {
+            while background::flush_one(self)? {}
+            Ok(())
+        }
     }
 
     /// Group commit: queue the batch; the first writer without a leader becomes leader and
@@ -601,6 +684,7 @@ impl Inner {
                 wal::encode_record_header(&mut ws.record, first, applied.len() as u32);
                 ws.record.extend_from_slice(&ws.ops);
                 // Values reach the value log before the WAL record that points at them.
+                let before = ws.writer.len() + ws.vlog.len();
                 if let Err(e) = ws.vlog.write_staged() {
                     self.poison("value-log write failed", &e);
                     return Err(e);
@@ -609,6 +693,7 @@ impl Inner {
                     self.poison("WAL write failed", &e);
                     return Err(e);
                 }
+                self.count_sealed(ws.writer.len() + ws.vlog.len() - before);
                 if sync {
                     self.sync_logs(ws)?;
                 }
@@ -648,8 +733,9 @@ impl Inner {
         let r = (|| {
             ws.vlog.sync()?;
             let number = self.state.lock().alloc_file_number();
-            let w =
-                VlogWriter::create(&self.fs, &names::vlog(&self.dir, number), number, self.keys())?;
+            let keys = self.keys();
+            let path = names::vlog(&self.dir, number);
+            let w = VlogWriter::create(&self.fs, &path, number, keys.as_deref())?;
             let mut st = self.state.lock();
             let mut set = (*st.vlog).clone();
             set.segments.insert(number, w.segment.clone());
@@ -730,13 +816,14 @@ impl Inner {
         }
         let number = self.state.lock().alloc_file_number();
         let path = names::wal(&self.dir, number);
-        let writer = match WalWriter::create(self.fs.as_ref(), &path, number, self.keys()) {
-            Ok(w) => w,
-            Err(e) => {
-                self.poison("creating a WAL failed", &e);
-                return Err(e);
-            }
-        };
+        let writer =
+            match WalWriter::create(self.fs.as_ref(), &path, number, self.keys().as_deref()) {
+                Ok(w) => w,
+                Err(e) => {
+                    self.poison("creating a WAL failed", &e);
+                    return Err(e);
+                }
+            };
         let mem = Arc::new(MemTable::new(number));
         let mut st = self.state.lock();
         st.imms.push_back(std::mem::replace(&mut ws.mem, mem.clone()));
@@ -796,7 +883,7 @@ impl Inner {
     pub(crate) fn write_manifest(&self, st: &mut State) -> Result<()> {
         let number = st.alloc_file_number();
         let data = self.manifest_data(st);
-        manifest::write(self.fs.as_ref(), &self.dir, number, &data, self.keys())
+        manifest::write(self.fs.as_ref(), &self.dir, number, &data, self.keys().as_deref())
     }
 }
 
@@ -806,7 +893,7 @@ fn is_not_found(e: &Error) -> bool {
 
 /// Loads the key registry, or creates one for a new encrypted database. Writes nothing unless
 /// the master key opens the registry (or the database is new).
-fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<KeyRing>> {
+fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRing, Kek)>> {
     let keys_path = dir.join(names::KEYS);
     let has_keys = fs.exists(&keys_path);
     let manifest_enc = manifest::peek_encrypted(fs, dir);
@@ -830,33 +917,21 @@ fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<KeyRin
             None => {}
         }
         let ring = KeyRing::generate(enc.cipher)?;
-        write_registry(fs, dir, &ring, &enc.master)?;
-        return Ok(Some(ring));
+        let kek = enc.master.resolve_new()?;
+        keys::write_registry(fs, dir, &ring, &kek)?;
+        return Ok(Some((ring, kek)));
     }
     let bytes = fs.read_all(&keys_path)?;
-    let mut ring = KeyRing::decode(&bytes, &keys_path, &enc.master).inspect_err(|e| {
+    let (mut ring, kek) = KeyRing::decode(&bytes, &keys_path, &enc.master).inspect_err(|e| {
         if matches!(e, Error::WrongMasterKey) {
             tracing::warn!(dir = %dir.display(), "sealdb: open refused, wrong master key");
         }
     })?;
     if ring.cipher() != enc.cipher {
         ring.set_cipher(enc.cipher);
-        write_registry(fs, dir, &ring, &enc.master)?;
+        keys::write_registry(fs, dir, &ring, &kek)?;
     }
-    Ok(Some(ring))
-}
-
-/// Writes the registry atomically: temp file, fsync, rename, fsync directory.
-fn write_registry(fs: &dyn Fs, dir: &Path, ring: &KeyRing, master: &MasterKey) -> Result<()> {
-    let bytes = ring.encode(master)?;
-    let tmp = dir.join(format!("{}.tmp", names::KEYS));
-    let mut f = fs.create(&tmp)?;
-    f.append(&bytes)?;
-    f.sync()?;
-    drop(f);
-    fs.rename(&tmp, &dir.join(names::KEYS))?;
-    fs.sync_dir(dir)?;
-    Ok(())
+    Ok(Some((ring, kek)))
 }
 
 fn open_inner(options: Options) -> Result<Inner> {
@@ -876,8 +951,9 @@ fn open_inner(options: Options) -> Result<Inner> {
             Error::Io(e)
         }
     })?;
-    let keys = load_keys(&options, fs.as_ref(), &dir)?.map(Arc::new);
-    let keyref = keys.as_deref();
+    let loaded = load_keys(&options, fs.as_ref(), &dir)?;
+    let ring0 = loaded.as_ref().map(|(r, _)| Arc::new(r.clone()));
+    let keyref = ring0.as_deref();
 
     let has_manifest = fs.exists(&dir.join(names::MANIFEST));
     let mut data = if has_manifest {
@@ -1048,12 +1124,17 @@ fn open_inner(options: Options) -> Result<Inner> {
     };
     let sv =
         SuperVersion { mem: mem.clone(), imms: Vec::new(), version: state.version.clone(), vlog };
+    let keys = match (loaded, &options.encryption) {
+        (Some((ring, kek)), Some(enc)) => {
+            Some(keys::KeyAdmin::new(fs.as_ref(), &dir, ring, kek, enc)?)
+        }
+        _ => None,
+    };
     let inner = Inner {
         dir: dir.clone(),
         fs: fs.clone(),
         tuning,
         keys,
-        _master: options.encryption.map(|e| e.master),
         cache,
         state: Mutex::new(state),
         bg_cv: Condvar::new(),

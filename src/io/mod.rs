@@ -43,6 +43,11 @@ pub trait DirLock: Send + Sync {}
 pub trait Fs: Send + Sync + std::fmt::Debug {
     /// Creates (or truncates) `path` for appending.
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Opens `path` (created if missing) for appending at its end.
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        let _ = path;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this file system cannot append"))
+    }
     /// Opens `path` for positioned reads.
     fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>>;
     /// Reads a whole file.
@@ -126,6 +131,11 @@ impl Fs for StdFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
         Ok(Box::new(StdWritable { file, len: 0 }))
+    }
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        let file = OpenOptions::new().append(true).create(true).open(path)?;
+        let len = file.metadata()?.len();
+        Ok(Box::new(StdWritable { file, len }))
     }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         let file = File::open(path)?;

@@ -139,7 +139,8 @@ impl std::fmt::Debug for FileCipher {
     }
 }
 
-fn alg_id(cipher: Option<Cipher>) -> u8 {
+/// The on-disk algorithm id of a cipher (`None`: no encryption).
+pub(crate) fn alg_id(cipher: Option<Cipher>) -> u8 {
     match cipher {
         None => ALG_NONE,
         Some(Cipher::Aes256Gcm) => ALG_AES256GCM,
@@ -188,6 +189,10 @@ impl FileCipher {
     /// The data key id (0 when unencrypted).
     pub fn key_id(&self) -> u32 {
         self.key_id
+    }
+    /// The on-disk algorithm id.
+    pub fn alg(&self) -> u8 {
+        self.alg
     }
     /// Whether blocks are encrypted.
     pub fn is_encrypted(&self) -> bool {
@@ -381,6 +386,10 @@ impl BlockHeader {
     /// Total bytes of the sealed block: header, payload and tag.
     pub fn sealed_len(&self) -> usize {
         HEADER_LEN + self.stored_len + tag_len(self.alg)
+    }
+    /// Whether the payload is stored compressed.
+    pub fn compressed(&self) -> bool {
+        self.comp != COMP_NONE
     }
     /// The data key id the block is sealed under.
     pub fn key_id(&self) -> u32 {

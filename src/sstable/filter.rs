@@ -57,6 +57,10 @@ impl Filter {
             _ => Err("bloom filter malformed"),
         }
     }
+    /// The filter's bytes as stored.
+    pub(crate) fn raw(&self) -> &[u8] {
+        &self.data
+    }
     /// Whether `user_key` may be in the table (false means certainly not).
     pub fn may_contain(&self, user_key: &[u8]) -> bool {
         let Some((&probes, bits)) = self.data.split_last() else { return true };

@@ -150,25 +150,40 @@ impl TableBuilder {
     /// Writes the remaining blocks and the footer, and syncs the file.
     pub(crate) fn finish(mut self) -> Result<TableInfo> {
         self.flush_data_block()?;
-        let largest = {
-            // The index's last key is the table's largest internal key.
-            self.index.last_key().to_vec()
-        };
-        let filter = match self.filter.take() {
-            Some(f) => {
-                let bytes = f.finish();
-                self.write_block(BlockKind::Filter, &bytes, false)?
-            }
-            None => (0, 0),
-        };
-        let index_bytes = self.index.finish();
-        let index = self.write_block(BlockKind::Index, &index_bytes, self.opts.compression)?;
+        let filter = self.filter.take().map(|f| f.finish());
         let mut props = Vec::new();
         put_u64(&mut props, self.entries);
         put_u64(&mut props, self.deletions);
         put_u64(&mut props, if self.entries == 0 { 0 } else { self.min_seq });
         put_u64(&mut props, self.max_seq);
-        let props_h = self.write_block(BlockKind::Properties, &props, false)?;
+        self.finish_tail(filter.as_deref(), &props)
+    }
+
+    /// Writes an already-built data block whose last key is `last_key` (re-sealing a table).
+    pub(crate) fn add_block(&mut self, last_key: &[u8], plain: &[u8]) -> Result<()> {
+        let (off, len) = self.write_block(BlockKind::Data, plain, self.opts.compression)?;
+        let mut handle = Vec::with_capacity(12);
+        put_varint(&mut handle, off);
+        put_varint(&mut handle, u64::from(len));
+        self.index.add(last_key, &handle);
+        if self.smallest.is_none() {
+            // Only the key range's presence matters here; the caller keeps the manifest's range.
+            self.smallest = Some(last_key.to_vec());
+        }
+        Ok(())
+    }
+
+    /// Writes filter, index, properties, footer and trailer, and syncs the file.
+    fn finish_tail(mut self, filter: Option<&[u8]>, props: &[u8]) -> Result<TableInfo> {
+        // The index's last key is the table's largest internal key.
+        let largest = self.index.last_key().to_vec();
+        let filter = match filter {
+            Some(bytes) => self.write_block(BlockKind::Filter, bytes, false)?,
+            None => (0, 0),
+        };
+        let index_bytes = self.index.finish();
+        let index = self.write_block(BlockKind::Index, &index_bytes, self.opts.compression)?;
+        let props_h = self.write_block(BlockKind::Properties, props, false)?;
         let mut footer = Vec::with_capacity(FOOTER_PAYLOAD_LEN);
         for (off, len) in [index, filter, props_h] {
             put_u64(&mut footer, off);
@@ -200,6 +215,7 @@ pub(crate) struct Table {
     cache: Arc<BlockCache>,
     data_start: u64,
     data_end: u64,
+    props_handle: (u64, u32),
 }
 
 impl std::fmt::Debug for Table {
@@ -258,12 +274,12 @@ impl Table {
         if !r.is_empty() || footer.len() != FOOTER_PAYLOAD_LEN {
             return Err(bad(footer_off, "table footer malformed"));
         }
-        let [index_h, filter_h, _props_h] = handles;
+        let [index_h, filter_h, props_h] = handles;
         let data_start = hlen as u64;
         let check = |(off, len): (u64, u32)| {
             off >= data_start && off.checked_add(u64::from(len)).is_some_and(|e| e <= footer_off)
         };
-        if !check(index_h) || (filter_h.1 != 0 && !check(filter_h)) {
+        if !check(index_h) || !check(props_h) || (filter_h.1 != 0 && !check(filter_h)) {
             return Err(bad(footer_off, "table footer handle out of range"));
         }
         let read_block = |(off, len): (u64, u32), kind: BlockKind| -> Result<Vec<u8>> {
@@ -291,7 +307,51 @@ impl Table {
             cache,
             data_start,
             data_end,
+            props_handle: props_h,
         })
+    }
+
+    /// The on-disk algorithm id of the table's blocks.
+    pub(crate) fn alg(&self) -> u8 {
+        self.cipher.alg()
+    }
+
+    /// Writes this table's blocks, opened and sealed again block by block (no re-sorting, no
+    /// re-encoding of entries), as table `number` at `path` under the current key.
+    /// `progress` is called with the bytes of each block read.
+    pub(crate) fn reseal(
+        &self,
+        fs: &dyn Fs,
+        path: &Path,
+        number: u64,
+        keys: Option<&KeyRing>,
+        opts: BuildOptions,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<TableInfo> {
+        let mut b = TableBuilder::create(fs, path, number, keys, opts)?;
+        let mut idx = BlockIter::new(self.index.clone());
+        idx.seek_to_first();
+        while idx.valid() {
+            let (off, len) = self.handle(self.data_end, idx.value())?;
+            let sealed = read_at(self.file.as_ref(), &self.path, off, len)?;
+            let plain = self
+                .cipher
+                .open(BlockKind::Data, off, &sealed)
+                .map_err(|e| self.corruption(off, e.reason()))?;
+            b.add_block(idx.key(), &plain)?;
+            progress(len as u64);
+            idx.next();
+        }
+        if let Some(e) = idx.error() {
+            return Err(self.corruption(self.data_end, e));
+        }
+        let (poff, plen) = self.props_handle;
+        let sealed = read_at(self.file.as_ref(), &self.path, poff, plen as usize)?;
+        let props = self
+            .cipher
+            .open(BlockKind::Properties, poff, &sealed)
+            .map_err(|e| self.corruption(poff, e.reason()))?;
+        b.finish_tail(self.filter.as_ref().map(Filter::raw), &props)
     }
 
     /// The data key id sealing this table.

@@ -160,12 +160,9 @@ impl Segment {
         self.open_entry(ptr.offset, &sealed, key, seq)
     }
 
-    /// Calls `f(offset, sealed len, seq, key, value)` for every entry, in order. A torn tail
-    /// (an entry running past the end of the file) ends the scan; any other failure is an error.
-    pub(crate) fn scan(
-        &self,
-        mut f: impl FnMut(u64, u32, u64, &[u8], &[u8]) -> Result<()>,
-    ) -> Result<()> {
+    /// Calls `f` for every entry, in order. A torn tail (an entry running past the end of the
+    /// file) ends the scan; any other failure is an error.
+    pub(crate) fn scan(&self, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
         let size = self.file_len();
         let mut pos = self.header_len;
         const CHUNK: u64 = 1 << 20;
@@ -197,7 +194,14 @@ impl Segment {
                 .open(BlockKind::ValueLog, pos, sealed)
                 .map_err(|e| self.corruption(pos, e.reason()))?;
             let (seq, key, value) = decode_entry(&payload).map_err(|e| self.corruption(pos, e))?;
-            f(pos, len as u32, seq, key, value)?;
+            f(&Entry {
+                offset: pos,
+                len: len as u32,
+                seq,
+                key,
+                value,
+                compressed: h.compressed(),
+            })?;
             pos += len;
         }
         Ok(())
@@ -205,6 +209,72 @@ impl Segment {
 
     fn file_len(&self) -> u64 {
         self.size.load(Ordering::Acquire)
+    }
+}
+
+/// One entry met by [`Segment::scan`].
+pub(crate) struct Entry<'a> {
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+    pub(crate) seq: u64,
+    pub(crate) key: &'a [u8],
+    pub(crate) value: &'a [u8],
+    pub(crate) compressed: bool,
+}
+
+impl Segment {
+    /// Writes this segment's entries sealed again under the current key into a new file of the
+    /// same number, at the same offsets and lengths (so every pointer stays valid), and
+    /// atomically replaces the segment with it. Returns the new segment.
+    pub(crate) fn reseal(
+        &self,
+        fs: &Arc<dyn Fs>,
+        keys: Option<&KeyRing>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Segment> {
+        let (mut out, cipher) = FileHeader::create(FileKind::ValueLog, self.number, keys)?;
+        if out.len() as u64 != self.header_len {
+            return Err(Error::InvalidArgument(
+                "cannot re-seal between encrypted and plain".into(),
+            ));
+        }
+        let mut nonce = 1;
+        let mut payload = Vec::new();
+        self.scan(|e| {
+            payload.clear();
+            put_u64(&mut payload, e.seq);
+            put_len_prefixed(&mut payload, e.key);
+            payload.extend_from_slice(e.value);
+            if out.len() as u64 != e.offset {
+                return Err(self.corruption(e.offset, "value-log entries are not contiguous"));
+            }
+            cipher.seal(BlockKind::ValueLog, e.offset, nonce, e.compressed, &payload, &mut out);
+            nonce += 1;
+            if out.len() as u64 != e.offset + u64::from(e.len) {
+                return Err(Error::InvalidArgument(
+                    "re-sealed value-log entry changed length (cipher with another tag size)"
+                        .into(),
+                ));
+            }
+            progress(u64::from(e.len));
+            Ok(())
+        })?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let tmp = self.path.with_extension("vlog.tmp");
+        let mut f = fs.create(&tmp)?;
+        f.append(&out)?;
+        f.sync()?;
+        drop(f);
+        fs.rename(&tmp, &self.path)?;
+        fs.sync_dir(dir)?;
+        let seg = Segment::open(fs, &self.path, self.number, keys)?;
+        seg.discard.store(self.discard.load(Ordering::Relaxed), Ordering::Relaxed);
+        Ok(seg)
+    }
+
+    /// The on-disk algorithm id of the segment's entries.
+    pub(crate) fn alg(&self) -> u8 {
+        self.cipher.alg()
     }
 }
 

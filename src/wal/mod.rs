@@ -71,6 +71,11 @@ impl WalWriter {
         self.file.len()
     }
 
+    /// The algorithm id sealing this WAL.
+    pub(crate) fn alg(&self) -> u8 {
+        self.cipher.alg()
+    }
+
     /// The data key id sealing this WAL.
     pub(crate) fn key_id(&self) -> u32 {
         self.cipher.key_id()

@@ -1,0 +1,383 @@
+//! Key management of an open database: data-key and master-key rotation, the re-encryption
+//! compactor, key destruction, automatic rotation and the audit log.
+//!
+//! Lock order (extends the one in `mod.rs`): `gc_lock` → `compaction_lock` → `wal` →
+//! `flush_lock` → `state`; `admin` is taken alone or innermost.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::version::TableFile;
+use super::Inner;
+use crate::crypto::audit::AuditLog;
+use crate::crypto::registry::KeyRing;
+use crate::crypto::{Kek, MasterKey};
+use crate::error::{Error, Result};
+use crate::io::{names, Fs};
+use crate::manifest::FileMeta;
+use crate::sstable::Table;
+
+/// Default bound on background re-encryption: 16 MiB/s.
+pub const DEFAULT_REENCRYPT_RATE: u64 = 16 << 20;
+/// Default automatic rotation by volume: 1 TiB sealed under one data key (see
+/// `docs/security.md`: hygiene, not a nonce limit).
+pub const DEFAULT_ROTATE_AFTER_BYTES: u64 = 1 << 40;
+
+struct Admin {
+    kek: Kek,
+    audit: AuditLog,
+}
+
+/// The key state of an encrypted database.
+pub(crate) struct KeyAdmin {
+    ring: RwLock<Arc<KeyRing>>,
+    admin: Mutex<Admin>,
+    pub(crate) rotate_every: Option<Duration>,
+    pub(crate) rotate_after_bytes: Option<u64>,
+    pub(crate) reencrypt_rate: u64,
+    /// Bytes sealed under the current data key since it became current (or since open).
+    pub(crate) sealed_bytes: AtomicU64,
+}
+
+impl KeyAdmin {
+    pub(crate) fn new(
+        fs: &dyn Fs,
+        dir: &Path,
+        ring: KeyRing,
+        kek: Kek,
+        enc: &crate::options::Encryption,
+    ) -> Result<KeyAdmin> {
+        let mut audit = AuditLog::open(fs, dir, ring.audit_key.clone())?;
+        audit.event(
+            "open",
+            &[("key_id", u64::from(ring.current().id)), ("keys", ring.keys().count() as u64)],
+        )?;
+        Ok(KeyAdmin {
+            ring: RwLock::new(Arc::new(ring)),
+            admin: Mutex::new(Admin { kek, audit }),
+            rotate_every: enc.rotate_every,
+            rotate_after_bytes: Some(enc.rotate_after_bytes.unwrap_or(DEFAULT_ROTATE_AFTER_BYTES)),
+            reencrypt_rate: enc.reencrypt_rate.unwrap_or(DEFAULT_REENCRYPT_RATE),
+            sealed_bytes: AtomicU64::new(0),
+        })
+    }
+
+    /// The current key ring.
+    pub(crate) fn ring(&self) -> Arc<KeyRing> {
+        self.ring.read().clone()
+    }
+
+    fn audit(&self, event: &str, fields: &[(&str, u64)]) {
+        if let Err(e) = self.admin.lock().audit.event(event, fields) {
+            tracing::warn!(error = %e, event, "sealdb: could not write the audit log");
+        }
+    }
+}
+
+/// Checks the audit log's MAC chain.
+pub(crate) fn verify_audit_log(inner: &Inner) -> Result<usize> {
+    let ka = admin_of(inner)?;
+    let path = inner.dir.join(crate::crypto::audit::AUDIT_LOG);
+    let bytes = inner.fs.read_all(&path)?;
+    let _admin = ka.admin.lock();
+    crate::crypto::audit::verify(&bytes, &ka.ring().audit_key).map_err(|line| {
+        Error::corruption(&path, line as u64, "audit log MAC chain broken at this line")
+    })
+}
+
+/// Writes the registry atomically: temp file, fsync, rename, fsync directory.
+pub(crate) fn write_registry(fs: &dyn Fs, dir: &Path, ring: &KeyRing, kek: &Kek) -> Result<()> {
+    let bytes = ring.encode(kek)?;
+    let tmp = dir.join(format!("{}.tmp", names::KEYS));
+    let mut f = fs.create(&tmp)?;
+    f.append(&bytes)?;
+    f.sync()?;
+    drop(f);
+    fs.rename(&tmp, &dir.join(names::KEYS))?;
+    fs.sync_dir(dir)?;
+    Ok(())
+}
+
+fn admin_of(inner: &Inner) -> Result<&KeyAdmin> {
+    inner
+        .keys
+        .as_ref()
+        .ok_or_else(|| Error::InvalidArgument("the database is not encrypted".into()))
+}
+
+/// Makes a new data key current for every file written from now on; returns its id.
+pub(crate) fn rotate_data_key(inner: &Inner) -> Result<u32> {
+    let ka = admin_of(inner)?;
+    let id = {
+        let mut admin = ka.admin.lock();
+        let mut ring = (*ka.ring()).clone();
+        let id = ring.add_key()?;
+        write_registry(inner.fs.as_ref(), &inner.dir, &ring, &admin.kek)?;
+        *ka.ring.write() = Arc::new(ring);
+        ka.sealed_bytes.store(0, Ordering::Relaxed);
+        if let Err(e) = admin.audit.event("rotate_data_key", &[("key_id", u64::from(id))]) {
+            tracing::warn!(error = %e, "sealdb: could not write the audit log");
+        }
+        id
+    };
+    // The WAL and the value-log segment move to the new key at once; the manifest too.
+    inner.start_new_logs()?;
+    let mut st = inner.state.lock();
+    inner.write_manifest(&mut st)?;
+    Ok(id)
+}
+
+/// Re-wraps every data key under `new`, atomically on disk.
+pub(crate) fn rotate_master_key(inner: &Inner, new: &MasterKey) -> Result<()> {
+    let ka = admin_of(inner)?;
+    let kek = new.resolve_new()?;
+    let mut admin = ka.admin.lock();
+    write_registry(inner.fs.as_ref(), &inner.dir, &ka.ring(), &kek)?;
+    admin.kek = kek;
+    if let Err(e) = admin.audit.event("rotate_master_key", &[]) {
+        tracing::warn!(error = %e, "sealdb: could not write the audit log");
+    }
+    Ok(())
+}
+
+/// Paces background work to a byte rate.
+struct Throttle {
+    rate: Option<u64>,
+    start: Instant,
+    bytes: u64,
+}
+
+impl Throttle {
+    fn new(rate: Option<u64>) -> Throttle {
+        Throttle { rate, start: Instant::now(), bytes: 0 }
+    }
+    fn tick(&mut self, n: u64) {
+        self.bytes += n;
+        if let Some(rate) = self.rate.filter(|&r| r > 0) {
+            let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
+            let elapsed = self.start.elapsed();
+            if due > elapsed {
+                std::thread::sleep(due - elapsed);
+            }
+        }
+    }
+}
+
+/// Whether a file sealed under (`key_id`, `alg`) must be re-encrypted.
+fn stale(ring: &KeyRing, key_id: u32, alg: u8) -> bool {
+    key_id != ring.current().id || alg != crate::seal::alg_id(Some(ring.cipher()))
+}
+
+/// Bytes of live files still sealed under a non-current key or another cipher.
+pub(crate) fn bytes_left(inner: &Inner) -> u64 {
+    let Some(ka) = inner.keys.as_ref() else { return 0 };
+    let ring = ka.ring();
+    let st = inner.state.lock();
+    let tables: u64 = st
+        .version
+        .all_files()
+        .filter(|(_, f)| stale(&ring, f.meta.key_id, f.table.alg()))
+        .map(|(_, f)| f.meta.size)
+        .sum();
+    let segs: u64 = st
+        .vlog
+        .segments
+        .values()
+        .filter(|s| stale(&ring, s.key_id(), s.alg()))
+        .map(|s| s.size.load(Ordering::Acquire))
+        .sum();
+    tables + segs
+}
+
+/// One pass of the re-encryption compactor, oldest first: logs, then tables (re-sealed block by
+/// block), then value-log segments (re-sealed in place, pointers unchanged), then the manifest.
+/// Returns the bytes re-sealed.
+pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
+    let ka = admin_of(inner)?;
+    let ring = ka.ring();
+    let mut throttle = Throttle::new(rate);
+    if inner.logs_stale(&ring) {
+        inner.start_new_logs()?;
+    }
+    // Frozen memtables hold their old WALs until flushed.
+    inner.flush_frozen()?;
+
+    loop {
+        if inner.state.lock().shutting_down {
+            return Err(Error::Closed);
+        }
+        let _g = inner.compaction_lock.lock();
+        let target = {
+            let st = inner.state.lock();
+            st.version
+                .all_files()
+                .filter(|(_, f)| stale(&ring, f.meta.key_id, f.table.alg()))
+                .min_by_key(|(_, f)| (f.meta.key_id, f.meta.number))
+                .map(|(l, f)| (l, f.clone()))
+        };
+        let Some((level, old)) = target else { break };
+        let number = inner.state.lock().alloc_file_number();
+        let path = names::table(&inner.dir, number);
+        let keys = inner.keys();
+        let built = old.table.reseal(
+            inner.fs.as_ref(),
+            &path,
+            number,
+            keys.as_deref(),
+            inner.tuning.build,
+            &mut |n| throttle.tick(n),
+        );
+        let info = match built {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = inner.fs.remove(&path);
+                return Err(e);
+            }
+        };
+        let table =
+            Table::open(inner.fs.as_ref(), &path, number, keys.as_deref(), inner.cache.clone())?;
+        let meta = FileMeta {
+            number,
+            size: info.size,
+            key_id: info.key_id,
+            smallest: old.meta.smallest.clone(),
+            largest: old.meta.largest.clone(),
+        };
+        let new = Arc::new(TableFile::new(meta, Arc::new(table), inner.fs.clone(), path));
+        let mut st = inner.state.lock();
+        let mut v = (*st.version).clone();
+        let Some(slot) = v.levels[level].iter_mut().find(|f| f.meta.number == old.meta.number)
+        else {
+            new.mark_obsolete();
+            continue;
+        };
+        *slot = new.clone();
+        let prev = std::mem::replace(&mut st.version, Arc::new(v));
+        if let Err(e) = inner.write_manifest(&mut st) {
+            st.version = prev;
+            new.mark_obsolete();
+            return Err(e);
+        }
+        old.mark_obsolete();
+        inner.install_sv(&st);
+        inner.bg_cv.notify_all();
+    }
+
+    loop {
+        let _g = inner.gc_lock.lock();
+        let target = {
+            let st = inner.state.lock();
+            st.vlog
+                .segments
+                .values()
+                .filter(|s| s.number != st.active_segment && stale(&ring, s.key_id(), s.alg()))
+                .min_by_key(|s| (s.key_id(), s.number))
+                .cloned()
+        };
+        let Some(old) = target else { break };
+        let keys = inner.keys();
+        let new = Arc::new(old.reseal(&inner.fs, keys.as_deref(), &mut |n| throttle.tick(n))?);
+        let mut st = inner.state.lock();
+        let mut set = (*st.vlog).clone();
+        set.segments.insert(new.number, new);
+        st.vlog = Arc::new(set);
+        inner.install_sv(&st);
+    }
+
+    let mut st = inner.state.lock();
+    inner.write_manifest(&mut st)?;
+    Ok(throttle.bytes)
+}
+
+/// Destroys every data key that is not current and seals no live file: removed from the
+/// registry (rewritten atomically) and zeroized. Returns the destroyed ids.
+pub(crate) fn destroy_retired(inner: &Inner) -> Result<Vec<u32>> {
+    let ka = admin_of(inner)?;
+    // No file can be in the making under an old key while these are held.
+    let _gc = inner.gc_lock.lock();
+    let _c = inner.compaction_lock.lock();
+    let ws = inner.wal.lock();
+    let _f = inner.flush_lock.lock();
+    let mut live = std::collections::HashSet::new();
+    live.insert(ws.writer.key_id());
+    live.insert(ws.vlog.segment.key_id());
+    {
+        let st = inner.state.lock();
+        if !st.imms.is_empty() {
+            return Ok(Vec::new());
+        }
+        live.extend(st.version.all_files().map(|(_, f)| f.meta.key_id));
+        live.extend(st.vlog.segments.values().map(|s| s.key_id()));
+    }
+    let mut admin = ka.admin.lock();
+    let mut ring = (*ka.ring()).clone();
+    let current = ring.current().id;
+    let gone: Vec<u32> =
+        ring.keys().map(|k| k.id).filter(|id| *id != current && !live.contains(id)).collect();
+    if gone.is_empty() {
+        return Ok(gone);
+    }
+    for id in &gone {
+        ring.remove(*id);
+    }
+    write_registry(inner.fs.as_ref(), &inner.dir, &ring, &admin.kek)?;
+    // The old ring (and with it the destroyed keys) is zeroized when its last holder drops it.
+    *ka.ring.write() = Arc::new(ring);
+    for id in &gone {
+        if let Err(e) = admin.audit.event("key_destroyed", &[("key_id", u64::from(*id))]) {
+            tracing::warn!(error = %e, "sealdb: could not write the audit log");
+        }
+    }
+    drop(ws);
+    Ok(gone)
+}
+
+/// Runs the re-encryption compactor to completion, unthrottled, then destroys retired keys.
+pub(crate) fn reencrypt(inner: &Inner) -> Result<()> {
+    let ka = admin_of(inner)?;
+    let left = bytes_left(inner);
+    ka.audit("reencrypt_start", &[("bytes_left", left)]);
+    let mut total = 0;
+    for _ in 0..16 {
+        total += reencrypt_pass(inner, None)?;
+        if bytes_left(inner) == 0 && destroy_ready(inner) {
+            break;
+        }
+    }
+    destroy_retired(inner)?;
+    ka.audit("reencrypt_finish", &[("bytes", total)]);
+    Ok(())
+}
+
+fn destroy_ready(inner: &Inner) -> bool {
+    inner.state.lock().imms.is_empty()
+}
+
+/// Background key maintenance: automatic rotation, then throttled re-encryption while any
+/// file is stale, then destruction of retired keys. Called about once a second.
+pub(crate) fn maintain(inner: &Inner) -> Result<()> {
+    let Some(ka) = inner.keys.as_ref() else { return Ok(()) };
+    let ring = ka.ring();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let age = Duration::from_secs(now.saturating_sub(ring.current().created_at));
+    let by_age = ka.rotate_every.is_some_and(|every| age >= every);
+    let by_volume =
+        ka.rotate_after_bytes.is_some_and(|b| ka.sealed_bytes.load(Ordering::Relaxed) >= b);
+    if by_age || by_volume {
+        rotate_data_key(inner)?;
+    }
+    let ring = ka.ring();
+    if bytes_left(inner) > 0 || inner.logs_stale(&ring) {
+        reencrypt_pass(inner, Some(ka.reencrypt_rate))?;
+    }
+    if ring.keys().count() > 1 && bytes_left(inner) == 0 {
+        destroy_retired(inner)?;
+    }
+    Ok(())
+}
