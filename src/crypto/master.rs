@@ -59,11 +59,18 @@ pub(crate) const KDF_ARGON2ID: u8 = 1;
 pub(crate) const KDF_PROVIDER: u8 = 2;
 
 /// A master key resolved to 32 bytes, with what the registry records about how.
+/// `Debug` shows the kind only.
 #[derive(Clone)]
 pub(crate) struct Kek {
     pub(crate) kdf: u8,
     pub(crate) params: Vec<u8>,
     pub(crate) key: SecretKey,
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Kek(kdf {}, <redacted>)", self.kdf)
+    }
 }
 
 fn argon2id(pass: &str, salt: &[u8], cost: PassphraseCost) -> Result<SecretKey> {
