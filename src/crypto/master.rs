@@ -53,6 +53,12 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
+// A provider is used only through `&self` calls that either finish or return an error; a panic
+// inside one leaves sealdb's own state consistent, so a key holding one may cross
+// `catch_unwind`.
+impl std::panic::UnwindSafe for MasterKey {}
+impl std::panic::RefUnwindSafe for MasterKey {}
+
 /// On-disk ids of the ways a registry key is obtained (never renumbered).
 pub(crate) const KDF_RAW: u8 = 0;
 pub(crate) const KDF_ARGON2ID: u8 = 1;
