@@ -147,6 +147,12 @@ impl Fs for CountingFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         Ok(Box::new(CountingFile { inner: StdFs.create(path)?, written: self.written.clone() }))
     }
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        Ok(Box::new(CountingFile {
+            inner: StdFs.open_append(path)?,
+            written: self.written.clone(),
+        }))
+    }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         StdFs.open(path)
     }

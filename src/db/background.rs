@@ -51,6 +51,7 @@ fn write_tables(
             inner.cache.clone(),
         )?;
         let meta = FileMeta {
+            max_seq: info.max_seq,
             number,
             size: info.size,
             key_id: info.key_id,

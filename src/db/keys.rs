@@ -241,6 +241,7 @@ pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
         let table =
             Table::open(inner.fs.as_ref(), &path, number, keys.as_deref(), inner.cache.clone())?;
         let meta = FileMeta {
+            max_seq: old.meta.max_seq,
             number,
             size: info.size,
             key_id: info.key_id,

@@ -76,9 +76,10 @@ impl Version {
         files.get(i).filter(|f| f.meta.smallest_user() <= user_key)
     }
 
-    /// Sorts each level: L0 newest first, others by smallest key.
+    /// Sorts each level: L0 newest first (by largest sequence number: a file re-sealed under
+    /// a new key gets a new number but keeps its place), others by smallest key.
     pub(crate) fn normalize(&mut self) {
-        self.levels[0].sort_by_key(|f| std::cmp::Reverse(f.meta.number));
+        self.levels[0].sort_by_key(|f| std::cmp::Reverse((f.meta.max_seq, f.meta.number)));
         for l in &mut self.levels[1..] {
             l.sort_by(|a, b| a.meta.smallest_user().cmp(b.meta.smallest_user()));
         }

@@ -4,7 +4,7 @@
 //! MANIFEST = file header ‖ one sealed block (kind Manifest, nonce 1) holding:
 //!   version u8 (1) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
 //!   ‖ file count u32 ‖ file* ‖ segment count u32 ‖ segment*
-//! file     = level u8 ‖ number u64 ‖ size u64 ‖ key id u32
+//! file     = level u8 ‖ number u64 ‖ size u64 ‖ key id u32 ‖ max sequence u64
 //!            ‖ varint len ‖ smallest internal key ‖ varint len ‖ largest internal key
 //! segment  = number u64 ‖ discard bytes u64         (live value-log segments)
 //! ```
@@ -33,6 +33,8 @@ pub(crate) struct FileMeta {
     pub(crate) number: u64,
     pub(crate) size: u64,
     pub(crate) key_id: u32,
+    /// Largest sequence number in the table: orders L0, newest first.
+    pub(crate) max_seq: u64,
     pub(crate) smallest: Vec<u8>,
     pub(crate) largest: Vec<u8>,
 }
@@ -69,6 +71,7 @@ impl ManifestData {
             put_u64(&mut out, f.number);
             put_u64(&mut out, f.size);
             put_u32(&mut out, f.key_id);
+            put_u64(&mut out, f.max_seq);
             put_len_prefixed(&mut out, &f.smallest);
             put_len_prefixed(&mut out, &f.largest);
         }
@@ -102,6 +105,7 @@ impl ManifestData {
             let number = r.u64().ok_or("manifest truncated")?;
             let size = r.u64().ok_or("manifest truncated")?;
             let key_id = r.u32().ok_or("manifest truncated")?;
+            let max_seq = r.u64().ok_or("manifest truncated")?;
             let smallest = r.len_prefixed().ok_or("manifest truncated")?.to_vec();
             let largest = r.len_prefixed().ok_or("manifest truncated")?.to_vec();
             if key::split(&smallest).is_none() || key::split(&largest).is_none() {
@@ -110,7 +114,7 @@ impl ManifestData {
             if number >= next_file_number {
                 return Err("manifest file number not below next file number");
             }
-            files.push((level, FileMeta { number, size, key_id, smallest, largest }));
+            files.push((level, FileMeta { number, size, key_id, max_seq, smallest, largest }));
         }
         let count = r.u32().ok_or("manifest truncated")?;
         if count > MAX_FILES {
@@ -192,7 +196,14 @@ mod tests {
             log_number: 7,
             files: vec![(
                 1,
-                FileMeta { number: 3, size: 100, key_id: 1, smallest: sk.clone(), largest: sk },
+                FileMeta {
+                    number: 3,
+                    size: 100,
+                    key_id: 1,
+                    max_seq: 9,
+                    smallest: sk.clone(),
+                    largest: sk,
+                },
             )],
             segments: vec![(4, 1000)],
         };

@@ -35,6 +35,7 @@ pub(crate) struct TableInfo {
     pub(crate) smallest: Vec<u8>,
     pub(crate) largest: Vec<u8>,
     pub(crate) key_id: u32,
+    pub(crate) max_seq: u64,
 }
 
 /// Writes one SSTable.
@@ -200,6 +201,7 @@ impl TableBuilder {
             smallest: self.smallest.unwrap_or_default(),
             largest,
             key_id: self.cipher.key_id(),
+            max_seq: self.max_seq,
         })
     }
 }
