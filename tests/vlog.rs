@@ -58,11 +58,11 @@ fn check(db: &DB, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
     assert_eq!(db.get(b"never-written").unwrap(), None);
 }
 
-fn model_run(key: Option<MasterKey>, seed: u64) {
+fn model_run(key: Option<&MasterKey>, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut model = BTreeMap::new();
-    let mut db = DB::open(opts(dir.path(), key.as_ref())).unwrap();
+    let mut db = DB::open(opts(dir.path(), key)).unwrap();
     for step in 0..1500 {
         let k = format!("key{:04}", rng.gen_range(0..300)).into_bytes();
         match rng.gen_range(0..100) {
@@ -94,7 +94,7 @@ fn model_run(key: Option<MasterKey>, seed: u64) {
             94..=96 => db.compact().unwrap(),
             _ => {
                 drop(db);
-                db = DB::open(opts(dir.path(), key.as_ref())).unwrap();
+                db = DB::open(opts(dir.path(), key)).unwrap();
             }
         }
         if step % 250 == 0 {
@@ -105,7 +105,7 @@ fn model_run(key: Option<MasterKey>, seed: u64) {
     db.compact().unwrap();
     check(&db, &model);
     drop(db);
-    let db = DB::open(opts(dir.path(), key.as_ref())).unwrap();
+    let db = DB::open(opts(dir.path(), key)).unwrap();
     check(&db, &model);
 }
 
@@ -116,7 +116,7 @@ fn model_mixed_sizes_plain() {
 
 #[test]
 fn model_mixed_sizes_encrypted() {
-    model_run(Some(MasterKey::generate()), 12);
+    model_run(Some(&MasterKey::generate()), 12);
 }
 
 /// Counts bytes appended to files, to measure write amplification exactly for one database.
@@ -324,7 +324,7 @@ fn flipped_segment_bytes_are_detected() {
             match outcome {
                 Ok(true) => detected += 1,
                 Ok(false) => harmless += 1,
-                Err(_) => panic!("panic at flip {pos}"),
+                Err(payload) => panic!("panic at flip {pos}: {payload:?}"),
             }
         }
         std::fs::write(&seg, &original).unwrap();

@@ -8,6 +8,7 @@
 //! followed by the line up to `,"mac"`, so an edited, dropped or reordered line breaks the
 //! chain ([`verify`]).
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
@@ -51,7 +52,7 @@ impl AuditLog {
             .map_or(0, |d| d.as_secs());
         let mut body = format!("{{\"ts\":{ts},\"event\":\"{event}\"");
         for (k, v) in fields {
-            body.push_str(&format!(",\"{k}\":{v}"));
+            let _ = write!(body, ",\"{k}\":{v}");
         }
         let m = mac(&self.key, &self.prev, &body);
         let line = format!("{body},\"mac\":\"{}\"}}\n", hex::encode(m));
@@ -117,7 +118,7 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         let edited = text.replacen("\"key_id\":2", "\"key_id\":9", 1);
         assert_eq!(verify(edited.as_bytes(), &key), Err(2));
-        let dropped: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        let dropped: String = text.lines().skip(1).flat_map(|l| [l, "\n"]).collect();
         assert_eq!(verify(dropped.as_bytes(), &key), Err(1));
         assert!(verify(&bytes, &SecretKey([4; 32])).is_err());
     }

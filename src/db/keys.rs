@@ -160,8 +160,8 @@ impl Throttle {
         if let Some(rate) = self.rate.filter(|&r| r > 0) {
             let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
             let elapsed = self.start.elapsed();
-            if due > elapsed {
-                std::thread::sleep(due - elapsed);
+            if let Some(wait) = due.checked_sub(elapsed) {
+                std::thread::sleep(wait);
             }
         }
     }

@@ -339,6 +339,7 @@ impl DB {
 
     /// Re-wraps every data key under `new`, atomically on disk; afterwards only `new` opens
     /// the database.
+    #[allow(clippy::needless_pass_by_value)] // the contract takes the key by value, as a move
     pub fn rotate_master_key(&self, new: MasterKey) -> Result<()> {
         keys::rotate_master_key(&self.inner, &new)
     }
@@ -934,6 +935,7 @@ fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRi
     Ok(Some((ring, kek)))
 }
 
+#[allow(clippy::needless_pass_by_value)] // `DB::open` hands its options over for good
 fn open_inner(options: Options) -> Result<Inner> {
     let fs = options.fs.clone();
     let dir = options.path.clone();

@@ -165,7 +165,6 @@ impl Segment {
     pub(crate) fn scan(&self, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
         let size = self.file_len();
         let mut pos = self.header_len;
-        const CHUNK: u64 = 1 << 20;
         let mut buf: Vec<u8> = Vec::new();
         let mut buf_start = pos;
         while pos < size {
@@ -277,6 +276,9 @@ impl Segment {
         self.cipher.alg()
     }
 }
+
+/// Bytes a scan reads at a time.
+const CHUNK: u64 = 1 << 20;
 
 /// Whether [`pos`, `pos + len`) lies within a buffer covering [`start`, `start + buf_len`).
 fn pos_in(start: u64, buf_len: u64, pos: u64, len: u64) -> bool {
