@@ -899,8 +899,17 @@ fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRi
     let has_keys = fs.exists(&keys_path);
     let manifest_enc = manifest::peek_encrypted(fs, dir);
     let Some(enc) = &options.encryption else {
-        if has_keys || manifest_enc == Some(true) {
+        if has_keys {
             return Err(Error::EncryptionRequired(dir.to_path_buf()));
+        }
+        if manifest_enc == Some(true) {
+            // An encrypted database always has its registry; a manifest claiming encryption
+            // without one was damaged (or the registry was deleted).
+            return Err(Error::corruption(
+                dir.join(names::MANIFEST),
+                10,
+                "manifest claims encryption but there is no key registry",
+            ));
         }
         return Ok(None);
     };
