@@ -1,9 +1,13 @@
 //! The one I/O interface: every file the engine touches goes through [`Fs`], so tests can
-//! inject faults (see `tests/` and the fault-injecting implementation there).
+//! inject faults ([`FaultFs`]).
 //!
 //! Writable files are append-only and unbuffered: `append` hands the bytes to the OS before it
 //! returns, so an acknowledged write survives the process being killed; `sync` makes it survive
 //! power loss. Buffering, where wanted, is the caller's.
+
+mod fault;
+
+pub use fault::{Fault, FaultFs, FaultOp};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
