@@ -1059,7 +1059,7 @@ fn open_inner(options: Options) -> Result<Inner> {
     version.normalize();
 
     // Open the value-log segments the manifest names.
-    let mut vlog = VlogSet::default();
+    let mut vlog = VlogSet { cache: Some(cache.clone()), ..VlogSet::default() };
     for &(n, discard) in &data.segments {
         let path = names::vlog(&dir, n);
         let seg = crate::vlog::Segment::open(&fs, &path, n, keyref).map_err(|e| {

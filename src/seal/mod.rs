@@ -276,14 +276,14 @@ impl FileCipher {
                 put_u32(out, crc);
             }
             Aead::Aes(c) => {
-                let tag = c
-                    .encrypt_in_place_detached((&nonce_bytes).into(), &ad.bytes(), payload)
+                let tag = ad
+                    .with(|ad| c.encrypt_in_place_detached((&nonce_bytes).into(), ad, payload))
                     .unwrap_or_else(|_| unreachable!("payload below the AEAD limit"));
                 out.extend_from_slice(&tag);
             }
             Aead::ChaCha(c) => {
-                let tag = c
-                    .encrypt_in_place_detached((&nonce_bytes).into(), &ad.bytes(), payload)
+                let tag = ad
+                    .with(|ad| c.encrypt_in_place_detached((&nonce_bytes).into(), ad, payload))
                     .unwrap_or_else(|_| unreachable!("payload below the AEAD limit"));
                 out.extend_from_slice(&tag);
             }
@@ -336,14 +336,18 @@ impl FileCipher {
             }
             Aead::Aes(c) => {
                 let mut buf = stored.to_vec();
-                c.decrypt_in_place_detached((&h.nonce).into(), &ad.bytes(), &mut buf, tag.into())
-                    .map_err(|_| OpenError::Authentication)?;
+                ad.with(|ad| {
+                    c.decrypt_in_place_detached((&h.nonce).into(), ad, &mut buf, tag.into())
+                })
+                .map_err(|_| OpenError::Authentication)?;
                 buf
             }
             Aead::ChaCha(c) => {
                 let mut buf = stored.to_vec();
-                c.decrypt_in_place_detached((&h.nonce).into(), &ad.bytes(), &mut buf, tag.into())
-                    .map_err(|_| OpenError::Authentication)?;
+                ad.with(|ad| {
+                    c.decrypt_in_place_detached((&h.nonce).into(), ad, &mut buf, tag.into())
+                })
+                .map_err(|_| OpenError::Authentication)?;
                 buf
             }
         };
@@ -437,13 +441,20 @@ struct Ad<'a> {
 }
 
 impl Ad<'_> {
-    fn bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(HEADER_LEN + 16 + self.extra.len());
-        v.extend_from_slice(self.header);
-        v.extend_from_slice(&self.file_number.to_le_bytes());
-        v.extend_from_slice(&self.offset.to_le_bytes());
-        v.extend_from_slice(self.extra);
-        v
+    /// Calls `f` with the associated data (on the stack unless extra bytes are bound).
+    fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let mut fixed = [0u8; HEADER_LEN + 16];
+        fixed[..HEADER_LEN].copy_from_slice(self.header);
+        fixed[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(&self.file_number.to_le_bytes());
+        fixed[HEADER_LEN + 8..].copy_from_slice(&self.offset.to_le_bytes());
+        if self.extra.is_empty() {
+            f(&fixed)
+        } else {
+            let mut v = Vec::with_capacity(fixed.len() + self.extra.len());
+            v.extend_from_slice(&fixed);
+            v.extend_from_slice(self.extra);
+            f(&v)
+        }
     }
     fn crc(&self, payload: &[u8]) -> u32 {
         let mut h = crc32fast::Hasher::new();

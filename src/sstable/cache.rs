@@ -1,5 +1,7 @@
-//! The block cache: opened (authenticated, decrypted, decompressed) blocks, so a hit costs no
-//! crypto. Keyed by (file number, offset); file numbers are never reused.
+//! The block cache: opened (authenticated, decrypted, decompressed) SSTable blocks and
+//! value-log values, so a hit costs no crypto and no I/O. Keyed by (file number, offset): file
+//! numbers are never reused, and a value-log segment re-sealed under a new key keeps its
+//! entries' plaintext at the same offsets.
 
 use std::sync::Arc;
 
@@ -8,34 +10,64 @@ use quick_cache::Weighter;
 
 use super::block::Block;
 
-#[derive(Clone)]
-struct BlockWeighter;
+/// A value-log entry as cached: its sequence number, key and value.
+pub(crate) struct CachedValue {
+    pub(crate) seq: u64,
+    pub(crate) key: Vec<u8>,
+    pub(crate) value: Vec<u8>,
+}
 
-impl Weighter<(u64, u64), Arc<Block>> for BlockWeighter {
-    fn weight(&self, _key: &(u64, u64), val: &Arc<Block>) -> u64 {
-        val.size() as u64 + 64
+#[derive(Clone)]
+enum Cached {
+    Block(Arc<Block>),
+    Value(Arc<CachedValue>),
+}
+
+#[derive(Clone)]
+struct CacheWeighter;
+
+impl Weighter<(u64, u64), Cached> for CacheWeighter {
+    fn weight(&self, _key: &(u64, u64), val: &Cached) -> u64 {
+        64 + match val {
+            Cached::Block(b) => b.size() as u64,
+            Cached::Value(v) => (v.key.len() + v.value.len()) as u64,
+        }
     }
 }
 
-/// A sharded, weighted cache of opened blocks.
+/// A sharded, weighted cache of opened blocks and values.
 pub(crate) struct BlockCache {
-    cache: Option<Cache<(u64, u64), Arc<Block>, BlockWeighter>>,
+    cache: Option<Cache<(u64, u64), Cached, CacheWeighter>>,
 }
 
 impl BlockCache {
     pub(crate) fn new(capacity_bytes: u64) -> BlockCache {
         let cache = (capacity_bytes > 0).then(|| {
             let items = (capacity_bytes / 4096).max(16) as usize;
-            Cache::with_weighter(items, capacity_bytes, BlockWeighter)
+            Cache::with_weighter(items, capacity_bytes, CacheWeighter)
         });
         BlockCache { cache }
     }
     pub(crate) fn get(&self, file: u64, offset: u64) -> Option<Arc<Block>> {
-        self.cache.as_ref()?.get(&(file, offset))
+        match self.cache.as_ref()?.get(&(file, offset))? {
+            Cached::Block(b) => Some(b),
+            Cached::Value(_) => None,
+        }
     }
     pub(crate) fn insert(&self, file: u64, offset: u64, block: Arc<Block>) {
         if let Some(c) = &self.cache {
-            c.insert((file, offset), block);
+            c.insert((file, offset), Cached::Block(block));
+        }
+    }
+    pub(crate) fn get_value(&self, file: u64, offset: u64) -> Option<Arc<CachedValue>> {
+        match self.cache.as_ref()?.get(&(file, offset))? {
+            Cached::Value(v) => Some(v),
+            Cached::Block(_) => None,
+        }
+    }
+    pub(crate) fn insert_value(&self, file: u64, offset: u64, value: Arc<CachedValue>) {
+        if let Some(c) = &self.cache {
+            c.insert((file, offset), Cached::Value(value));
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::crypto::registry::KeyRing;
 use crate::error::{Error, Result};
 use crate::io::{Fs, RandomAccessFile, WritableFile};
 use crate::seal::{parse_header, BlockKind, FileCipher, FileHeader, FileKind, HEADER_LEN};
+use crate::sstable::cache::{BlockCache, CachedValue};
 
 /// Bytes of an encoded pointer.
 pub(crate) const POINTER_LEN: usize = 20;
@@ -296,9 +297,17 @@ impl Drop for Segment {
 }
 
 /// The live segments, by number. Immutable; replaced whole when the set changes.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct VlogSet {
     pub(crate) segments: std::collections::BTreeMap<u64, Arc<Segment>>,
+    /// Point reads go through the block cache; scans use read-ahead instead.
+    pub(crate) cache: Option<Arc<BlockCache>>,
+}
+
+impl std::fmt::Debug for VlogSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VlogSet").field("segments", &self.segments.keys()).finish_non_exhaustive()
+    }
 }
 
 impl VlogSet {
@@ -320,9 +329,21 @@ impl VlogSet {
                 "value-log pointer to a segment that is not live",
             )
         })?;
-        match ra {
-            Some(ra) => ra.read(seg, ptr, key, seq),
-            None => seg.read(ptr, key, seq),
+        match (ra, &self.cache) {
+            (Some(ra), _) => ra.read(seg, ptr, key, seq),
+            (None, Some(cache)) => {
+                if let Some(v) = cache.get_value(ptr.segment, ptr.offset) {
+                    if v.seq == seq && v.key == key {
+                        return Ok(v.value.clone());
+                    }
+                }
+                let value = seg.read(ptr, key, seq)?;
+                let cached = CachedValue { seq, key: key.to_vec(), value };
+                let out = cached.value.clone();
+                cache.insert_value(ptr.segment, ptr.offset, Arc::new(cached));
+                Ok(out)
+            }
+            (None, None) => seg.read(ptr, key, seq),
         }
     }
 }
