@@ -99,3 +99,19 @@ pub fn file_header(data: &[u8]) -> usize {
     }
     ok
 }
+
+/// Decodes an SSTable footer payload (handles checked against a 1 MiB file).
+pub fn table_footer(data: &[u8]) -> usize {
+    crate::sstable::decode_footer(data, 100, 1 << 20).map_or(0, |h| h.len())
+}
+
+/// Decodes a value-log entry payload and a value-log pointer.
+pub fn vlog_entry(data: &[u8]) -> usize {
+    let n = crate::vlog::decode_entry(data).map_or(0, |(_, k, v)| k.len() + v.len());
+    n + usize::from(crate::vlog::Pointer::decode(data).is_some())
+}
+
+/// Checks an audit log's MAC chain under a fixed key.
+pub fn audit_log(data: &[u8]) -> usize {
+    crate::crypto::audit::verify(data, &SecretKey(FUZZ_KEY)).unwrap_or(0)
+}

@@ -18,4 +18,5 @@ mod table;
 pub use block::{Block, BlockIter};
 pub(crate) use cache::BlockCache;
 pub use filter::Filter;
+pub use table::decode_footer;
 pub(crate) use table::{BuildOptions, Table, TableBuilder, TableIter};

@@ -16,6 +16,7 @@ use crate::seal::{BlockKind, FileCipher, FileHeader, FileKind};
 
 const END_MAGIC: &[u8; 8] = b"SEALEND\0";
 const TRAILER_LEN: usize = 12;
+/// Bytes of a footer's payload: three handles of (offset u64, length u32).
 const FOOTER_PAYLOAD_LEN: usize = 36;
 const WRITE_BUFFER: usize = 256 << 10;
 
@@ -206,6 +207,32 @@ impl TableBuilder {
     }
 }
 
+/// Decodes a footer payload into the (offset, sealed length) handles of the index, filter and
+/// properties blocks, each checked to lie in [`data_start`, `footer_off`) (a filter length of 0
+/// means no filter).
+pub fn decode_footer(
+    footer: &[u8],
+    data_start: u64,
+    footer_off: u64,
+) -> std::result::Result<[(u64, u32); 3], &'static str> {
+    let mut r = Reader::new(footer);
+    let mut handles = [(0u64, 0u32); 3];
+    for h in &mut handles {
+        *h = (r.u64().ok_or("table footer malformed")?, r.u32().ok_or("table footer malformed")?);
+    }
+    if !r.is_empty() {
+        return Err("table footer malformed");
+    }
+    let check = |(off, len): (u64, u32)| {
+        off >= data_start && off.checked_add(u64::from(len)).is_some_and(|e| e <= footer_off)
+    };
+    let [index_h, filter_h, props_h] = handles;
+    if !check(index_h) || !check(props_h) || (filter_h.1 != 0 && !check(filter_h)) {
+        return Err("table footer handle out of range");
+    }
+    Ok(handles)
+}
+
 /// An open SSTable.
 pub(crate) struct Table {
     pub(crate) number: u64,
@@ -268,22 +295,9 @@ impl Table {
         let footer = cipher
             .open(BlockKind::Footer, footer_off, &sealed)
             .map_err(|e| bad(footer_off, e.reason()))?;
-        let mut r = Reader::new(&footer);
-        let mut handles = [(0u64, 0u32); 3];
-        for h in &mut handles {
-            *h = (r.u64().unwrap_or(u64::MAX), r.u32().unwrap_or(0));
-        }
-        if !r.is_empty() || footer.len() != FOOTER_PAYLOAD_LEN {
-            return Err(bad(footer_off, "table footer malformed"));
-        }
-        let [index_h, filter_h, props_h] = handles;
         let data_start = hlen as u64;
-        let check = |(off, len): (u64, u32)| {
-            off >= data_start && off.checked_add(u64::from(len)).is_some_and(|e| e <= footer_off)
-        };
-        if !check(index_h) || !check(props_h) || (filter_h.1 != 0 && !check(filter_h)) {
-            return Err(bad(footer_off, "table footer handle out of range"));
-        }
+        let [index_h, filter_h, props_h] =
+            decode_footer(&footer, data_start, footer_off).map_err(|e| bad(footer_off, e))?;
         let read_block = |(off, len): (u64, u32), kind: BlockKind| -> Result<Vec<u8>> {
             let sealed = read_at(file.as_ref(), path, off, len as usize)?;
             cipher.open(kind, off, &sealed).map_err(|e| bad(off, e.reason()))
