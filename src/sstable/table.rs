@@ -16,6 +16,8 @@ use crate::seal::{BlockKind, FileCipher, FileHeader, FileKind};
 
 const END_MAGIC: &[u8; 8] = b"SEALEND\0";
 const TRAILER_LEN: usize = 12;
+/// Bytes of the properties block: entries, deletions, min and max sequence (u64 each).
+const PROPS_LEN: usize = 32;
 /// Bytes of a footer's payload: three handles of (offset u64, length u32).
 const FOOTER_PAYLOAD_LEN: usize = 36;
 const WRITE_BUFFER: usize = 256 << 10;
@@ -304,6 +306,10 @@ impl Table {
         };
         let index =
             Block::new(read_block(index_h, BlockKind::Index)?).map_err(|e| bad(index_h.0, e))?;
+        // Authenticated now so that no byte of a table goes unchecked.
+        if read_block(props_h, BlockKind::Properties)?.len() != PROPS_LEN {
+            return Err(bad(props_h.0, "table properties malformed"));
+        }
         let filter = if filter_h.1 == 0 {
             None
         } else {
