@@ -90,14 +90,31 @@ pub fn registry_for_fuzzing() -> Vec<u8> {
     KeyRing::generate(Cipher::Aes256Gcm).and_then(|r| r.encode(&kek)).unwrap_or_default()
 }
 
-/// Checks a file header (plain database, then one keyed by a fuzzing registry).
+/// Checks a file header of table 1 (plain database, then one keyed by the fixed fuzzing ring).
 pub fn file_header(data: &[u8]) -> usize {
     let p = Path::new("000001.sst");
-    let mut ok = usize::from(FileHeader::open(FileKind::Table, p, 1, data, None).is_ok());
-    if let Ok(ring) = KeyRing::generate(Cipher::Aes256Gcm) {
-        ok += usize::from(FileHeader::open(FileKind::Table, p, 1, data, Some(&ring)).is_ok());
-    }
-    ok
+    let ring = KeyRing::fixed(Cipher::Aes256Gcm, FUZZ_KEY);
+    usize::from(FileHeader::open(FileKind::Table, p, 1, data, None).is_ok())
+        + usize::from(FileHeader::open(FileKind::Table, p, 1, data, Some(&ring)).is_ok())
+}
+
+/// A valid header of table 1 under the fixed fuzzing ring with `cipher` (0 plain, 1 AES,
+/// 2 ChaCha): a seed maker for [`file_header`].
+pub fn file_header_for_fuzzing(which: usize) -> Vec<u8> {
+    let cipher = if which % 3 == 2 { Cipher::ChaCha20Poly1305 } else { Cipher::Aes256Gcm };
+    let ring = KeyRing::fixed(cipher, FUZZ_KEY);
+    let keys = (!which.is_multiple_of(3)).then_some(&ring);
+    FileHeader::create(FileKind::Table, 1, keys).map(|(h, _)| h).unwrap_or_default()
+}
+
+/// A valid value-log entry payload and pointer, concatenated as [`vlog_entry`] reads them:
+/// a seed maker.
+pub fn vlog_entry_for_fuzzing(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::coding::put_u64(&mut out, 7);
+    crate::coding::put_len_prefixed(&mut out, key);
+    out.extend_from_slice(value);
+    out
 }
 
 /// Decodes an SSTable footer payload (handles checked against a 1 MiB file).

@@ -39,7 +39,9 @@ mod vlog;
 
 pub use batch::WriteBatch;
 pub use crypto::{KeyProvider, MasterKey};
-pub use db::{DataKeyInfo, EncryptionStatus, Snapshot, DB, MAX_KEY_SIZE, MAX_VALUE_SIZE};
+pub use db::{
+    DataKeyInfo, EncryptionStatus, Snapshot, DB, MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE,
+};
 pub use error::{Error, Result};
 pub use iter::Iter;
 pub use options::{Cipher, Encryption, Options};

@@ -69,6 +69,14 @@ impl KeyRing {
         Ok(ring)
     }
 
+    /// A ring holding one fixed data key (id 1): for fuzzing only, so inputs sealed under it
+    /// can reach past authentication.
+    pub(crate) fn fixed(cipher: Cipher, key: [u8; 32]) -> KeyRing {
+        let mut keys = BTreeMap::new();
+        keys.insert(1, DataKey { id: 1, key: SecretKey(key), created_at: 0 });
+        KeyRing { cipher, current: 1, next_id: 2, keys, audit_key: SecretKey(key) }
+    }
+
     /// Adds a new random data key and makes it current; returns its id.
     pub(crate) fn add_key(&mut self) -> Result<u32> {
         let mut k = SecretKey([0; 32]);

@@ -319,12 +319,8 @@ fn run(inner: &Inner, c: &Compaction) -> Result<()> {
     v.normalize();
     let old = std::mem::replace(&mut st.version, Arc::new(v));
     if let Err(e) = inner.write_manifest(&mut st) {
+        // The new manifest may be on disk: keep the outputs (an orphan set is removed at open).
         st.version = old;
-        for f in &outputs {
-            if !c.trivial_move {
-                f.mark_obsolete();
-            }
-        }
         return Err(e);
     }
     if !c.trivial_move {

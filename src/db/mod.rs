@@ -2,9 +2,10 @@
 //! snapshots, iterators and the background workers.
 //!
 //! Thread safety and lock order: `queue` (writers waiting for group commit) is taken alone;
-//! the group-commit leader takes `wal` and then `state`; background workers take `flush_lock`
-//! or `compaction_lock`, then `state` briefly. `sv` (the super-version readers clone) is
-//! written only while `state` is held.
+//! then `gc_lock` → `wal` → `compaction_lock` → `flush_lock` → `state` (the group-commit
+//! leader takes `wal`, then `flush_lock` when it must flush inline, then `state`; background
+//! workers take `flush_lock` or `compaction_lock`, then `state` briefly). `sv` (the
+//! super-version readers clone) is written only while `state` is held.
 
 mod background;
 mod iters;
@@ -39,6 +40,8 @@ use version::{SuperVersion, TableFile, Version};
 pub const MAX_KEY_SIZE: usize = 64 << 20;
 /// Largest value accepted.
 pub const MAX_VALUE_SIZE: usize = 256 << 20;
+/// Largest batch accepted (keys and values together).
+pub const MAX_BATCH_SIZE: usize = 512 << 20;
 /// Largest group of batches written as one WAL record.
 const MAX_GROUP_BYTES: usize = 4 << 20;
 
@@ -327,6 +330,7 @@ impl DB {
             let _ = t.join();
         }
         let mut ws = self.inner.wal.lock();
+        ws.vlog.sync()?;
         ws.writer.sync()
     }
 
@@ -573,6 +577,12 @@ impl Inner {
         for (_, k, v) in &batch.ops {
             check_sizes(k, v)?;
         }
+        if batch.bytes > MAX_BATCH_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "batch of {} bytes exceeds {MAX_BATCH_SIZE}",
+                batch.bytes
+            )));
+        }
         if batch.is_empty() && !sync {
             return Ok(());
         }
@@ -665,7 +675,14 @@ impl Inner {
                         OpKind::Put => (ValueKind::Put, Stored::Inline(v)),
                         OpKind::Rewrite(old) => {
                             let sv = check_sv.as_ref().unwrap_or_else(|| unreachable!());
-                            if written.contains(k.as_slice()) || !points_at(sv, k, *old)? {
+                            let live = match points_at(sv, k, *old) {
+                                Ok(live) => live,
+                                Err(e) => {
+                                    ws.vlog.discard_staged();
+                                    return Err(e);
+                                }
+                            };
+                            if written.contains(k.as_slice()) || !live {
                                 continue;
                             }
                             let ptr = ws.vlog.add(seq, k, v, compress);
@@ -881,10 +898,21 @@ impl Inner {
     }
 
     /// Writes the manifest for `st` (which the caller holds).
+    ///
+    /// On failure the database is poisoned: the rename may or may not have happened, so the
+    /// caller keeps every file the old or the new manifest could name (the next open removes
+    /// whichever are orphans).
     pub(crate) fn write_manifest(&self, st: &mut State) -> Result<()> {
         let number = st.alloc_file_number();
         let data = self.manifest_data(st);
-        manifest::write(self.fs.as_ref(), &self.dir, number, &data, self.keys().as_deref())
+        let r = manifest::write(self.fs.as_ref(), &self.dir, number, &data, self.keys().as_deref());
+        if let Err(e) = &r {
+            if st.bg_error.is_none() {
+                st.bg_error = Some(format!("manifest write failed: {e}"));
+            }
+            self.bg_cv.notify_all();
+        }
+        r
     }
 }
 
@@ -1013,6 +1041,13 @@ fn open_inner(options: Options) -> Result<Inner> {
     }
     wals.sort_unstable();
     data.next_file_number = data.next_file_number.max(max_number + 1);
+    if !has_manifest {
+        // A new database: record it before creating any other file, so that a crash from
+        // here on leaves a directory that opens.
+        let number = data.next_file_number;
+        data.next_file_number += 1;
+        manifest::write(fs.as_ref(), &dir, number, &data, keyref)?;
+    }
 
     let tuning = Tuning {
         memtable_size: options.memtable_size,
@@ -1074,7 +1109,10 @@ fn open_inner(options: Options) -> Result<Inner> {
     }
 
     // Replay the WALs into one memtable. A record whose value-log pointer runs past the end of
-    // its segment lost its values in a crash before `sync()`: the log ends there.
+    // its live segment lost its values in a crash before `sync()`: the log ends there. A pointer
+    // into a segment that is no longer live points at a value GC collected: GC rewrote it under
+    // a newer sequence later in the log if it was still the key's newest value, so the op is
+    // skipped. (Segments enter the manifest before any entry is written to them.)
     let recovered = Arc::new(MemTable::new(0));
     let mut last_seq = data.last_sequence;
     let mut ended = false;
@@ -1085,27 +1123,43 @@ fn open_inner(options: Options) -> Result<Inner> {
         let path = names::wal(&dir, n);
         wal::replay(fs.as_ref(), &path, n, keyref, |payload| {
             let mut complete = true;
+            let mut malformed = false;
             wal::decode_ops(payload, |op| {
                 if op.kind == ValueKind::Pointer {
-                    let ok = Pointer::decode(op.value).is_some_and(|p| {
-                        vlog.segments.get(&p.segment).is_some_and(|s| {
-                            p.offset
-                                .checked_add(u64::from(p.len))
-                                .is_some_and(|e| e <= s.size.load(Ordering::Relaxed))
-                        })
-                    });
-                    complete &= ok;
+                    match Pointer::decode(op.value) {
+                        None => malformed = true,
+                        Some(p) => {
+                            if let Some(s) = vlog.segments.get(&p.segment) {
+                                complete &= p
+                                    .offset
+                                    .checked_add(u64::from(p.len))
+                                    .is_some_and(|e| e <= s.size.load(Ordering::Relaxed));
+                            }
+                        }
+                    }
                 }
             })
             .map_err(|why| Error::corruption(&path, 0, why))?;
+            if malformed {
+                return Err(Error::corruption(
+                    &path,
+                    0,
+                    "malformed value-log pointer in WAL record",
+                ));
+            }
             if !complete {
                 tracing::warn!(file = %path.display(), "WAL ends at a record whose values were lost before sync");
                 ended = true;
                 return Ok(false);
             }
             wal::decode_ops(payload, |op| {
-                recovered.insert(op.key, op.seq, op.kind, op.value);
                 last_seq = last_seq.max(op.seq);
+                let collected = op.kind == ValueKind::Pointer
+                    && Pointer::decode(op.value)
+                        .is_some_and(|p| !vlog.segments.contains_key(&p.segment));
+                if !collected {
+                    recovered.insert(op.key, op.seq, op.kind, op.value);
+                }
             })
             .map_err(|why| Error::corruption(&path, 0, why))?;
             Ok(true)
