@@ -188,7 +188,8 @@ impl Options {
         self.cache_size = bytes;
         self
     }
-    /// LZ4 block compression (default on).
+    /// LZ4 compression of SSTable blocks and value-log entries, kept only when it shrinks them
+    /// (default on). WAL records and the manifest are always offered to LZ4.
     #[must_use]
     pub fn compression(mut self, on: bool) -> Options {
         self.compression = on;
@@ -213,7 +214,8 @@ impl Options {
         self
     }
     /// L0 file count that triggers compaction (default 4), slows writes (default 8) and
-    /// stops writes (default 12). Each is at least the one before it.
+    /// stops writes (default 12). Slowdown is at least the compaction trigger and stop at
+    /// least slowdown + 1.
     #[must_use]
     pub fn l0_triggers(mut self, compact: usize, slowdown: usize, stop: usize) -> Options {
         self.l0_compaction_trigger = compact.max(1);

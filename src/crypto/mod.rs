@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! master key (never stored) ──HKDF──► KEK ──AES-256-GCM──► registry body (data keys)
-//! data key (DEK, random, u32 id) ──HKDF(salt = per-file random salt, info = kind ‖ number)──► file key
+//! data key (DEK, random, u32 id)
+//!   ──HKDF(salt = per-file random salt, info = "sealdb/v1/file" ‖ kind magic ‖ number)──► file key
 //! ```
 
 pub(crate) mod audit;

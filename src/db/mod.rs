@@ -177,8 +177,9 @@ pub struct EncryptionStatus {
     pub cipher: Cipher,
     /// Every data key still in the registry.
     pub keys: Vec<DataKeyInfo>,
-    /// Bytes of live files still sealed under a retired data key or another cipher: the
-    /// re-encryption compactor's remaining work.
+    /// Bytes of live tables and value-log segments still sealed under a retired data key or
+    /// another cipher: the re-encryption compactor's remaining work (a WAL under an old key
+    /// is replaced at once and goes with its flush).
     pub reencrypt_bytes_left: u64,
 }
 

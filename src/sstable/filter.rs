@@ -4,7 +4,7 @@
 //! filter = bits[m / 8] ‖ probes u8
 //! ```
 //! Hash: XXH3-64 of the user key; probe i tests bit (h1 + i·h2) mod m, with h1 and h2 the low
-//! and high halves of the hash (double hashing).
+//! and high halves of the hash, the latter forced odd (double hashing).
 
 use xxhash_rust::xxh3::xxh3_64;
 
