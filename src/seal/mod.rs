@@ -10,9 +10,10 @@
 //! +4  key id       u32
 //! +8  nonce        [12] (per-file counter, little-endian, zero-padded)
 //! +20 stored len   u32  (payload bytes as stored)
-//! +24 raw len      u32  (payload bytes after decompression)
+//! +24 reserved     u32  zero
 //! +28 header crc   u32  (crc32 of bytes 0..28)
-//! +32 payload      [stored len]  (compressed, then encrypted)
+//! +32 payload      [stored len]  encrypted form of: the plaintext (compression 0), or
+//!                                raw len u32 ‖ LZ4 block (compression 1)
 //! ..  tag          [16] AEAD tag, or [4] crc32 when the algorithm is none
 //! ```
 //!
@@ -22,7 +23,9 @@
 //! torn tail (a header that checks out but whose block runs past the end of the file) from a
 //! damaged header.
 //!
-//! Verify before trust: the tag (or crc) is checked before the payload is decompressed.
+//! Verify before trust: the tag (or crc) is checked before the payload is decompressed. The
+//! uncompressed length travels inside the ciphertext, so the clear header shows only the
+//! stored (compressed) length, as the ciphertext's own length would.
 
 mod file_header;
 
@@ -45,8 +48,8 @@ const KIND_OFFSET: usize = COMPRESSION_OFFSET + 1;
 const KEY_ID_OFFSET: usize = KIND_OFFSET + 1;
 const NONCE_OFFSET: usize = KEY_ID_OFFSET + 4;
 const STORED_LEN_OFFSET: usize = NONCE_OFFSET + 12;
-const RAW_LEN_OFFSET: usize = STORED_LEN_OFFSET + 4;
-const HEADER_CRC_OFFSET: usize = RAW_LEN_OFFSET + 4;
+const RESERVED_OFFSET: usize = STORED_LEN_OFFSET + 4;
+const HEADER_CRC_OFFSET: usize = RESERVED_OFFSET + 4;
 const _: () = assert!(HEADER_CRC_OFFSET + 4 == HEADER_LEN);
 /// Largest payload a block may hold (before or after compression).
 pub const MAX_BLOCK_LEN: usize = 1 << 30;
@@ -236,10 +239,12 @@ impl FileCipher {
         let mut comp = COMP_NONE;
         if compress && plain.len() >= 64 {
             let max = lz4_flex::block::get_maximum_output_size(plain.len());
-            out.resize(payload_start + max, 0);
-            match lz4_flex::block::compress_into(plain, &mut out[payload_start..]) {
-                Ok(n) if n < plain.len() - plain.len() / 16 => {
-                    out.truncate(payload_start + n);
+            out.resize(payload_start + 4 + max, 0);
+            out[payload_start..payload_start + 4]
+                .copy_from_slice(&(plain.len() as u32).to_le_bytes());
+            match lz4_flex::block::compress_into(plain, &mut out[payload_start + 4..]) {
+                Ok(n) if 4 + n < plain.len() - plain.len() / 16 => {
+                    out.truncate(payload_start + 4 + n);
                     comp = COMP_LZ4;
                 }
                 _ => out.truncate(payload_start),
@@ -259,10 +264,9 @@ impl FileCipher {
             h[KIND_OFFSET] = kind as u8;
             h[KEY_ID_OFFSET..NONCE_OFFSET].copy_from_slice(&self.key_id.to_le_bytes());
             h[NONCE_OFFSET..STORED_LEN_OFFSET].copy_from_slice(&nonce_bytes);
-            h[STORED_LEN_OFFSET..RAW_LEN_OFFSET]
+            h[STORED_LEN_OFFSET..RESERVED_OFFSET]
                 .copy_from_slice(&(stored_len as u32).to_le_bytes());
-            h[RAW_LEN_OFFSET..HEADER_CRC_OFFSET]
-                .copy_from_slice(&(plain.len() as u32).to_le_bytes());
+            h[RESERVED_OFFSET..HEADER_CRC_OFFSET].copy_from_slice(&[0; 4]);
             let crc = crc32fast::hash(&h[..HEADER_CRC_OFFSET]);
             h[HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
         }
@@ -351,14 +355,18 @@ impl FileCipher {
                 buf
             }
         };
-        if h.comp == COMP_NONE {
-            if buf.len() != h.raw_len {
-                return Err(OpenError::Unexpected("uncompressed block length mismatch"));
+        if h.comp == COMP_LZ4 {
+            let (len, block) = buf.split_at_checked(4).ok_or(OpenError::Decompression)?;
+            let raw_len = get_u32_at(len, 0).ok_or(OpenError::Decompression)? as usize;
+            // LZ4 expands at most ~255x; anything beyond is a forged length.
+            if raw_len > MAX_BLOCK_LEN
+                || raw_len > block.len().saturating_mul(255).saturating_add(16)
+            {
+                return Err(OpenError::Decompression);
             }
-        } else {
-            let mut out = vec![0u8; h.raw_len];
-            match lz4_flex::block::decompress_into(&buf, &mut out) {
-                Ok(n) if n == h.raw_len => buf = out,
+            let mut out = vec![0u8; raw_len];
+            match lz4_flex::block::decompress_into(block, &mut out) {
+                Ok(n) if n == raw_len => buf = out,
                 _ => return Err(OpenError::Decompression),
             }
         }
@@ -383,7 +391,6 @@ pub struct BlockHeader {
     key_id: u32,
     nonce: [u8; 12],
     stored_len: usize,
-    raw_len: usize,
 }
 
 impl BlockHeader {
@@ -422,15 +429,13 @@ pub fn parse_header(bytes: &[u8]) -> Result<BlockHeader, OpenError> {
     let mut nonce = [0u8; 12];
     nonce.copy_from_slice(&h[NONCE_OFFSET..STORED_LEN_OFFSET]);
     let stored_len = get_u32_at(h, STORED_LEN_OFFSET).ok_or(OpenError::Truncated)? as usize;
-    let raw_len = get_u32_at(h, RAW_LEN_OFFSET).ok_or(OpenError::Truncated)? as usize;
-    if stored_len > MAX_BLOCK_LEN || raw_len > MAX_BLOCK_LEN {
+    if get_u32_at(h, RESERVED_OFFSET) != Some(0) {
+        return Err(OpenError::Unexpected("sealed block reserved field not zero"));
+    }
+    if stored_len > MAX_BLOCK_LEN + 4 {
         return Err(OpenError::Unexpected("sealed block length out of range"));
     }
-    // LZ4 expands at most ~255x; anything beyond is a forged length.
-    if comp == COMP_LZ4 && raw_len > stored_len.saturating_mul(255).saturating_add(16) {
-        return Err(OpenError::Unexpected("sealed block raw length out of range"));
-    }
-    Ok(BlockHeader { alg, comp, kind: h[KIND_OFFSET], key_id, nonce, stored_len, raw_len })
+    Ok(BlockHeader { alg, comp, kind: h[KIND_OFFSET], key_id, nonce, stored_len })
 }
 
 struct Ad<'a> {
@@ -491,6 +496,8 @@ mod tests {
                     let sealed = &out[3..];
                     assert_eq!(c.open(BlockKind::Data, 100, sealed).unwrap(), plain);
                     assert_eq!(parse_header(sealed).unwrap().sealed_len(), sealed.len());
+                    // The uncompressed length is not in the clear header.
+                    assert_eq!(sealed[RESERVED_OFFSET..HEADER_CRC_OFFSET], [0; 4]);
                 }
             }
         }
