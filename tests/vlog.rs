@@ -1,14 +1,12 @@
 //! Value-log separation: large values in sealed segments, written once, with GC.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
-use sealdb::io::{DirLock, Fs, RandomAccessFile, StdFs, WritableFile};
+use sealdb::io::FaultFs;
 use sealdb::{Cipher, Encryption, MasterKey, Options, WriteBatch, DB};
 
 fn opts(dir: &Path, key: Option<&MasterKey>) -> Options {
@@ -119,82 +117,19 @@ fn model_mixed_sizes_encrypted() {
     model_run(Some(&MasterKey::generate()), 12);
 }
 
-/// Counts bytes appended to files, to measure write amplification exactly for one database.
-#[derive(Debug, Default)]
-struct CountingFs {
-    written: Arc<AtomicU64>,
-}
-
-struct CountingFile {
-    inner: Box<dyn WritableFile>,
-    written: Arc<AtomicU64>,
-}
-
-impl WritableFile for CountingFile {
-    fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        self.written.fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.inner.append(data)
-    }
-    fn sync(&mut self) -> io::Result<()> {
-        self.inner.sync()
-    }
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
-}
-
-impl Fs for CountingFs {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(CountingFile { inner: StdFs.create(path)?, written: self.written.clone() }))
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(CountingFile {
-            inner: StdFs.open_append(path)?,
-            written: self.written.clone(),
-        }))
-    }
-    fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
-        StdFs.open(path)
-    }
-    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
-        StdFs.read_all(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFs.rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        StdFs.remove(path)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        StdFs.exists(path)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdFs.list(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        StdFs.create_dir_all(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFs.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
-        StdFs.lock(path)
-    }
-}
-
 fn fill_4k(threshold: usize) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(CountingFs::default());
-    let written = fs.written.clone();
+    // The fault-free FaultFs counts the bytes the database writes, exactly.
+    let fs = FaultFs::new();
     let o = Options::new(dir.path())
         .with_encryption(Encryption::new(MasterKey::generate()))
-        .with_fs(fs)
+        .with_fs(Arc::new(fs.clone()))
         .value_threshold(threshold)
         .memtable_size(1 << 20)
         .target_file_size(1 << 20)
         .level_base_size(4 << 20);
     let db = DB::open(o).unwrap();
-    let base = written.load(Ordering::Relaxed);
+    let base = fs.bytes_written();
     let mut rng = StdRng::seed_from_u64(7);
     let n = 6000u32;
     let mut user = 0u64;
@@ -206,7 +141,7 @@ fn fill_4k(threshold: usize) -> f64 {
         db.put(k, v).unwrap();
     }
     db.flush().unwrap();
-    let wa = (written.load(Ordering::Relaxed) - base) as f64 / user as f64;
+    let wa = (fs.bytes_written() - base) as f64 / user as f64;
     db.close().unwrap();
     wa
 }

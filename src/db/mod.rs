@@ -861,24 +861,7 @@ impl Inner {
                 self.switch_memtable(&mut ws)?;
             }
         }
-        if self.tuning.background_work {
-            let mut st = self.state.lock();
-            loop {
-                if let Some(e) = &st.bg_error {
-                    return Err(Error::Poisoned(e.clone()));
-                }
-                if st.imms.is_empty() {
-                    return Ok(());
-                }
-                if st.shutting_down {
-                    return Err(Error::Closed);
-                }
-                self.bg_cv.wait(&mut st);
-            }
-        } else {
-            while background::flush_one(self)? {}
-            Ok(())
-        }
+        self.flush_frozen()
     }
 
     /// The manifest record of the current state, to be written as file `number`.

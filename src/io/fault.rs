@@ -1,5 +1,6 @@
 //! A file system that injects faults, for tests: write errors, short writes, fsync failures,
-//! ENOSPC and read errors, on chosen calls or at random.
+//! ENOSPC and read errors, on chosen calls or at random. It also counts the bytes written, for
+//! exact write-amplification figures.
 
 use std::io;
 use std::path::Path;
@@ -41,6 +42,7 @@ struct State {
     rules: Vec<(FaultOp, u64, Fault, bool)>,
     random: Option<(f64, u64)>,
     injected: u64,
+    written: u64,
 }
 
 impl State {
@@ -114,6 +116,10 @@ impl FaultFs {
         s.rules.clear();
         s.random = None;
     }
+    /// Bytes appended to files so far (through this file system, whatever the file).
+    pub fn bytes_written(&self) -> u64 {
+        self.state.lock().written
+    }
     /// Faults injected so far.
     pub fn injected(&self) -> u64 {
         self.state.lock().injected
@@ -130,14 +136,23 @@ struct FaultWritable {
 
 impl WritableFile for FaultWritable {
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        match self.fs.check(FaultOp::Write) {
-            None => self.inner.append(data),
-            Some(Fault::ShortWrite) => {
-                self.inner.append(&data[..data.len() / 2])?;
-                Err(io::Error::other("injected short write"))
+        let (result, stored) = match self.fs.check(FaultOp::Write) {
+            None => {
+                let r = self.inner.append(data);
+                let n = if r.is_ok() { data.len() } else { 0 };
+                (r, n)
             }
-            Some(f) => Err(error(f)),
-        }
+            Some(Fault::ShortWrite) => {
+                let half = &data[..data.len() / 2];
+                match self.inner.append(half) {
+                    Ok(()) => (Err(io::Error::other("injected short write")), half.len()),
+                    Err(e) => (Err(e), 0),
+                }
+            }
+            Some(f) => (Err(error(f)), 0),
+        };
+        self.fs.state.lock().written += stored as u64;
+        result
     }
     fn sync(&mut self) -> io::Result<()> {
         match self.fs.check(FaultOp::Sync) {

@@ -31,6 +31,7 @@ mod file_header;
 
 pub use file_header::{FileHeader, FileKind, FILE_HEADER_LEN};
 
+use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::Aes256Gcm;
 use chacha20poly1305::ChaCha20Poly1305;
@@ -280,15 +281,11 @@ impl FileCipher {
                 put_u32(out, crc);
             }
             Aead::Aes(c) => {
-                let tag = ad
-                    .with(|ad| c.encrypt_in_place_detached((&nonce_bytes).into(), ad, payload))
-                    .unwrap_or_else(|_| unreachable!("payload below the AEAD limit"));
+                let tag = aead_seal(c.as_ref(), &nonce_bytes, &ad, payload);
                 out.extend_from_slice(&tag);
             }
             Aead::ChaCha(c) => {
-                let tag = ad
-                    .with(|ad| c.encrypt_in_place_detached((&nonce_bytes).into(), ad, payload))
-                    .unwrap_or_else(|_| unreachable!("payload below the AEAD limit"));
+                let tag = aead_seal(c.as_ref(), &nonce_bytes, &ad, payload);
                 out.extend_from_slice(&tag);
             }
         }
@@ -338,22 +335,8 @@ impl FileCipher {
                 }
                 stored.to_vec()
             }
-            Aead::Aes(c) => {
-                let mut buf = stored.to_vec();
-                ad.with(|ad| {
-                    c.decrypt_in_place_detached((&h.nonce).into(), ad, &mut buf, tag.into())
-                })
-                .map_err(|_| OpenError::Authentication)?;
-                buf
-            }
-            Aead::ChaCha(c) => {
-                let mut buf = stored.to_vec();
-                ad.with(|ad| {
-                    c.decrypt_in_place_detached((&h.nonce).into(), ad, &mut buf, tag.into())
-                })
-                .map_err(|_| OpenError::Authentication)?;
-                buf
-            }
+            Aead::Aes(c) => aead_open(c.as_ref(), &h.nonce, &ad, stored, tag)?,
+            Aead::ChaCha(c) => aead_open(c.as_ref(), &h.nonce, &ad, stored, tag)?,
         };
         if h.comp == COMP_LZ4 {
             let (len, block) = buf.split_at_checked(4).ok_or(OpenError::Decompression)?;
@@ -372,6 +355,35 @@ impl FileCipher {
         }
         Ok(buf)
     }
+}
+
+/// Encrypts `payload` in place; returns the tag.
+fn aead_seal<A: AeadInPlace<NonceSize = U12, TagSize = U16>>(
+    c: &A,
+    nonce: &[u8; 12],
+    ad: &Ad<'_>,
+    payload: &mut [u8],
+) -> [u8; 16] {
+    ad.with(|ad| c.encrypt_in_place_detached(nonce.into(), ad, payload))
+        .unwrap_or_else(|_| unreachable!("payload below the AEAD limit"))
+        .into()
+}
+
+/// Checks `tag` and decrypts `stored` into a new buffer.
+fn aead_open<A: AeadInPlace<NonceSize = U12, TagSize = U16>>(
+    c: &A,
+    nonce: &[u8; 12],
+    ad: &Ad<'_>,
+    stored: &[u8],
+    tag: &[u8],
+) -> Result<Vec<u8>, OpenError> {
+    if tag.len() != 16 {
+        return Err(OpenError::Truncated);
+    }
+    let mut buf = stored.to_vec();
+    ad.with(|ad| c.decrypt_in_place_detached(nonce.into(), ad, &mut buf, tag.into()))
+        .map_err(|_| OpenError::Authentication)?;
+    Ok(buf)
 }
 
 fn tag_len(alg: u8) -> usize {
