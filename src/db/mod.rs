@@ -647,7 +647,6 @@ impl Inner {
 
     fn write_group(&self, group: &[Pending]) -> Result<()> {
         let mut guard = self.wal.lock();
-        self.check_writable()?;
         let count: usize = group.iter().map(|p| p.batch.len()).sum();
         let sync = self.tuning.sync_writes || group.iter().any(|p| p.sync);
         if count > 0 {
@@ -728,6 +727,7 @@ impl Inner {
             ws.vlog.discard_staged();
         }
         if sync {
+            self.check_writable()?;
             self.sync_logs(&mut guard)?;
         }
         Ok(())

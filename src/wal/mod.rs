@@ -27,6 +27,9 @@ use crate::seal::{
     parse_header, BlockKind, FileCipher, FileHeader, FileKind, OpenError, HEADER_LEN,
 };
 
+/// Records shorter than this are not offered to LZ4.
+const COMPRESS_MIN: usize = 512;
+
 /// Appends sealed records to one WAL file.
 pub(crate) struct WalWriter {
     file: Box<dyn WritableFile>,
@@ -54,7 +57,9 @@ impl WalWriter {
     pub(crate) fn add_record(&mut self, payload: &[u8]) -> Result<()> {
         self.buf.clear();
         let offset = self.file.len();
-        self.cipher.seal(BlockKind::Wal, offset, self.next_nonce, true, payload, &mut self.buf);
+        // Small records (a single put) rarely compress; trying costs more than it saves.
+        let compress = payload.len() >= COMPRESS_MIN;
+        self.cipher.seal(BlockKind::Wal, offset, self.next_nonce, compress, payload, &mut self.buf);
         self.next_nonce += 1;
         self.file.append(&self.buf)?;
         Ok(())
