@@ -4,13 +4,16 @@
 //! ```text
 //! cargo bench --bench db_bench -- --quick
 //! cargo bench --bench db_bench -- --num 1000000 --engines sealdb-aes,fjall --workloads fillrandom,readrandom
+//! cargo bench --bench db_bench -- --num 1M --engines sealdb-aes --workloads reencrypt
 //! cargo bench --bench db_bench -- --help
 //! ```
 //!
 //! Each engine runs alone, one after the other, each in its own directory that is deleted after
 //! its workloads. In-process engines implement [`Engine`]; RocksDB runs as the system `db_bench`
 //! binary (Debian package `rocksdb-tools`) with matching parameters, and its output is parsed
-//! into the same rows. Results go to a table on stdout, a JSON file and an SVG chart. See
+//! into the same rows. The reencrypt workloads use sealdb's own API (key rotation and the
+//! re-encryption compactor) and run on the encrypted sealdb engines only; they add a summary
+//! table. Results go to a table on stdout, a JSON file and an SVG chart. See
 //! `docs/benchmarks.md` for the workloads and how to read the figures.
 
 // Engine and workload runners take the run's many parts as arguments rather than one-off
@@ -53,11 +56,17 @@ USAGE: cargo bench --bench db_bench -- [OPTIONS]
   --threads N        client threads per workload (default 1)
   --cache-mb N       block cache of every engine, MiB (default 64)
   --sync             fsync every write (sealdb sync_writes, fjall persist(SyncData), db_bench --sync)
-  --engines LIST     comma-separated: sealdb-aes,sealdb-chacha,sealdb-plain,fjall,rocksdb
-                     (default: all available)
+  --engines LIST     comma-separated: sealdb-aes,sealdb-aes-inline,sealdb-chacha,sealdb-plain,
+                     fjall,rocksdb (default: all available; sealdb-aes-inline then runs only the
+                     4 KiB workloads, as it differs from sealdb-aes only for values >= 1 KiB)
   --workloads LIST   comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,
-                     seekrandom,ycsb-a,ycsb-b,ycsb-c,ycsb-f,fill4k,read4k (a,b,c,f also accepted;
-                     default: all)
+                     seekrandom,ycsb-a,ycsb-b,ycsb-c,ycsb-f,fill4k,read4k,reencrypt,reencrypt4k
+                     (a,b,c,f also accepted; default: all but reencrypt4k; `all`: every one)
+  --reencrypt-cap-secs N
+                     longest read phase during background re-encryption (default 120)
+  --reencrypt-rate-mb N
+                     background re-encryption rate of the encrypted sealdb engines, MiB/s
+                     (default: sealdb's, 16)
   --quick            every workload at small scale against every engine (a few minutes on 2 cores)
   --dir PATH         parent of the engines' data directories (default: a temporary directory
                      inside the cargo target directory; never tmpfs if avoidable)
@@ -88,6 +97,10 @@ struct Config {
     svg: PathBuf,
     db_bench: Option<PathBuf>,
     seed: u64,
+    reencrypt_cap_secs: u64,
+    /// `Encryption::reencrypt_rate` of the encrypted sealdb engines, bytes/s (None: sealdb's
+    /// default, 16 MiB/s).
+    reencrypt_rate: Option<u64>,
 }
 
 const VALUE_4K: usize = 4096;
@@ -111,13 +124,15 @@ fn parse_args() -> Res<Config> {
         sync: false,
         engines: EngineKind::ALL.to_vec(),
         engines_explicit: false,
-        workloads: Workload::ALL.to_vec(),
+        workloads: Workload::DEFAULT.to_vec(),
         quick: false,
         dir: None,
         json: PathBuf::from("bench-results/db_bench.json"),
         svg: PathBuf::from("bench-results/db_bench.svg"),
         db_bench: None,
         seed: 301,
+        reencrypt_cap_secs: 120,
+        reencrypt_rate: None,
     };
     while let Some(arg) = args.next() {
         // Accept both `--opt value` and `--opt=value`.
@@ -176,6 +191,12 @@ fn parse_args() -> Res<Config> {
             "--svg" => cfg.svg = PathBuf::from(value("--svg")?),
             "--db-bench" => cfg.db_bench = Some(PathBuf::from(value("--db-bench")?)),
             "--seed" => cfg.seed = parse_num(&value("--seed")?)?,
+            "--reencrypt-cap-secs" => {
+                cfg.reencrypt_cap_secs = parse_num(&value("--reencrypt-cap-secs")?)?.max(1);
+            }
+            "--reencrypt-rate-mb" => {
+                cfg.reencrypt_rate = Some(parse_num(&value("--reencrypt-rate-mb")?)?.max(1) << 20);
+            }
             other => return Err(format!("unknown option {other:?}\n\n{USAGE}").into()),
         }
     }
@@ -227,10 +248,12 @@ enum Workload {
     YcsbF,
     Fill4k,
     Read4k,
+    Reencrypt,
+    Reencrypt4k,
 }
 
 impl Workload {
-    const ALL: [Workload; 13] = [
+    const ALL: [Workload; 15] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -244,6 +267,26 @@ impl Workload {
         Workload::YcsbF,
         Workload::Fill4k,
         Workload::Read4k,
+        Workload::Reencrypt,
+        Workload::Reencrypt4k,
+    ];
+
+    /// The workloads run when `--workloads` is not given: all but reencrypt4k.
+    const DEFAULT: [Workload; 14] = [
+        Workload::FillSeq,
+        Workload::FillRandom,
+        Workload::Overwrite,
+        Workload::ReadRandom,
+        Workload::ReadMissing,
+        Workload::ReadSeq,
+        Workload::SeekRandom,
+        Workload::YcsbA,
+        Workload::YcsbB,
+        Workload::YcsbC,
+        Workload::YcsbF,
+        Workload::Fill4k,
+        Workload::Read4k,
+        Workload::Reencrypt,
     ];
 
     fn name(self) -> &'static str {
@@ -261,6 +304,8 @@ impl Workload {
             Workload::YcsbF => "ycsb-f",
             Workload::Fill4k => "fill4k",
             Workload::Read4k => "read4k",
+            Workload::Reencrypt => "reencrypt",
+            Workload::Reencrypt4k => "reencrypt4k",
         }
     }
 
@@ -282,6 +327,11 @@ impl Workload {
                 "fresh DB; put --num4k keys with 4 KiB values, shuffled, then flush"
             }
             Workload::Read4k => "get a uniformly random key of the fill4k DB",
+            Workload::Reencrypt => {
+                "encrypted sealdb only: fresh DB of --num keys; readrandom idle, then during \
+                 background re-encryption after rotate_data_key, then DB::reencrypt() MB/s"
+            }
+            Workload::Reencrypt4k => "reencrypt with --num4k keys of 4 KiB values",
         }
     }
 
@@ -461,11 +511,16 @@ trait Engine: Sync {
     fn finish(&self) -> Res<()>;
     /// Closes the engine cleanly.
     fn close(self: Box<Self>) -> Res<()>;
+    /// The sealdb handle underneath, for the workloads that use sealdb's own API (reencrypt).
+    fn sealdb(&self) -> Option<&sealdb::DB> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum EngineKind {
     SealAes,
+    SealAesInline,
     SealChaCha,
     SealPlain,
     Fjall,
@@ -473,8 +528,9 @@ enum EngineKind {
 }
 
 impl EngineKind {
-    const ALL: [EngineKind; 5] = [
+    const ALL: [EngineKind; 6] = [
         EngineKind::SealAes,
+        EngineKind::SealAesInline,
         EngineKind::SealChaCha,
         EngineKind::SealPlain,
         EngineKind::Fjall,
@@ -484,6 +540,7 @@ impl EngineKind {
     fn name(self) -> &'static str {
         match self {
             EngineKind::SealAes => "sealdb-aes",
+            EngineKind::SealAesInline => "sealdb-aes-inline",
             EngineKind::SealChaCha => "sealdb-chacha",
             EngineKind::SealPlain => "sealdb-plain",
             EngineKind::Fjall => "fjall",
@@ -499,32 +556,75 @@ impl EngineKind {
             .ok_or_else(|| format!("unknown engine {s:?}").into())
     }
 
+    /// Whether the engine encrypts (the reencrypt workloads need a data key to rotate).
+    fn encrypted(self) -> bool {
+        matches!(self, EngineKind::SealAes | EngineKind::SealAesInline | EngineKind::SealChaCha)
+    }
+
+    /// Whether the engine runs only the 4 KiB workloads: sealdb-aes-inline when it comes from
+    /// the default engine list, since below the 1 KiB value threshold it is sealdb-aes.
+    fn only_large_values(self, cfg: &Config) -> bool {
+        self == EngineKind::SealAesInline && !cfg.engines_explicit
+    }
+
     /// Opens an in-process engine (None for RocksDB, which runs as a separate process).
     /// `large_values` selects key-value separation where an engine has it as an option.
     fn open(self, dir: &Path, cfg: &Config, large_values: bool) -> Option<Res<Box<dyn Engine>>> {
-        let seal = |cipher: Option<sealdb::Cipher>| -> Res<Box<dyn Engine>> {
-            let mut opts =
-                sealdb::Options::new(dir).cache_size(cfg.cache_mb << 20).sync_writes(cfg.sync);
-            if let Some(cipher) = cipher {
-                let master = sealdb::MasterKey::generate();
-                opts = opts.with_encryption(sealdb::Encryption::new(master).cipher(cipher));
-            }
-            Ok(Box::new(SealEngine { db: sealdb::DB::open(opts)? }))
+        if let Some(opts) = self.seal_options(dir, cfg, &sealdb::MasterKey::generate()) {
+            return Some(
+                sealdb::DB::open(opts)
+                    .map(|db| Box::new(SealEngine { db }) as Box<dyn Engine>)
+                    .map_err(Into::into),
+            );
+        }
+        match self {
+            EngineKind::Fjall => Some(
+                FjallEngine::open(dir, cfg, large_values).map(|e| Box::new(e) as Box<dyn Engine>),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The options of a sealdb engine (None for the others), encrypted under `master` when the
+    /// engine encrypts.
+    fn seal_options(
+        self,
+        dir: &Path,
+        cfg: &Config,
+        master: &sealdb::MasterKey,
+    ) -> Option<sealdb::Options> {
+        let cipher = match self {
+            EngineKind::SealAes | EngineKind::SealAesInline => Some(sealdb::Cipher::Aes256Gcm),
+            EngineKind::SealChaCha => Some(sealdb::Cipher::ChaCha20Poly1305),
+            EngineKind::SealPlain => None,
+            EngineKind::Fjall | EngineKind::RocksDb => return None,
         };
-        Some(match self {
-            EngineKind::SealAes => seal(Some(sealdb::Cipher::Aes256Gcm)),
-            EngineKind::SealChaCha => seal(Some(sealdb::Cipher::ChaCha20Poly1305)),
-            EngineKind::SealPlain => seal(None),
-            EngineKind::Fjall => {
-                FjallEngine::open(dir, cfg, large_values).map(|e| Box::new(e) as Box<dyn Engine>)
+        let mut opts =
+            sealdb::Options::new(dir).cache_size(cfg.cache_mb << 20).sync_writes(cfg.sync);
+        if self == EngineKind::SealAesInline {
+            opts = opts.value_threshold(usize::MAX);
+        }
+        if let Some(cipher) = cipher {
+            let mut enc = sealdb::Encryption::new(master.clone()).cipher(cipher);
+            if let Some(rate) = cfg.reencrypt_rate {
+                enc = enc.reencrypt_rate(rate);
             }
-            EngineKind::RocksDb => return None,
-        })
+            opts = opts.with_encryption(enc);
+        }
+        Some(opts)
     }
 
     fn describe(self, cfg: &Config) -> String {
         match self {
-            EngineKind::SealAes => "sealdb, AES-256-GCM, LZ4, default options".into(),
+            EngineKind::SealAes => {
+                "sealdb, AES-256-GCM, LZ4, default options (values >= 1 KiB in the value log)"
+                    .into()
+            }
+            EngineKind::SealAesInline => format!(
+                "sealdb, AES-256-GCM, LZ4, value_threshold(usize::MAX): every value inline in \
+                 the tree, no value log{}",
+                if cfg.engines_explicit { "" } else { "; 4 KiB workloads only" }
+            ),
             EngineKind::SealChaCha => "sealdb, ChaCha20-Poly1305, LZ4, default options".into(),
             EngineKind::SealPlain => "sealdb, no encryption (crc32), LZ4, default options".into(),
             EngineKind::Fjall => format!(
@@ -573,6 +673,9 @@ impl Engine for SealEngine {
     }
     fn close(self: Box<Self>) -> Res<()> {
         Ok(self.db.close()?)
+    }
+    fn sealdb(&self) -> Option<&sealdb::DB> {
+        Some(&self.db)
     }
 }
 
@@ -667,6 +770,8 @@ struct Row {
     found: Option<u64>,
     notes: Vec<String>,
     error: Option<String>,
+    /// Why the workload did not run on this engine (not a failure).
+    skipped: Option<String>,
 }
 
 impl Row {
@@ -676,6 +781,15 @@ impl Row {
 
     fn failed(engine: EngineKind, workload: Workload, error: String) -> Row {
         Row { error: Some(error), ..Row::new(engine, workload) }
+    }
+
+    fn skipped(engine: EngineKind, workload: Workload, why: &str) -> Row {
+        Row { skipped: Some(why.into()), ..Row::new(engine, workload) }
+    }
+
+    /// Whether the row holds a measurement (neither failed nor skipped).
+    fn ok(&self) -> bool {
+        self.error.is_none() && self.skipped.is_none()
     }
 
     fn to_json(&self) -> Value {
@@ -700,6 +814,7 @@ impl Row {
             "found": self.found,
             "notes": self.notes,
             "error": self.error,
+            "skipped": self.skipped,
         })
     }
 }
@@ -819,7 +934,7 @@ fn progress_bar(len: u64, engine: EngineKind, workload: &str) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(4));
     pb.set_style(
         ProgressStyle::with_template(
-            "{prefix:>14} {msg:<12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+            "{prefix:>17} {msg:<21} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
@@ -1088,6 +1203,9 @@ fn run_workload(
         Workload::FillSeq | Workload::FillRandom | Workload::Fill4k => {
             unreachable!("fills run through run_fill")
         }
+        Workload::Reencrypt | Workload::Reencrypt4k => {
+            unreachable!("reencrypt runs through run_reencrypt_phase")
+        }
     };
     let found = stats.found;
     let ops = stats.ops;
@@ -1128,8 +1246,10 @@ fn run_in_process(
     values: &ValueSource,
     zipf: &Zipfian,
     out: &mut Vec<Row>,
+    re_out: &mut Vec<ReencryptResult>,
 ) {
     let sel = |w: Workload| cfg.workloads.contains(&w);
+    let only_large = kind.only_large_values(cfg);
     let phase = |name: &str, fill: Workload, large: bool, then: &[Workload], out: &mut Vec<Row>| {
         let dir = root.join(format!("{}-{name}", kind.name()));
         let _ = fs::remove_dir_all(&dir);
@@ -1201,15 +1321,456 @@ fn run_in_process(
         }
         let _ = fs::remove_dir_all(&dir);
     };
-    if sel(Workload::FillSeq) {
+    if sel(Workload::FillSeq) && !only_large {
         phase("seq", Workload::FillSeq, false, &[], out);
     }
-    if cfg.workloads.iter().any(|w| w.needs_main_db()) {
+    if cfg.workloads.iter().any(|w| w.needs_main_db()) && !only_large {
         phase("main", Workload::FillRandom, false, &MAIN_PHASE, out);
     }
     if sel(Workload::Fill4k) || sel(Workload::Read4k) {
         phase("4k", Workload::Fill4k, true, &[Workload::Read4k], out);
     }
+    for w in [Workload::Reencrypt, Workload::Reencrypt4k] {
+        if !sel(w) || (w == Workload::Reencrypt && only_large) {
+            continue;
+        }
+        if !kind.encrypted() {
+            let row = Row::skipped(kind, w, "needs an encrypted sealdb (a data key to rotate)");
+            report_row(&row);
+            out.push(row);
+            continue;
+        }
+        run_reencrypt_phase(kind, cfg, root, values, w, out, re_out);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The reencrypt workload
+// ------------------------------------------------------------------------------------------
+
+/// The figures of one reencrypt run beyond its rows: the read-throughput ratio during
+/// background re-encryption and the unthrottled `DB::reencrypt` rate.
+#[derive(Debug, Clone, Default)]
+struct ReencryptResult {
+    engine: String,
+    workload: String,
+    keys: u64,
+    value_size: usize,
+    /// Seconds of `DB::compact` after the fill's flush (so the idle phase has no background
+    /// compaction).
+    compact_seconds: f64,
+    /// Allocated directory size before the first rotation.
+    db_bytes: u64,
+    /// Sum of `live_bytes` over the data keys before the first rotation.
+    live_bytes: u64,
+    idle_ops_per_sec: f64,
+    bg_ops_per_sec: f64,
+    bg_reads: u64,
+    bg_seconds: f64,
+    /// `bg_ops_per_sec / idle_ops_per_sec`.
+    ratio: f64,
+    /// `reencrypt_bytes_left` just after the rotation, and when the read phase ended.
+    bytes_left_start: u64,
+    bytes_left_end: u64,
+    /// Seconds from the rotation's return until `reencrypt_bytes_left` was seen at 0 (polled
+    /// every 10 ms); `None` when the read phase hit its cap first.
+    bg_reencrypt_seconds: Option<f64>,
+    /// Second rotation, then `DB::reencrypt`: live bytes (sum over keys) and stale bytes
+    /// (`reencrypt_bytes_left`) before the call, its wall time, live MiB/s.
+    full_live_bytes: u64,
+    full_stale_bytes: u64,
+    full_seconds: f64,
+    full_mb_per_sec: f64,
+    /// Data keys in the registry and bytes left after `DB::reencrypt`.
+    keys_after: usize,
+    bytes_left_after: u64,
+    /// Step (d): reopened with `background_work(false)`, rotated, `DB::reencrypt` timed.
+    nobg_live_bytes: u64,
+    nobg_seconds: f64,
+    nobg_mb_per_sec: f64,
+}
+
+/// The read-throughput ratio that the background re-encryption compactor should leave.
+const REENCRYPT_TARGET_RATIO: f64 = 0.80;
+
+impl ReencryptResult {
+    fn to_json(&self) -> Value {
+        json!({
+            "engine": self.engine,
+            "workload": self.workload,
+            "keys": self.keys,
+            "value_size": self.value_size,
+            "compact_seconds": self.compact_seconds,
+            "db_bytes": self.db_bytes,
+            "live_bytes": self.live_bytes,
+            "readrandom_idle_ops_per_sec": self.idle_ops_per_sec,
+            "readrandom_during_reencrypt_ops_per_sec": self.bg_ops_per_sec,
+            "readrandom_during_reencrypt_reads": self.bg_reads,
+            "readrandom_during_reencrypt_seconds": self.bg_seconds,
+            "ratio_to_idle": self.ratio,
+            "target_ratio": REENCRYPT_TARGET_RATIO,
+            "target_met": self.ratio >= REENCRYPT_TARGET_RATIO,
+            "reencrypt_bytes_left_at_start": self.bytes_left_start,
+            "reencrypt_bytes_left_at_end": self.bytes_left_end,
+            "background_reencrypt_seconds": self.bg_reencrypt_seconds,
+            "full_reencrypt": {
+                "live_bytes_before": self.full_live_bytes,
+                "stale_bytes_before": self.full_stale_bytes,
+                "seconds": self.full_seconds,
+                "live_mb_per_sec": self.full_mb_per_sec,
+                "data_keys_after": self.keys_after,
+                "bytes_left_after": self.bytes_left_after,
+            },
+            "full_reencrypt_without_background_work": {
+                "live_bytes_before": self.nobg_live_bytes,
+                "seconds": self.nobg_seconds,
+                "live_mb_per_sec": self.nobg_mb_per_sec,
+            },
+        })
+    }
+}
+
+/// `count` uniformly random gets over keys `0..space`, on `cfg.threads` threads.
+fn read_fixed(
+    engine: &dyn Engine,
+    cfg: &Config,
+    kind: EngineKind,
+    label: &str,
+    values: &ValueSource,
+    salt: u64,
+    space: u64,
+    count: u64,
+) -> Res<RunStats> {
+    let pb = progress_bar(count, kind, label);
+    let s = run_parallel(
+        cfg.threads,
+        count,
+        &pb,
+        |t| Client::new(cfg, values, salt, t),
+        |c, _| {
+            let k = c.rng.gen_range(0..space);
+            make_key(&mut c.key, cfg.key_size, k, false);
+            let found = engine.get(&c.key, &mut c.buf)?;
+            Ok(((cfg.key_size + if found { c.buf.len() } else { 0 }) as u64, found))
+        },
+    )?;
+    pb.finish_and_clear();
+    Ok(s)
+}
+
+/// What one reader thread of [`read_while_reencrypting`] did: ops, user bytes, keys found,
+/// latencies (ns).
+type ReaderTotals = (u64, u64, u64, Vec<u32>);
+
+/// Uniformly random gets over keys `0..space` on `cfg.threads` threads until the database
+/// reports no bytes left to re-encrypt (polled every 10 ms) or `cap` has passed. Returns the
+/// stats, the bytes left at the end, and when they reached 0 (seconds since the start).
+fn read_while_reencrypting(
+    engine: &dyn Engine,
+    db: &sealdb::DB,
+    cfg: &Config,
+    kind: EngineKind,
+    label: &str,
+    values: &ValueSource,
+    salt: u64,
+    space: u64,
+    cap: Duration,
+) -> Res<(RunStats, u64, Option<f64>)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>17} {msg:<21} {spinner} {pos} reads {per_sec} {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_prefix(kind.name());
+    pb.set_message(label.to_string());
+    let stop = AtomicBool::new(false);
+    let bytes_left = || db.encryption_status().map_or(0, |s| s.reencrypt_bytes_left);
+    let start = Instant::now();
+    let (results, left, done) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cfg.threads.max(1))
+            .map(|t| {
+                let (stop, pb) = (&stop, &pb);
+                s.spawn(move || -> Res<ReaderTotals> {
+                    let mut c = Client::new(cfg, values, salt, t);
+                    let mut lat = Vec::new();
+                    let (mut ops, mut bytes, mut found) = (0u64, 0u64, 0u64);
+                    while !stop.load(Ordering::Relaxed) {
+                        let k = c.rng.gen_range(0..space);
+                        make_key(&mut c.key, cfg.key_size, k, false);
+                        let t0 = Instant::now();
+                        let f = engine.get(&c.key, &mut c.buf)?;
+                        lat.push(u32::try_from(t0.elapsed().as_nanos()).unwrap_or(u32::MAX));
+                        ops += 1;
+                        bytes += (cfg.key_size + if f { c.buf.len() } else { 0 }) as u64;
+                        found += u64::from(f);
+                        if ops % 1024 == 0 {
+                            pb.inc(1024);
+                        }
+                    }
+                    Ok((ops, bytes, found, lat))
+                })
+            })
+            .collect();
+        let (mut left, mut done) = (bytes_left(), None);
+        loop {
+            if left == 0 {
+                done = Some(start.elapsed().as_secs_f64());
+                break;
+            }
+            // A reader that returned early failed: stop the others and report it.
+            if start.elapsed() >= cap
+                || handles.iter().any(std::thread::ScopedJoinHandle::is_finished)
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            left = bytes_left();
+        }
+        stop.store(true, Ordering::Relaxed);
+        let results: Vec<Res<ReaderTotals>> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        (results, left, done)
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let mut stats = RunStats { ops: 0, seconds, user_bytes: 0, found: 0, latencies: Vec::new() };
+    for r in results {
+        let (ops, bytes, found, lat) = r?;
+        stats.ops += ops;
+        stats.user_bytes += bytes;
+        stats.found += found;
+        stats.latencies.extend_from_slice(&lat);
+    }
+    Ok((stats, left, done))
+}
+
+/// Checks that every read of a run found its key, as readrandom does.
+fn check_found(row: &mut Row, found: u64) {
+    row.found = Some(found);
+    if found != row.ops {
+        row.notes.push(format!("WARNING: only {found} of {} reads found their key", row.ops));
+    }
+}
+
+/// The reencrypt workload on a fresh database: fill, flush and compact; readrandom idle; rotate
+/// the data key and readrandom while the background compactor re-encrypts at its default rate;
+/// rotate again and time `DB::reencrypt`. Rows `<workload>/fill`, `/idle`, `/bg`, `/full`.
+fn run_reencrypt_phase(
+    kind: EngineKind,
+    cfg: &Config,
+    root: &Path,
+    values: &ValueSource,
+    workload: Workload,
+    out: &mut Vec<Row>,
+    re_out: &mut Vec<ReencryptResult>,
+) {
+    let name = workload.name();
+    let dir = root.join(format!("{}-{name}", kind.name()));
+    let _ = fs::remove_dir_all(&dir);
+    let mut rows = Vec::new();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        reencrypt_steps(kind, cfg, &dir, values, workload, &mut rows)
+    }));
+    let err = match result {
+        Ok(Ok(re)) => {
+            re_out.push(re);
+            None
+        }
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(p) => Some(format!("panicked: {}", panic_message(&p))),
+    };
+    out.extend(rows);
+    if let Some(e) = err {
+        eprintln!("{}: {name} failed: {e}", kind.name());
+        let row = Row::failed(kind, workload, e);
+        report_row(&row);
+        out.push(row);
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The steps of [`run_reencrypt_phase`]; pushes each row to `rows` as it completes.
+fn reencrypt_steps(
+    kind: EngineKind,
+    cfg: &Config,
+    dir: &Path,
+    values: &ValueSource,
+    workload: Workload,
+    rows: &mut Vec<Row>,
+) -> Res<ReencryptResult> {
+    let name = workload.name();
+    let large = workload == Workload::Reencrypt4k;
+    let (count, value_size) = if large { (cfg.num4k, VALUE_4K) } else { (cfg.num, cfg.value_size) };
+    let reads = cfg.reads;
+    let mut push = |step: &str, mut row: Row| {
+        row.workload = format!("{name}/{step}");
+        report_row(&row);
+        rows.push(row);
+    };
+    fs::create_dir_all(dir)?;
+    // The master key is kept for the reopen of step (d).
+    let master = sealdb::MasterKey::generate();
+    let opts = kind.seal_options(dir, cfg, &master).ok_or("reencrypt needs a sealdb engine")?;
+    let engine: Box<dyn Engine> = Box::new(SealEngine { db: sealdb::DB::open(opts)? });
+    let db = engine.sealdb().ok_or("reencrypt needs a sealdb engine")?;
+    let mut re = ReencryptResult {
+        engine: kind.name().into(),
+        workload: name.into(),
+        keys: count,
+        value_size,
+        ..ReencryptResult::default()
+    };
+
+    // Load: shuffled keys, flush, then compact so that no background compaction runs into the
+    // idle read phase.
+    let mut perm: Vec<u64> = (0..count).collect();
+    perm.shuffle(&mut StdRng::seed_from_u64(cfg.seed + 7));
+    let mark = rss_mark();
+    let order = Some(perm.as_slice());
+    let row =
+        run_fill(engine.as_ref(), cfg, kind, workload, dir, order, count, value_size, values)?;
+    drop(perm);
+    push("fill", finish_row(row, mark));
+    let t0 = Instant::now();
+    db.compact()?;
+    re.compact_seconds = t0.elapsed().as_secs_f64();
+    re.db_bytes = dir_size(dir).0;
+    let status = db.encryption_status().ok_or("the database is not encrypted")?;
+    re.live_bytes = status.keys.iter().map(|k| k.live_bytes).sum();
+
+    // (a) Idle, after an untimed warm-up pass, so that the block cache is as warm as the idle
+    // phase leaves it for the next.
+    let salt = workload as u64 * 10;
+    let label = |step: &str| format!("{name}/{step}");
+    read_fixed(
+        engine.as_ref(),
+        cfg,
+        kind,
+        &label("warm"),
+        values,
+        salt + 2,
+        count,
+        reads.min(count),
+    )?;
+    let mark = rss_mark();
+    let stats = read_fixed(engine.as_ref(), cfg, kind, &label("idle"), values, salt, count, reads)?;
+    let found = stats.found;
+    let mut row = Row::new(kind, workload);
+    stats.fill_row(&mut row);
+    check_found(&mut row, found);
+    re.idle_ops_per_sec = row.ops_per_sec;
+    push("idle", finish_row(row, mark));
+
+    // (b) During background re-encryption at the configured (default: sealdb's) rate.
+    let mark = rss_mark();
+    db.rotate_data_key()?;
+    re.bytes_left_start = db.encryption_status().map_or(0, |s| s.reencrypt_bytes_left);
+    let cap = Duration::from_secs(cfg.reencrypt_cap_secs);
+    let (stats, left, done) = read_while_reencrypting(
+        engine.as_ref(),
+        db,
+        cfg,
+        kind,
+        &label("bg"),
+        values,
+        salt + 1,
+        count,
+        cap,
+    )?;
+    let found = stats.found;
+    let mut row = Row::new(kind, workload);
+    stats.fill_row(&mut row);
+    check_found(&mut row, found);
+    re.bg_ops_per_sec = row.ops_per_sec;
+    re.bg_reads = row.ops;
+    re.bg_seconds = row.seconds;
+    re.ratio = row.ops_per_sec / re.idle_ops_per_sec.max(1e-9);
+    re.bytes_left_end = left;
+    re.bg_reencrypt_seconds = done;
+    let mib = |b: u64| b as f64 / 1_048_576.0;
+    row.notes.push(format!(
+        "{:.2} x idle ops/s (target >= {REENCRYPT_TARGET_RATIO:.2}); {:.1} MiB to re-encrypt at \
+         the start, {:.1} MiB left at the end{}",
+        re.ratio,
+        mib(re.bytes_left_start),
+        mib(left),
+        if done.is_none() { " (read phase capped)" } else { "" }
+    ));
+    if row.seconds < 2.0 {
+        row.notes.push(format!(
+            "the read phase lasted {:.2} s (the time re-encryption took): too short for a stable \
+             ratio; use a larger --num",
+            row.seconds
+        ));
+    }
+    push("bg", finish_row(row, mark));
+
+    // (c) Unthrottled DB::reencrypt after a second rotation.
+    let mark = rss_mark();
+    db.rotate_data_key()?;
+    let status = db.encryption_status().ok_or("the database is not encrypted")?;
+    re.full_live_bytes = status.keys.iter().map(|k| k.live_bytes).sum();
+    re.full_stale_bytes = status.reencrypt_bytes_left;
+    let t0 = Instant::now();
+    db.reencrypt()?;
+    re.full_seconds = t0.elapsed().as_secs_f64();
+    re.full_mb_per_sec = mib(re.full_live_bytes) / re.full_seconds.max(1e-9);
+    let after = db.encryption_status().ok_or("the database is not encrypted")?;
+    re.keys_after = after.keys.len();
+    re.bytes_left_after = after.reencrypt_bytes_left;
+    let mut row = Row::new(kind, workload);
+    row.seconds = re.full_seconds;
+    row.user_bytes = re.full_live_bytes;
+    row.mb_per_sec = re.full_mb_per_sec;
+    row.notes.push(format!(
+        "DB::reencrypt: {:.1} MiB live ({:.1} MiB stale) in {:.2} s; {} data key(s) and {} bytes \
+         left after",
+        mib(re.full_live_bytes),
+        mib(re.full_stale_bytes),
+        re.full_seconds,
+        re.keys_after,
+        re.bytes_left_after
+    ));
+    if re.keys_after != 1 || re.bytes_left_after != 0 {
+        row.notes.push("WARNING: retired keys or stale bytes remain after reencrypt()".into());
+    }
+    push("full", finish_row(row, mark));
+    engine.close()?;
+
+    // (d) The same on the database reopened without background work, so that no throttled
+    // background pass runs beside DB::reencrypt.
+    let mark = rss_mark();
+    let opts = kind.seal_options(dir, cfg, &master).ok_or("reencrypt needs a sealdb engine")?;
+    let db = sealdb::DB::open(opts.background_work(false))?;
+    db.rotate_data_key()?;
+    let status = db.encryption_status().ok_or("the database is not encrypted")?;
+    re.nobg_live_bytes = status.keys.iter().map(|k| k.live_bytes).sum();
+    let t0 = Instant::now();
+    db.reencrypt()?;
+    re.nobg_seconds = t0.elapsed().as_secs_f64();
+    re.nobg_mb_per_sec = mib(re.nobg_live_bytes) / re.nobg_seconds.max(1e-9);
+    let after = db.encryption_status().ok_or("the database is not encrypted")?;
+    let mut row = Row::new(kind, workload);
+    row.seconds = re.nobg_seconds;
+    row.user_bytes = re.nobg_live_bytes;
+    row.mb_per_sec = re.nobg_mb_per_sec;
+    row.notes.push(format!(
+        "DB::reencrypt, reopened with background_work(false): {:.1} MiB live in {:.2} s",
+        mib(re.nobg_live_bytes),
+        re.nobg_seconds
+    ));
+    if after.keys.len() != 1 || after.reencrypt_bytes_left != 0 {
+        row.notes.push("WARNING: retired keys or stale bytes remain after reencrypt()".into());
+    }
+    push("full-nobg", finish_row(row, mark));
+    db.close()?;
+    Ok(re)
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -1221,14 +1782,18 @@ fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
 
 fn report_row(row: &Row) {
     if let Some(e) = &row.error {
-        println!("  {:<14} {:<12} FAILED: {e}", row.engine, row.workload);
+        println!("  {:<17} {:<21} FAILED: {e}", row.engine, row.workload);
+        return;
+    }
+    if let Some(why) = &row.skipped {
+        println!("  {:<17} {:<21} skipped: {why}", row.engine, row.workload);
         return;
     }
     println!(
-        "  {:<14} {:<12} {:>12} ops/s {:>8.1} MB/s  p50 {:>8} p99 {:>8} us{}",
+        "  {:<17} {:<21} {:>12} ops/s {:>8.1} MB/s  p50 {:>8} p99 {:>8} us{}",
         row.engine,
         row.workload,
-        fmt_int(row.ops_per_sec),
+        if row.ops == 0 { "-".to_string() } else { fmt_int(row.ops_per_sec) },
         row.mb_per_sec,
         fmt_opt(row.p50_us, 1),
         fmt_opt(row.p99_us, 1),
@@ -1439,6 +2004,9 @@ fn rocks_mapping(w: Workload, cfg: &Config) -> (&'static str, Vec<String>, Optio
         ),
         Workload::Fill4k => ("filluniquerandom", vec![format!("--writes={}", cfg.num4k)], None),
         Workload::Read4k => ("readrandom", vec![reads(cfg.num4k)], None),
+        Workload::Reencrypt | Workload::Reencrypt4k => {
+            unreachable!("reencrypt is skipped for RocksDB")
+        }
     }
 }
 
@@ -1508,7 +2076,7 @@ fn run_rocksdb(rocks: &RocksBench, cfg: &Config, root: &Path, out: &mut Vec<Row>
             }
             let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
             pb.set_style(
-                ProgressStyle::with_template("{prefix:>14} {msg:<12} {spinner} {elapsed}")
+                ProgressStyle::with_template("{prefix:>17} {msg:<21} {spinner} {elapsed}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             pb.set_prefix(kind.name());
@@ -1528,6 +2096,11 @@ fn run_rocksdb(rocks: &RocksBench, cfg: &Config, root: &Path, out: &mut Vec<Row>
             }
         }
         let _ = fs::remove_dir_all(&dir);
+    }
+    for w in [Workload::Reencrypt, Workload::Reencrypt4k].into_iter().filter(|w| sel(*w)) {
+        let row = Row::skipped(kind, w, "needs an encrypted sealdb (a data key to rotate)");
+        report_row(&row);
+        out.push(row);
     }
 }
 
@@ -1628,7 +2201,7 @@ fn print_table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<14} {:<12} {:>10} {:>12} {:>8} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8}",
+        "{:<17} {:<21} {:>10} {:>12} {:>8} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8}",
         "engine",
         "workload",
         "ops",
@@ -1641,21 +2214,31 @@ fn print_table(rows: &[Row]) -> String {
         "SA",
         "RSS MB"
     );
-    let _ = writeln!(s, "{}", "-".repeat(112));
+    let _ = writeln!(s, "{}", "-".repeat(124));
     for r in rows {
         if let Some(e) = &r.error {
             let mut e = e.replace('\n', " ");
             e.truncate(80);
-            let _ = writeln!(s, "{:<14} {:<12} FAILED: {e}", r.engine, r.workload);
+            let _ = writeln!(s, "{:<17} {:<21} FAILED: {e}", r.engine, r.workload);
             continue;
         }
+        if let Some(why) = &r.skipped {
+            let _ = writeln!(s, "{:<17} {:<21} skipped: {why}", r.engine, r.workload);
+            continue;
+        }
+        // A row without operations (reencrypt/full) has only a time and MB/s.
+        let (ops, ops_s) = if r.ops == 0 {
+            ("-".to_string(), "-".to_string())
+        } else {
+            (r.ops.to_string(), fmt_int(r.ops_per_sec))
+        };
         let _ = writeln!(
             s,
-            "{:<14} {:<12} {:>10} {:>12} {:>8.1} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8}",
+            "{:<17} {:<21} {:>10} {:>12} {:>8.1} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8}",
             r.engine,
             r.workload,
-            r.ops,
-            fmt_int(r.ops_per_sec),
+            ops,
+            ops_s,
             r.mb_per_sec,
             fmt_opt(r.p50_us, 1),
             fmt_opt(r.p99_us, 1),
@@ -1668,14 +2251,18 @@ fn print_table(rows: &[Row]) -> String {
     s
 }
 
-const RATIOS: [(&str, &str); 3] =
-    [("sealdb-aes", "fjall"), ("sealdb-aes", "rocksdb"), ("sealdb-aes", "sealdb-plain")];
+const RATIOS: [(&str, &str); 4] = [
+    ("sealdb-aes", "fjall"),
+    ("sealdb-aes", "rocksdb"),
+    ("sealdb-aes", "sealdb-plain"),
+    ("sealdb-aes", "sealdb-aes-inline"),
+];
 
 /// ops/s of `a` divided by ops/s of `b`, per workload.
 fn ratios(rows: &[Row]) -> BTreeMap<(String, String), BTreeMap<Workload, f64>> {
     let ops = |engine: &str, w: Workload| {
         rows.iter()
-            .find(|r| r.engine == engine && r.workload == w.name() && r.error.is_none())
+            .find(|r| r.engine == engine && r.workload == w.name() && r.ok())
             .map(|r| r.ops_per_sec)
     };
     let mut out = BTreeMap::new();
@@ -1697,14 +2284,15 @@ fn print_ratios(r: &BTreeMap<(String, String), BTreeMap<Workload, f64>>) -> Stri
     let mut s = String::new();
     if r.values().all(BTreeMap::is_empty) {
         s.push_str(
-            "ops/s ratios: none (they need sealdb-aes and fjall, rocksdb or sealdb-plain)\n",
+            "ops/s ratios: none (they need sealdb-aes and fjall, rocksdb, sealdb-plain or \
+             sealdb-aes-inline)\n",
         );
         return s;
     }
     let cols: Vec<String> = RATIOS.iter().map(|(a, b)| format!("{a}/{b}")).collect();
     let _ = write!(s, "{:<12}", "ops/s ratio");
     for c in &cols {
-        let _ = write!(s, " {c:>24}");
+        let _ = write!(s, " {c:>28}");
     }
     let _ = writeln!(s);
     for w in Workload::ALL {
@@ -1717,10 +2305,72 @@ fn print_ratios(r: &BTreeMap<(String, String), BTreeMap<Workload, f64>>) -> Stri
         }
         let _ = write!(s, "{:<12}", w.name());
         for v in vals {
-            let _ = write!(s, " {:>24}", fmt_opt(v, 2));
+            let _ = write!(s, " {:>28}", fmt_opt(v, 2));
         }
         let _ = writeln!(s);
     }
+    s
+}
+
+/// The reencrypt summary: readrandom idle and during background re-encryption, their ratio
+/// against the target, and the unthrottled `DB::reencrypt` rate.
+fn print_reencrypt(res: &[ReencryptResult]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Re-encryption (readrandom idle vs during background re-encryption; then DB::reencrypt)"
+    );
+    let _ = writeln!(
+        s,
+        "{:<17} {:<11} {:>9} {:>7} {:>11} {:>11} {:>7} {:>6} {:>7} {:>8} {:>8} {:>7} {:>9} {:>9}",
+        "engine",
+        "workload",
+        "keys",
+        "live MB",
+        "idle ops/s",
+        "bg ops/s",
+        "bg/idle",
+        ">=0.80",
+        "bg s",
+        "left MB",
+        "bg re s",
+        "full s",
+        "full MB/s",
+        "nobg MB/s"
+    );
+    let _ = writeln!(s, "{}", "-".repeat(141));
+    for r in res {
+        let _ = writeln!(
+            s,
+            concat!(
+                "{:<17} {:<11} {:>9} {:>7.1} {:>11} {:>11} {:>7.2} {:>6} {:>7.2} {:>8.1} {:>8} ",
+                "{:>7.2} {:>9.1} {:>9.1}"
+            ),
+            r.engine,
+            r.workload,
+            r.keys,
+            r.live_bytes as f64 / 1_048_576.0,
+            fmt_int(r.idle_ops_per_sec),
+            fmt_int(r.bg_ops_per_sec),
+            r.ratio,
+            if r.ratio >= REENCRYPT_TARGET_RATIO { "yes" } else { "NO" },
+            r.bg_seconds,
+            r.bytes_left_end as f64 / 1_048_576.0,
+            fmt_opt(r.bg_reencrypt_seconds, 2),
+            r.full_seconds,
+            r.full_mb_per_sec,
+            r.nobg_mb_per_sec,
+        );
+    }
+    let _ = writeln!(
+        s,
+        "live MB: sum of encryption_status().keys[*].live_bytes before the first rotation. bg s: \
+         length of the read phase after rotate_data_key (it ends when reencrypt_bytes_left is 0, \
+         or at --reencrypt-cap-secs); left MB: reencrypt_bytes_left when it ended; bg re s: \
+         rotation to reencrypt_bytes_left == 0 (10 ms polls). full: rotate_data_key again, then \
+         DB::reencrypt wall time and live MiB (before the call) / s. nobg: the same after \
+         reopening with background_work(false), so no throttled background pass runs beside it."
+    );
     s
 }
 
@@ -1729,24 +2379,23 @@ fn write_svg(path: &Path, rows: &[Row], engines: &[EngineKind], title: &str) -> 
 
     let workloads: Vec<Workload> = Workload::ALL
         .into_iter()
-        .filter(|w| rows.iter().any(|r| r.workload == w.name() && r.error.is_none()))
+        .filter(|w| rows.iter().any(|r| r.workload == w.name() && r.ok()))
         .collect();
-    let engines: Vec<EngineKind> = engines
+    // Only rows of the charted workloads: the reencrypt rows have names of their own.
+    let rows: Vec<&Row> = rows
         .iter()
-        .copied()
-        .filter(|e| rows.iter().any(|r| r.engine == e.name() && r.error.is_none()))
+        .filter(|r| r.ok() && workloads.iter().any(|w| w.name() == r.workload))
         .collect();
+    let engines: Vec<EngineKind> =
+        engines.iter().copied().filter(|e| rows.iter().any(|r| r.engine == e.name())).collect();
     if workloads.is_empty() || engines.is_empty() {
         return Err("no successful results to chart".into());
     }
     let slots = engines.len() as i32 + 1;
     let width = workloads.len() as i32 * slots;
-    let max = rows.iter().filter(|r| r.error.is_none()).map(|r| r.ops_per_sec).fold(1.0, f64::max);
-    let min = rows
-        .iter()
-        .filter(|r| r.error.is_none() && r.ops_per_sec > 0.0)
-        .map(|r| r.ops_per_sec)
-        .fold(max, f64::min);
+    let max = rows.iter().map(|r| r.ops_per_sec).fold(1.0, f64::max);
+    let min =
+        rows.iter().filter(|r| r.ops_per_sec > 0.0).map(|r| r.ops_per_sec).fold(max, f64::min);
     let y_lo = 10f64.powf((min / 2.0).max(1.0).log10().floor());
     let y_hi = 10f64.powf((max * 1.5).log10().ceil());
     let centers: Vec<i32> = (0..workloads.len() as i32).map(|i| i * slots + slots / 2).collect();
@@ -1786,9 +2435,7 @@ fn write_svg(path: &Path, rows: &[Row], engines: &[EngineKind], title: &str) -> 
             .iter()
             .enumerate()
             .filter_map(|(wi, w)| {
-                let r = rows.iter().find(|r| {
-                    r.engine == e.name() && r.workload == w.name() && r.error.is_none()
-                })?;
+                let r = rows.iter().find(|r| r.engine == e.name() && r.workload == w.name())?;
                 let x = wi as i32 * slots + ei as i32;
                 Some(Rectangle::new([(x, y_lo), (x + 1, r.ops_per_sec.max(y_lo))], color.filled()))
             })
@@ -1882,18 +2529,18 @@ fn run(cfg: &Config) -> Res<()> {
         println!("  /proc/self/io unreadable: write amplification falls back to directory growth");
     }
     for e in &engines {
-        println!("  {:<14} {}", e.name(), e.describe(cfg));
+        println!("  {:<17} {}", e.name(), e.describe(cfg));
     }
     if let Some(r) = &rocks {
         println!(
-            "  {:<14} {} version {}{}",
+            "  {:<17} {} version {}{}",
             "",
             r.bin.display(),
             r.version.as_deref().unwrap_or("?"),
             if r.assertions { " (built with assertions)" } else { "" }
         );
         for n in r.notes() {
-            println!("  {:<14} note: {n}", "");
+            println!("  {:<17} note: {n}", "");
         }
     }
     println!("workloads:");
@@ -1906,6 +2553,7 @@ fn run(cfg: &Config) -> Res<()> {
     let zipf = Zipfian::new(cfg.num);
     let started = Instant::now();
     let mut rows = Vec::new();
+    let mut reenc = Vec::new();
     for &e in &engines {
         println!("{}:", e.name());
         if e == EngineKind::RocksDb {
@@ -1913,7 +2561,7 @@ fn run(cfg: &Config) -> Res<()> {
                 run_rocksdb(r, cfg, &root, &mut rows);
             }
         } else {
-            run_in_process(e, cfg, &root, &values, &zipf, &mut rows);
+            run_in_process(e, cfg, &root, &values, &zipf, &mut rows, &mut reenc);
         }
     }
     let total_secs = started.elapsed().as_secs_f64();
@@ -1924,6 +2572,10 @@ fn run(cfg: &Config) -> Res<()> {
     print!("{table}");
     println!();
     print!("{}", print_ratios(&ratio));
+    if !reenc.is_empty() {
+        println!();
+        print!("{}", print_reencrypt(&reenc));
+    }
     let notes: Vec<String> = rows
         .iter()
         .filter(|r| !r.notes.is_empty())
@@ -1971,6 +2623,8 @@ fn run(cfg: &Config) -> Res<()> {
             "sync": cfg.sync,
             "quick": cfg.quick,
             "seed": cfg.seed,
+            "reencrypt_cap_secs": cfg.reencrypt_cap_secs,
+            "reencrypt_rate_bytes_per_sec": cfg.reencrypt_rate,
             "engines": engines.iter().map(|e| e.name()).collect::<Vec<_>>(),
             "workloads": cfg
                 .workloads
@@ -1996,6 +2650,7 @@ fn run(cfg: &Config) -> Res<()> {
         })),
         "results": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
         "ratios": json_ratios,
+        "reencrypt": reenc.iter().map(ReencryptResult::to_json).collect::<Vec<_>>(),
     });
     if let Some(parent) = cfg.json.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)?;
