@@ -42,6 +42,9 @@ pub(crate) struct KeyAdmin {
     pub(crate) reencrypt_rate: u64,
     /// Bytes sealed under the current data key since it became current (or since open).
     pub(crate) sealed_bytes: AtomicU64,
+    /// Set while `DB::reencrypt` runs: background passes stop pacing themselves, so an
+    /// explicit re-encryption is not held back behind a throttled one.
+    full_speed: std::sync::atomic::AtomicUsize,
 }
 
 impl KeyAdmin {
@@ -64,6 +67,7 @@ impl KeyAdmin {
             rotate_after_bytes: Some(enc.rotate_after_bytes.unwrap_or(DEFAULT_ROTATE_AFTER_BYTES)),
             reencrypt_rate: enc.reencrypt_rate.unwrap_or(DEFAULT_REENCRYPT_RATE),
             sealed_bytes: AtomicU64::new(0),
+            full_speed: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -145,19 +149,20 @@ pub(crate) fn rotate_master_key(inner: &Inner, new: &MasterKey) -> Result<()> {
     Ok(())
 }
 
-/// Paces background work to a byte rate.
-struct Throttle {
+/// Paces background work to a byte rate (unless a full-speed run is under way).
+struct Throttle<'a> {
     rate: Option<u64>,
     start: Instant,
     bytes: u64,
+    full_speed: &'a std::sync::atomic::AtomicUsize,
 }
 
-impl Throttle {
-    fn new(rate: Option<u64>) -> Throttle {
-        Throttle { rate, start: Instant::now(), bytes: 0 }
-    }
+impl Throttle<'_> {
     fn tick(&mut self, n: u64) {
         self.bytes += n;
+        if self.full_speed.load(Ordering::Relaxed) > 0 {
+            return;
+        }
         if let Some(rate) = self.rate.filter(|&r| r > 0) {
             let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
             let elapsed = self.start.elapsed();
@@ -200,7 +205,8 @@ pub(crate) fn bytes_left(inner: &Inner) -> u64 {
 pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
     let ka = admin_of(inner)?;
     let ring = ka.ring();
-    let mut throttle = Throttle::new(rate);
+    let mut throttle =
+        Throttle { rate, start: Instant::now(), bytes: 0, full_speed: &ka.full_speed };
     if inner.logs_stale(&ring) {
         inner.start_new_logs()?;
     }
@@ -343,6 +349,13 @@ pub(crate) fn reencrypt(inner: &Inner) -> Result<()> {
     let ka = admin_of(inner)?;
     let left = bytes_left(inner);
     ka.audit("reencrypt_start", &[("bytes_left", left)]);
+    ka.full_speed.fetch_add(1, Ordering::Relaxed);
+    let r = reencrypt_all(inner, ka);
+    ka.full_speed.fetch_sub(1, Ordering::Relaxed);
+    r
+}
+
+fn reencrypt_all(inner: &Inner, ka: &KeyAdmin) -> Result<()> {
     let mut total = 0;
     // Files written concurrently are sealed under the current key, so this converges; the
     // bound only guards against a key rotated again meanwhile, every pass.

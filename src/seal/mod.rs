@@ -254,6 +254,24 @@ impl FileCipher {
         if comp == COMP_NONE {
             out.extend_from_slice(plain);
         }
+        self.finish_seal(start, kind, offset, nonce, comp, extra_ad, out);
+    }
+
+    /// Completes a block whose header space starts at `out[start]` and whose stored payload
+    /// (compressed or not, per `comp`) follows it to the end of `out`: fills the header,
+    /// encrypts the payload in place and appends the tag (or crc).
+    #[allow(clippy::too_many_arguments)] // the parts of a block's identity, each needed once
+    fn finish_seal(
+        &self,
+        start: usize,
+        kind: BlockKind,
+        offset: u64,
+        nonce: u64,
+        comp: u8,
+        extra_ad: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let payload_start = start + HEADER_LEN;
         let stored_len = out.len() - payload_start;
         let mut nonce_bytes = [0u8; 12];
         nonce_bytes[..8].copy_from_slice(&nonce.to_le_bytes());
@@ -291,6 +309,28 @@ impl FileCipher {
         }
     }
 
+    /// Re-seals the block `sealed` found at `offset` of this file under `to` (another file's
+    /// cipher), at `new_offset` with `new_nonce`, appending it to `out`. The stored payload is
+    /// only decrypted and encrypted again: no decompression, no recompression, same length.
+    #[allow(clippy::too_many_arguments)] // the parts of two blocks' identities
+    pub fn reseal(
+        &self,
+        kind: BlockKind,
+        offset: u64,
+        sealed: &[u8],
+        to: &FileCipher,
+        new_offset: u64,
+        new_nonce: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), OpenError> {
+        let (comp, payload) = self.open_raw(kind, offset, sealed, &[])?;
+        let start = out.len();
+        out.resize(start + HEADER_LEN, 0);
+        out.extend_from_slice(&payload);
+        to.finish_seal(start, kind, new_offset, new_nonce, comp, &[], out);
+        Ok(())
+    }
+
     /// Opens a sealed block that sat at `offset` of this file and must be of `kind`.
     pub fn open(&self, kind: BlockKind, offset: u64, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
         self.open_with_ad(kind, offset, sealed, &[])
@@ -304,6 +344,18 @@ impl FileCipher {
         sealed: &[u8],
         extra_ad: &[u8],
     ) -> Result<Vec<u8>, OpenError> {
+        let (comp, buf) = self.open_raw(kind, offset, sealed, extra_ad)?;
+        decompress(comp, buf)
+    }
+
+    /// Checks and decrypts a sealed block, returning its compression id and stored payload.
+    fn open_raw(
+        &self,
+        kind: BlockKind,
+        offset: u64,
+        sealed: &[u8],
+        extra_ad: &[u8],
+    ) -> Result<(u8, Vec<u8>), OpenError> {
         let h = parse_header(sealed)?;
         if h.kind != kind as u8 {
             return Err(OpenError::Unexpected("sealed block of the wrong kind"));
@@ -328,7 +380,7 @@ impl FileCipher {
         let payload_end = HEADER_LEN + h.stored_len;
         let stored = &sealed[HEADER_LEN..payload_end];
         let tag = &sealed[payload_end..];
-        let mut buf = match &self.aead {
+        let buf = match &self.aead {
             Aead::None => {
                 if get_u32_at(tag, 0) != Some(ad.crc(stored)) {
                     return Err(OpenError::Authentication);
@@ -338,22 +390,25 @@ impl FileCipher {
             Aead::Aes(c) => aead_open(c.as_ref(), &h.nonce, &ad, stored, tag)?,
             Aead::ChaCha(c) => aead_open(c.as_ref(), &h.nonce, &ad, stored, tag)?,
         };
-        if h.comp == COMP_LZ4 {
-            let (len, block) = buf.split_at_checked(4).ok_or(OpenError::Decompression)?;
-            let raw_len = get_u32_at(len, 0).ok_or(OpenError::Decompression)? as usize;
-            // LZ4 expands at most ~255x; anything beyond is a forged length.
-            if raw_len > MAX_BLOCK_LEN
-                || raw_len > block.len().saturating_mul(255).saturating_add(16)
-            {
-                return Err(OpenError::Decompression);
-            }
-            let mut out = vec![0u8; raw_len];
-            match lz4_flex::block::decompress_into(block, &mut out) {
-                Ok(n) if n == raw_len => buf = out,
-                _ => return Err(OpenError::Decompression),
-            }
-        }
-        Ok(buf)
+        Ok((h.comp, buf))
+    }
+}
+
+/// Turns a stored payload back into the plaintext.
+fn decompress(comp: u8, buf: Vec<u8>) -> Result<Vec<u8>, OpenError> {
+    if comp != COMP_LZ4 {
+        return Ok(buf);
+    }
+    let (len, block) = buf.split_at_checked(4).ok_or(OpenError::Decompression)?;
+    let raw_len = get_u32_at(len, 0).ok_or(OpenError::Decompression)? as usize;
+    // LZ4 expands at most ~255x; anything beyond is a forged length.
+    if raw_len > MAX_BLOCK_LEN || raw_len > block.len().saturating_mul(255).saturating_add(16) {
+        return Err(OpenError::Decompression);
+    }
+    let mut out = vec![0u8; raw_len];
+    match lz4_flex::block::decompress_into(block, &mut out) {
+        Ok(n) if n == raw_len => Ok(out),
+        _ => Err(OpenError::Decompression),
     }
 }
 
@@ -528,6 +583,23 @@ mod tests {
                     assert!(c.open(BlockKind::Data, 0, &t).is_err(), "flip at {i} undetected");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn reseal_moves_a_block_to_another_key_and_place() {
+        let from = FileCipher::new(Cipher::Aes256Gcm, 1, &SecretKey([1; 32]), 5);
+        let to = FileCipher::new(Cipher::ChaCha20Poly1305, 2, &SecretKey([2; 32]), 9);
+        for (compress, plain) in [(true, b"abc".repeat(100)), (false, b"xyz".to_vec())] {
+            let mut sealed = Vec::new();
+            from.seal(BlockKind::Data, 100, 3, compress, &plain, &mut sealed);
+            let mut out = vec![7u8; 5];
+            from.reseal(BlockKind::Data, 100, &sealed, &to, 200, 4, &mut out).unwrap();
+            let moved = &out[5..];
+            assert_eq!(moved.len(), sealed.len());
+            assert_eq!(to.open(BlockKind::Data, 200, moved).unwrap(), plain);
+            assert!(to.open(BlockKind::Data, 100, moved).is_err());
+            assert!(from.reseal(BlockKind::Data, 101, &sealed, &to, 200, 4, &mut out).is_err());
         }
     }
 

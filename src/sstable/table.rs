@@ -163,18 +163,36 @@ impl TableBuilder {
         self.finish_tail(filter.as_deref(), &props)
     }
 
-    /// Writes an already-built data block whose last key is `last_key` (re-sealing a table).
-    pub(crate) fn add_block(&mut self, last_key: &[u8], plain: &[u8]) -> Result<()> {
-        let (off, len) = self.write_block(BlockKind::Data, plain, self.opts.compression)?;
+    /// Re-seals the data block `sealed`, found at `off` of the file `src` sealed by `from`,
+    /// as this table's next data block whose last key is `last_key`; returns its new offset.
+    pub(crate) fn add_resealed_block(
+        &mut self,
+        last_key: &[u8],
+        from: &FileCipher,
+        src: &Path,
+        off: u64,
+        sealed: &[u8],
+    ) -> Result<u64> {
+        let start = self.out.len();
+        let offset = self.offset;
+        from.reseal(BlockKind::Data, off, sealed, &self.cipher, offset, self.nonce, &mut self.out)
+            .map_err(|e| Error::corruption(src, off, e.reason()))?;
+        self.nonce += 1;
+        let len = self.out.len() - start;
+        self.offset += len as u64;
+        if self.out.len() >= WRITE_BUFFER {
+            self.file.append(&self.out)?;
+            self.out.clear();
+        }
         let mut handle = Vec::with_capacity(12);
-        put_varint(&mut handle, off);
-        put_varint(&mut handle, u64::from(len));
+        put_varint(&mut handle, offset);
+        put_varint(&mut handle, len as u64);
         self.index.add(last_key, &handle);
         if self.smallest.is_none() {
             // Only the key range's presence matters here; the caller keeps the manifest's range.
             self.smallest = Some(last_key.to_vec());
         }
-        Ok(())
+        Ok(offset)
     }
 
     /// Writes filter, index, properties, footer and trailer, and syncs the file.
@@ -338,9 +356,10 @@ impl Table {
         self.cipher.alg()
     }
 
-    /// Writes this table's blocks, opened and sealed again block by block (no re-sorting, no
-    /// re-encoding of entries), as table `number` at `path` under the current key.
-    /// `progress` is called with the bytes of each block read.
+    /// Writes this table's blocks sealed again block by block under the current key (no
+    /// re-sorting, no re-encoding, no recompression: each stored payload is decrypted and
+    /// encrypted again) as table `number` at `path`. Cached blocks stay cached under their new
+    /// place, so readers do not go cold. `progress` is called with the bytes of each block.
     pub(crate) fn reseal(
         &self,
         fs: &dyn Fs,
@@ -356,11 +375,11 @@ impl Table {
         while idx.valid() {
             let (off, len) = self.handle(self.data_end, idx.value())?;
             let sealed = read_at(self.file.as_ref(), &self.path, off, len)?;
-            let plain = self
-                .cipher
-                .open(BlockKind::Data, off, &sealed)
-                .map_err(|e| self.corruption(off, e.reason()))?;
-            b.add_block(idx.key(), &plain)?;
+            let new_off =
+                b.add_resealed_block(idx.key(), &self.cipher, &self.path, off, &sealed)?;
+            if let Some(block) = self.cache.get(self.number, off) {
+                self.cache.insert(number, new_off, block);
+            }
             progress(len as u64);
             idx.next();
         }

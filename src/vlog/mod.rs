@@ -164,6 +164,19 @@ impl Segment {
     /// Calls `f` for every entry, in order. A torn tail (an entry running past the end of the
     /// file) ends the scan; any other failure is an error.
     pub(crate) fn scan(&self, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
+        self.scan_sealed(|pos, sealed| {
+            let payload = self
+                .cipher
+                .open(BlockKind::ValueLog, pos, sealed)
+                .map_err(|e| self.corruption(pos, e.reason()))?;
+            let (_, key, value) = decode_entry(&payload).map_err(|e| self.corruption(pos, e))?;
+            f(&Entry { offset: pos, len: sealed.len() as u32, key, value })
+        })
+    }
+
+    /// Calls `f(offset, sealed entry)` for every entry, in order, without opening them. A torn
+    /// tail ends the scan; a damaged entry header is an error.
+    fn scan_sealed(&self, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
         let size = self.file_len();
         let mut pos = self.header_len;
         let mut buf: Vec<u8> = Vec::new();
@@ -188,20 +201,7 @@ impl Segment {
                 buf_start = pos;
             }
             let at = (pos - buf_start) as usize;
-            let sealed = &buf[at..at + len as usize];
-            let payload = self
-                .cipher
-                .open(BlockKind::ValueLog, pos, sealed)
-                .map_err(|e| self.corruption(pos, e.reason()))?;
-            let (seq, key, value) = decode_entry(&payload).map_err(|e| self.corruption(pos, e))?;
-            f(&Entry {
-                offset: pos,
-                len: len as u32,
-                seq,
-                key,
-                value,
-                compressed: h.compressed(),
-            })?;
+            f(pos, &buf[at..at + len as usize])?;
             pos += len;
         }
         Ok(())
@@ -216,10 +216,8 @@ impl Segment {
 pub(crate) struct Entry<'a> {
     pub(crate) offset: u64,
     pub(crate) len: u32,
-    pub(crate) seq: u64,
     pub(crate) key: &'a [u8],
     pub(crate) value: &'a [u8],
-    pub(crate) compressed: bool,
 }
 
 impl Segment {
@@ -239,24 +237,16 @@ impl Segment {
             ));
         }
         let mut nonce = 1;
-        let mut payload = Vec::new();
-        self.scan(|e| {
-            payload.clear();
-            put_u64(&mut payload, e.seq);
-            put_len_prefixed(&mut payload, e.key);
-            payload.extend_from_slice(e.value);
-            if out.len() as u64 != e.offset {
-                return Err(self.corruption(e.offset, "value-log entries are not contiguous"));
+        self.scan_sealed(|pos, sealed| {
+            if out.len() as u64 != pos {
+                return Err(self.corruption(pos, "value-log entries are not contiguous"));
             }
-            cipher.seal(BlockKind::ValueLog, e.offset, nonce, e.compressed, &payload, &mut out);
+            // Same payload, same length: every pointer into the segment stays valid.
+            self.cipher
+                .reseal(BlockKind::ValueLog, pos, sealed, &cipher, pos, nonce, &mut out)
+                .map_err(|e| self.corruption(pos, e.reason()))?;
             nonce += 1;
-            if out.len() as u64 != e.offset + u64::from(e.len) {
-                return Err(Error::InvalidArgument(
-                    "re-sealed value-log entry changed length (cipher with another tag size)"
-                        .into(),
-                ));
-            }
-            progress(u64::from(e.len));
+            progress(sealed.len() as u64);
             Ok(())
         })?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
