@@ -10,15 +10,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_skiplist::SkipMap;
+use smallvec::SmallVec;
 
 use crate::error::Result;
 use crate::iter::InternalIterator;
 use crate::key::ValueKind;
 
+/// User key (inline up to 24 bytes, so comparing keys during a skip-list search reads the
+/// node itself, not another allocation) and sequence, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct MemKey {
-    user: Vec<u8>,
+    user: SmallVec<[u8; 24]>,
     seq: Reverse<u64>,
+}
+
+impl MemKey {
+    fn new(user: &[u8], seq: u64) -> MemKey {
+        MemKey { user: SmallVec::from_slice(user), seq: Reverse(seq) }
+    }
 }
 
 /// A memtable and the WAL that holds its entries.
@@ -41,8 +50,7 @@ impl MemTable {
     /// Inserts one entry. Sequence numbers are unique, so no entry is replaced.
     pub(crate) fn insert(&self, user_key: &[u8], seq: u64, kind: ValueKind, value: &[u8]) {
         self.bytes.fetch_add(user_key.len() + value.len() + ENTRY_OVERHEAD, Ordering::Relaxed);
-        self.map
-            .insert(MemKey { user: user_key.to_vec(), seq: Reverse(seq) }, (kind, value.to_vec()));
+        self.map.insert(MemKey::new(user_key, seq), (kind, value.to_vec()));
     }
 
     /// Approximate memory used.
@@ -56,9 +64,9 @@ impl MemTable {
 
     /// The newest entry for `user_key` with sequence at most `seq`.
     pub(crate) fn get(&self, user_key: &[u8], seq: u64) -> Option<(u64, ValueKind, Vec<u8>)> {
-        let probe = MemKey { user: user_key.to_vec(), seq: Reverse(seq) };
+        let probe = MemKey::new(user_key, seq);
         let e = self.map.lower_bound(Bound::Included(&probe))?;
-        if e.key().user == user_key {
+        if e.key().user.as_slice() == user_key {
             let (k, v) = e.value();
             Some((e.key().seq.0, *k, v.clone()))
         } else {
@@ -94,7 +102,7 @@ impl InternalIterator for MemIter {
         Ok(())
     }
     fn seek(&mut self, user_key: &[u8], seq: u64) -> Result<()> {
-        let probe = MemKey { user: user_key.to_vec(), seq: Reverse(seq) };
+        let probe = MemKey::new(user_key, seq);
         self.load(Bound::Included(&probe));
         Ok(())
     }
