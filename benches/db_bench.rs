@@ -58,7 +58,7 @@ USAGE: cargo bench --bench db_bench -- [OPTIONS]
   --sync             fsync every write (sealdb sync_writes, fjall persist(SyncData), db_bench --sync)
   --engines LIST     comma-separated: sealdb-aes,sealdb-aes-inline,sealdb-chacha,sealdb-plain,
                      fjall,rocksdb (default: all available; sealdb-aes-inline then runs only the
-                     4 KiB workloads, as it differs from sealdb-aes only for values >= 1 KiB)
+                     4 KiB workloads, as it differs from sealdb-aes only for values >= 2 KiB)
   --workloads LIST   comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,
                      seekrandom,ycsb-a,ycsb-b,ycsb-c,ycsb-f,fill4k,read4k,reencrypt,reencrypt4k
                      (a,b,c,f also accepted; default: all but reencrypt4k; `all`: every one)
@@ -562,7 +562,7 @@ impl EngineKind {
     }
 
     /// Whether the engine runs only the 4 KiB workloads: sealdb-aes-inline when it comes from
-    /// the default engine list, since below the 1 KiB value threshold it is sealdb-aes.
+    /// the default engine list, since below the 2 KiB value threshold it is sealdb-aes.
     fn only_large_values(self, cfg: &Config) -> bool {
         self == EngineKind::SealAesInline && !cfg.engines_explicit
     }
@@ -617,7 +617,7 @@ impl EngineKind {
     fn describe(self, cfg: &Config) -> String {
         match self {
             EngineKind::SealAes => {
-                "sealdb, AES-256-GCM, LZ4, default options (values >= 1 KiB in the value log)"
+                "sealdb, AES-256-GCM, LZ4, default options (values >= 2 KiB in the value log)"
                     .into()
             }
             EngineKind::SealAesInline => format!(
