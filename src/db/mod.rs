@@ -829,11 +829,13 @@ impl Inner {
 
     /// Freezes the memtable and starts a new one with a new WAL.
     fn switch_memtable(&self, ws: &mut WalState) -> Result<()> {
-        if let Err(e) = ws.writer.sync() {
-            self.poison("WAL fsync failed", &e);
+        let number = self.state.lock().alloc_file_number();
+        // The values the old WAL points at, then the old WAL with its end record naming the
+        // new one, are durable before the new WAL exists.
+        if let Err(e) = ws.vlog.sync().and_then(|()| ws.writer.finish(number)) {
+            self.poison("closing a WAL failed", &e);
             return Err(e);
         }
-        let number = self.state.lock().alloc_file_number();
         let path = names::wal(&self.dir, number);
         let writer =
             match WalWriter::create(self.fs.as_ref(), &path, number, self.keys().as_deref()) {
@@ -1100,12 +1102,13 @@ fn open_inner(options: Options) -> Result<Inner> {
     let recovered = Arc::new(MemTable::new(0));
     let mut last_seq = data.last_sequence;
     let mut ended = false;
+    let mut replayed = Vec::with_capacity(wals.len());
     for &n in &wals {
         if ended {
             break;
         }
         let path = names::wal(&dir, n);
-        wal::replay(fs.as_ref(), &path, n, keyref, |payload| {
+        let r = wal::replay(fs.as_ref(), &path, n, keyref, |payload| {
             let mut complete = true;
             let mut malformed = false;
             wal::decode_ops(payload, |op| {
@@ -1148,7 +1151,9 @@ fn open_inner(options: Options) -> Result<Inner> {
             .map_err(|why| Error::corruption(&path, 0, why))?;
             Ok(true)
         })?;
+        replayed.push((n, r));
     }
+    wal::check_chain(&dir, data.log_number, &replayed)?;
 
     let wal_number = data.next_file_number;
     data.next_file_number += 1;

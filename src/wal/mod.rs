@@ -8,6 +8,12 @@
 //!          ‖ (put and pointer only) varint value len ‖ value (a pointer is 20 bytes)
 //! ```
 //!
+//! A WAL that is closed because a newer one takes over ends with an *end record*: a sealed
+//! block whose payload is just the next WAL's number (u64, 8 bytes; a batch record is at least
+//! 12). Recovery requires every WAL but the last to end with the end record naming the next
+//! one, and the first to be the manifest's log number, so a dropped or truncated older WAL is
+//! corruption, not a silent hole in the history (see `check_chain`).
+//!
 //! A group commit writes one record holding every batch of the group, in one `write` call, so a
 //! killed process leaves whole records. A WAL is written by one writer, once: after a restart
 //! a new WAL is started (never appended to), so record counters never repeat under a file key.
@@ -27,6 +33,8 @@ use crate::seal::{
     parse_header, BlockKind, FileCipher, FileHeader, FileKind, OpenError, HEADER_LEN,
 };
 
+/// Bytes of an end record's payload (a batch record is at least 12).
+const END_RECORD_LEN: usize = 8;
 /// Records shorter than this are not offered to LZ4.
 const COMPRESS_MIN: usize = 512;
 
@@ -62,6 +70,18 @@ impl WalWriter {
         self.cipher.seal(BlockKind::Wal, offset, self.next_nonce, compress, payload, &mut self.buf);
         self.next_nonce += 1;
         self.file.append(&self.buf)?;
+        Ok(())
+    }
+
+    /// Ends this WAL with the end record naming WAL `next`, and fsyncs it.
+    pub(crate) fn finish(&mut self, next: u64) -> Result<()> {
+        self.buf.clear();
+        let offset = self.file.len();
+        let payload = next.to_le_bytes();
+        self.cipher.seal(BlockKind::Wal, offset, self.next_nonce, false, &payload, &mut self.buf);
+        self.next_nonce += 1;
+        self.file.append(&self.buf)?;
+        self.file.sync()?;
         Ok(())
     }
 
@@ -145,22 +165,62 @@ pub(crate) fn decode_ops<'a>(
     Ok(())
 }
 
-/// Reads every complete record of the WAL at `path`, calling `f` with each payload until it
-/// returns `false`.
+/// What replaying one WAL found.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Replayed {
+    /// Batch records read.
+    pub(crate) records: u64,
+    /// The next WAL's number, if the WAL ends with an end record.
+    pub(crate) next: Option<u64>,
+}
+
+/// Checks that replayed WALs (numbers in order, with what each held) form one unbroken log
+/// starting at `log_number`: each but the last ends naming the next. A WAL without its end
+/// record is accepted only when no later WAL holds a record (a crash during a switch or an open
+/// leaves such empty WALs behind).
+pub(crate) fn check_chain(dir: &Path, log_number: u64, wals: &[(u64, Replayed)]) -> Result<()> {
+    let Some(&(first, _)) = wals.first() else { return Ok(()) };
+    if log_number > 0 && first != log_number {
+        return Err(Error::corruption(
+            crate::io::names::wal(dir, log_number),
+            0,
+            "the WAL the manifest names as the oldest needed is missing",
+        ));
+    }
+    for (i, pair) in wals.windows(2).enumerate() {
+        let ((n, r), (next, _)) = (pair[0], pair[1]);
+        if r.next == Some(next) {
+            continue;
+        }
+        if wals[i + 1..].iter().all(|(_, later)| later.records == 0) {
+            return Ok(());
+        }
+        return Err(Error::corruption(
+            crate::io::names::wal(dir, n),
+            0,
+            "WAL does not end where the next one begins: truncated, or a WAL is missing",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads every complete record of the WAL at `path`, calling `f` with each batch payload until
+/// it returns `false`.
 pub(crate) fn replay(
     fs: &dyn Fs,
     path: &Path,
     number: u64,
     keys: Option<&KeyRing>,
     mut f: impl FnMut(&[u8]) -> Result<bool>,
-) -> Result<()> {
+) -> Result<Replayed> {
+    let mut out = Replayed::default();
     let data = fs.read_all(path)?;
     let hlen = FileHeader::len(keys.is_some());
     if data.len() < hlen {
         // A WAL whose header never reached the disk holds no acknowledged write: the header is
         // written and synced before any record.
         tracing::warn!(file = %path.display(), "WAL shorter than its header: ignored as torn");
-        return Ok(());
+        return Ok(out);
     }
     let cipher = FileHeader::open(FileKind::Wal, path, number, &data[..hlen], keys)?;
     let mut pos = hlen;
@@ -181,6 +241,15 @@ pub(crate) fn replay(
         let payload = cipher
             .open(BlockKind::Wal, pos as u64, &rest[..len])
             .map_err(|e: OpenError| Error::corruption(path, pos as u64, e.reason()))?;
+        if out.next.is_some() {
+            return Err(Error::corruption(path, pos as u64, "WAL record after the end record"));
+        }
+        if payload.len() == END_RECORD_LEN {
+            out.next = crate::coding::get_u64_at(&payload, 0);
+            pos += len;
+            continue;
+        }
+        out.records += 1;
         let go_on = f(&payload).map_err(|e| match e {
             Error::Corruption { reason, .. } => Error::corruption(path, pos as u64, reason),
             other => other,
@@ -190,5 +259,5 @@ pub(crate) fn replay(
         }
         pos += len;
     }
-    Ok(())
+    Ok(out)
 }
