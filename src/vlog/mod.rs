@@ -273,7 +273,7 @@ const CHUNK: u64 = 1 << 20;
 
 /// Whether [`pos`, `pos + len`) lies within a buffer covering [`start`, `start + buf_len`).
 fn pos_in(start: u64, buf_len: u64, pos: u64, len: u64) -> bool {
-    pos >= start && pos + len <= start + buf_len
+    pos >= start && pos.checked_add(len).is_some_and(|end| end <= start.saturating_add(buf_len))
 }
 
 impl Drop for Segment {
@@ -309,9 +309,11 @@ impl VlogSet {
         seq: u64,
         ra: Option<&mut ReadAhead>,
     ) -> Result<Vec<u8>> {
-        let ptr = Pointer::decode(ptr_bytes).ok_or_else(|| {
-            Error::corruption("value-log pointer", 0, "malformed value-log pointer in the tree")
-        })?;
+        let ptr = Pointer::decode(ptr_bytes)
+            .filter(|p| p.len as usize <= crate::seal::MAX_BLOCK_LEN + 64)
+            .ok_or_else(|| {
+                Error::corruption("value-log pointer", 0, "malformed value-log pointer in the tree")
+            })?;
         let seg = self.segments.get(&ptr.segment).ok_or_else(|| {
             Error::corruption(
                 crate::io::names::vlog(Path::new(""), ptr.segment),
