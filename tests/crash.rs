@@ -244,3 +244,34 @@ fn crash_recovery_keeps_every_synced_batch() {
          {total_applied} recovered, lost synced batches: 0"
     );
 }
+
+/// The child of `second_process_is_refused_by_the_lock`: must find the directory locked.
+#[test]
+#[ignore = "run by second_process_is_refused_by_the_lock as its child process"]
+fn lock_child() {
+    let Ok(dir) = std::env::var("SEALDB_LOCK_DIR") else { return };
+    match DB::open(options(Path::new(&dir))) {
+        Err(sealdb::Error::Locked(_)) => println!("LOCKED"),
+        Err(e) => panic!("expected Error::Locked, got {e}"),
+        Ok(_) => panic!("a second process opened a database that is open"),
+    }
+}
+
+#[test]
+fn second_process_is_refused_by_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DB::open(options(dir.path())).unwrap();
+    db.put("k", "v").unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["lock_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("SEALDB_LOCK_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("LOCKED"), "child: {stdout}");
+    // Nothing was disturbed, and once closed the directory opens again.
+    assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    drop(db);
+    let db = DB::open(options(dir.path())).unwrap();
+    assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+}
