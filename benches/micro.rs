@@ -20,7 +20,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::Aes256Gcm;
 use chacha20poly1305::ChaCha20Poly1305;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -97,14 +97,22 @@ fn envelope(c: &mut Criterion) {
             b.iter(|| {
                 buf.clear();
                 buf.extend_from_slice(black_box(&data));
-                black_box(aes.encrypt_in_place_detached((&nonce).into(), &ad, &mut buf))
+                black_box(aes.encrypt_inout_detached(
+                    (&nonce).into(),
+                    &ad,
+                    buf.as_mut_slice().into(),
+                ))
             });
         });
         group.bench_function(BenchmarkId::new("raw", "chacha20poly1305-encrypt"), |b| {
             b.iter(|| {
                 buf.clear();
                 buf.extend_from_slice(black_box(&data));
-                black_box(chacha.encrypt_in_place_detached((&nonce).into(), &ad, &mut buf))
+                black_box(chacha.encrypt_inout_detached(
+                    (&nonce).into(),
+                    &ad,
+                    buf.as_mut_slice().into(),
+                ))
             });
         });
 
@@ -119,13 +127,17 @@ fn envelope(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("raw", "lz4+aes256gcm"), |b| {
             b.iter(|| {
                 let n = lz4_flex::block::compress_into(black_box(&data), &mut work).expect("fits");
-                black_box(aes.encrypt_in_place_detached((&nonce).into(), &ad, &mut work[..n]))
+                black_box(aes.encrypt_inout_detached((&nonce).into(), &ad, (&mut work[..n]).into()))
             });
         });
         group.bench_function(BenchmarkId::new("raw", "lz4+chacha20poly1305"), |b| {
             b.iter(|| {
                 let n = lz4_flex::block::compress_into(black_box(&data), &mut work).expect("fits");
-                black_box(chacha.encrypt_in_place_detached((&nonce).into(), &ad, &mut work[..n]))
+                black_box(chacha.encrypt_inout_detached(
+                    (&nonce).into(),
+                    &ad,
+                    (&mut work[..n]).into(),
+                ))
             });
         });
         group.finish();

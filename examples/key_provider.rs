@@ -89,6 +89,7 @@ fn toy_kms(verb: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
         "unwrap" if input.len() > 12 => {
             let (nonce, ct) = input.split_at(12);
+            let nonce: &[u8; 12] = nonce.try_into()?;
             aead.decrypt(nonce.into(), ct).map_err(|_| "unwrap failed")?
         }
         _ => return Err("usage: key_provider kms wrap|unwrap".into()),

@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::Aes256Gcm;
 use zeroize::Zeroizing;
 
@@ -154,7 +154,7 @@ impl KeyRing {
         put_u32(&mut out, body.len() as u32);
         let aead = Aes256Gcm::new((&wrap.0).into());
         let tag = aead
-            .encrypt_in_place_detached((&nonce).into(), &out, &mut body)
+            .encrypt_inout_detached((&nonce).into(), &out, body.as_mut_slice().into())
             .map_err(|_| Error::InvalidArgument("registry too large".into()))?;
         out.extend_from_slice(&body);
         out.extend_from_slice(&tag);
@@ -208,7 +208,14 @@ impl KeyRing {
         let tag = r.bytes(16).ok_or_else(|| bad(ad_end + body_len, "key registry truncated"))?;
         let mut body = Zeroizing::new(ct.to_vec());
         Aes256Gcm::new((&wrap.0).into())
-            .decrypt_in_place_detached((&nonce).into(), &content[..ad_end], &mut body, tag.into())
+            .decrypt_inout_detached(
+                (&nonce).into(),
+                &content[..ad_end],
+                body.as_mut_slice().into(),
+                <&[u8; 16]>::try_from(tag)
+                    .map_err(|_| bad(ad_end, "key registry truncated"))?
+                    .into(),
+            )
             .map_err(|_| bad(ad_end, "key registry failed authentication"))?;
 
         let bad_body = || bad(ad_end, "malformed key registry body");

@@ -32,7 +32,7 @@ mod file_header;
 pub use file_header::{FileHeader, FileKind, FILE_HEADER_LEN};
 
 use aes_gcm::aead::consts::{U12, U16};
-use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::Aes256Gcm;
 use chacha20poly1305::ChaCha20Poly1305;
 
@@ -413,30 +413,28 @@ fn decompress(comp: u8, buf: Vec<u8>) -> Result<Vec<u8>, OpenError> {
 }
 
 /// Encrypts `payload` in place; returns the tag.
-fn aead_seal<A: AeadInPlace<NonceSize = U12, TagSize = U16>>(
+fn aead_seal<A: AeadInOut<NonceSize = U12, TagSize = U16>>(
     c: &A,
     nonce: &[u8; 12],
     ad: &Ad<'_>,
     payload: &mut [u8],
 ) -> [u8; 16] {
-    ad.with(|ad| c.encrypt_in_place_detached(nonce.into(), ad, payload))
+    ad.with(|ad| c.encrypt_inout_detached(nonce.into(), ad, payload.into()))
         .unwrap_or_else(|_| unreachable!("payload below the AEAD limit"))
         .into()
 }
 
 /// Checks `tag` and decrypts `stored` into a new buffer.
-fn aead_open<A: AeadInPlace<NonceSize = U12, TagSize = U16>>(
+fn aead_open<A: AeadInOut<NonceSize = U12, TagSize = U16>>(
     c: &A,
     nonce: &[u8; 12],
     ad: &Ad<'_>,
     stored: &[u8],
     tag: &[u8],
 ) -> Result<Vec<u8>, OpenError> {
-    if tag.len() != 16 {
-        return Err(OpenError::Truncated);
-    }
+    let tag: &[u8; 16] = tag.try_into().map_err(|_| OpenError::Truncated)?;
     let mut buf = stored.to_vec();
-    ad.with(|ad| c.decrypt_in_place_detached(nonce.into(), ad, &mut buf, tag.into()))
+    ad.with(|ad| c.decrypt_inout_detached(nonce.into(), ad, buf.as_mut_slice().into(), tag.into()))
         .map_err(|_| OpenError::Authentication)?;
     Ok(buf)
 }
@@ -643,7 +641,8 @@ mod tests {
         let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
         let c = Aes256Gcm::new_from_slice(&key).unwrap();
         let mut buf = pt.clone();
-        let tag = c.encrypt_in_place_detached(iv.as_slice().into(), &aad, &mut buf).unwrap();
+        let iv: [u8; 12] = iv.try_into().unwrap();
+        let tag = c.encrypt_inout_detached((&iv).into(), &aad, buf.as_mut_slice().into()).unwrap();
         assert_eq!(hex::encode(&buf), "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662");
         assert_eq!(hex::encode(tag), "76fc6ece0f4e1768cddf8853bb2d551b");
     }
