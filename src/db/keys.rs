@@ -97,13 +97,7 @@ pub(crate) fn verify_audit_log(inner: &Inner) -> Result<usize> {
 /// Writes the registry atomically: temp file, fsync, rename, fsync directory.
 pub(crate) fn write_registry(fs: &dyn Fs, dir: &Path, ring: &KeyRing, kek: &Kek) -> Result<()> {
     let bytes = ring.encode(kek)?;
-    let tmp = dir.join(format!("{}.tmp", names::KEYS));
-    let mut f = fs.create(&tmp)?;
-    f.append(&bytes)?;
-    f.sync()?;
-    drop(f);
-    fs.rename(&tmp, &dir.join(names::KEYS))?;
-    fs.sync_dir(dir)?;
+    crate::io::write_atomic(fs, dir, names::KEYS, &bytes)?;
     Ok(())
 }
 

@@ -190,6 +190,18 @@ impl Fs for StdFs {
     }
 }
 
+/// Replaces `dir/name` atomically with `bytes`: write `name.tmp`, fsync it, rename it over
+/// `name`, fsync the directory. After a crash the file is the old one or the new one, whole.
+pub fn write_atomic(fs: &dyn Fs, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = fs.create(&tmp)?;
+    f.append(bytes)?;
+    f.sync()?;
+    drop(f);
+    fs.rename(&tmp, &dir.join(name))?;
+    fs.sync_dir(dir)
+}
+
 /// Names of the files in a data directory.
 pub mod names {
     use super::{Path, PathBuf};

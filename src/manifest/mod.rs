@@ -157,13 +157,7 @@ pub(crate) fn write(
     let (mut bytes, cipher) = FileHeader::create(FileKind::Manifest, number, keys)?;
     let offset = bytes.len() as u64;
     cipher.seal(BlockKind::Manifest, offset, 1, true, &data.encode(), &mut bytes);
-    let tmp = dir.join(format!("{}.tmp", names::MANIFEST));
-    let mut f = fs.create(&tmp)?;
-    f.append(&bytes)?;
-    f.sync()?;
-    drop(f);
-    fs.rename(&tmp, &dir.join(names::MANIFEST))?;
-    fs.sync_dir(dir)?;
+    crate::io::write_atomic(fs, dir, names::MANIFEST, &bytes)?;
     Ok(())
 }
 

@@ -125,8 +125,14 @@ impl TableBuilder {
     /// Seals `plain` as the next block; returns (offset, sealed length).
     fn write_block(&mut self, kind: BlockKind, plain: &[u8], compress: bool) -> Result<(u64, u32)> {
         let start = self.out.len();
+        self.cipher.seal(kind, self.offset, self.nonce, compress, plain, &mut self.out);
+        self.block_written(start)
+    }
+
+    /// Accounts for the block appended to the buffer from `start`: next nonce, new offset,
+    /// buffer handed to the file when full. Returns (offset, sealed length).
+    fn block_written(&mut self, start: usize) -> Result<(u64, u32)> {
         let offset = self.offset;
-        self.cipher.seal(kind, offset, self.nonce, compress, plain, &mut self.out);
         self.nonce += 1;
         let len = self.out.len() - start;
         self.offset += len as u64;
@@ -137,6 +143,14 @@ impl TableBuilder {
         Ok((offset, len as u32))
     }
 
+    /// Adds the index entry of a data block.
+    fn index_block(&mut self, last_key: &[u8], offset: u64, len: u32) {
+        let mut handle = Vec::with_capacity(12);
+        put_varint(&mut handle, offset);
+        put_varint(&mut handle, u64::from(len));
+        self.index.add(last_key, &handle);
+    }
+
     fn flush_data_block(&mut self) -> Result<()> {
         if self.data.is_empty() {
             return Ok(());
@@ -144,10 +158,7 @@ impl TableBuilder {
         let last = self.data.last_key().to_vec();
         let block = self.data.finish();
         let (off, len) = self.write_block(BlockKind::Data, &block, self.opts.compression)?;
-        let mut handle = Vec::with_capacity(12);
-        put_varint(&mut handle, off);
-        put_varint(&mut handle, u64::from(len));
-        self.index.add(&last, &handle);
+        self.index_block(&last, off, len);
         Ok(())
     }
 
@@ -174,20 +185,18 @@ impl TableBuilder {
         sealed: &[u8],
     ) -> Result<u64> {
         let start = self.out.len();
-        let offset = self.offset;
-        from.reseal(BlockKind::Data, off, sealed, &self.cipher, offset, self.nonce, &mut self.out)
-            .map_err(|e| Error::corruption(src, off, e.reason()))?;
-        self.nonce += 1;
-        let len = self.out.len() - start;
-        self.offset += len as u64;
-        if self.out.len() >= WRITE_BUFFER {
-            self.file.append(&self.out)?;
-            self.out.clear();
-        }
-        let mut handle = Vec::with_capacity(12);
-        put_varint(&mut handle, offset);
-        put_varint(&mut handle, len as u64);
-        self.index.add(last_key, &handle);
+        from.reseal(
+            BlockKind::Data,
+            off,
+            sealed,
+            &self.cipher,
+            self.offset,
+            self.nonce,
+            &mut self.out,
+        )
+        .map_err(|e| Error::corruption(src, off, e.reason()))?;
+        let (offset, len) = self.block_written(start)?;
+        self.index_block(last_key, offset, len);
         if self.smallest.is_none() {
             // Only the key range's presence matters here; the caller keeps the manifest's range.
             self.smallest = Some(last_key.to_vec());

@@ -250,13 +250,8 @@ impl Segment {
             Ok(())
         })?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        let tmp = self.path.with_extension("vlog.tmp");
-        let mut f = fs.create(&tmp)?;
-        f.append(&out)?;
-        f.sync()?;
-        drop(f);
-        fs.rename(&tmp, &self.path)?;
-        fs.sync_dir(dir)?;
+        let name = crate::io::names::vlog(Path::new(""), self.number);
+        crate::io::write_atomic(fs.as_ref(), dir, &name.to_string_lossy(), &out)?;
         let seg = Segment::open(fs, &self.path, self.number, keys)?;
         seg.discard.store(self.discard.load(Ordering::Relaxed), Ordering::Relaxed);
         Ok(seg)
