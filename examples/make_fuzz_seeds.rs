@@ -3,12 +3,18 @@
 //! `cargo run --example make_fuzz_seeds [OUT_DIR]` (default: `fuzz/corpus` of this crate).
 //! Each target's directory is emptied and refilled with a handful of small, meaningful inputs
 //! for the matching function of `sealdb::decode`: hand-encoded inputs that follow the formats
-//! documented in `src/`, and blocks, WAL records, manifests, headers and registries taken from
-//! real databases written through the public API. Seeds that hold random salts (key registries,
-//! encrypted file headers) differ from one run to the next; the rest are deterministic.
+//! documented in `src/`, and blocks, WAL records, manifests, headers, registries and audit logs
+//! taken from real databases written through the public API. Seeds that hold random salts or
+//! times (key registries, encrypted file headers, real audit logs) differ from one run to the
+//! next; the rest are deterministic. The `model_ops` seeds are not decoder inputs but operation
+//! scripts (see `fuzz/fuzz_targets/model_ops.rs`).
 
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use sealdb::seal::{parse_header, BlockKind, FileCipher};
 use sealdb::{decode, Cipher, Encryption, MasterKey, Options, WriteBatch, DB};
@@ -214,6 +220,8 @@ struct Real {
     headers: Vec<(String, Vec<u8>)>,
     /// (name, bytes) of key registries.
     registries: Vec<(String, Vec<u8>)>,
+    /// (name, bytes) of `AUDIT.log` files (their MACs under their database's audit key).
+    audit_logs: Vec<(String, Vec<u8>)>,
 }
 
 /// The number in a file name such as `000007.sst`.
@@ -334,6 +342,38 @@ fn encrypted_database(
         real.headers.push((format!("{name}-sst"), header));
         real.headers.push((format!("{name}-sst-renumbered-1"), renumbered));
     }
+    Ok(())
+}
+
+/// An encrypted database under the fuzzing key taken through key events (opens, data-key
+/// rotations, re-encryption that destroys the retired keys, a master-key rotation): its
+/// `AUDIT.log`, which `DB::verify_audit_log` accepts. Its MACs are under the database's own audit
+/// key, so `decode::audit_log` (fuzzing key) rejects them at the first line: they seed the
+/// format, not the chain.
+fn audited_database(real: &mut Real, cipher: Cipher, name: &str, full: bool) -> BoxResult<()> {
+    const NEW_MASTER: [u8; 32] = [0xa5; 32];
+    let dir = tempfile::tempdir()?;
+    let open = |key: [u8; 32]| {
+        let enc = Encryption::new(MasterKey::from_bytes(key)).cipher(cipher);
+        DB::open(Options::new(dir.path()).with_encryption(enc).background_work(false))
+    };
+    let db = open(FUZZ_KEY)?;
+    fill(&db)?;
+    db.rotate_data_key()?;
+    if full {
+        db.flush()?;
+        db.rotate_data_key()?;
+        db.reencrypt()?;
+    }
+    db.rotate_master_key(MasterKey::from_bytes(NEW_MASTER))?;
+    db.close()?;
+    let db = open(NEW_MASTER)?;
+    let events = db.verify_audit_log()?;
+    db.close()?;
+    let log = fs::read(dir.path().join("AUDIT.log"))?;
+    let lines = String::from_utf8(log.clone())?.lines().count();
+    assert_eq!(lines, events, "{name}: one line per event");
+    real.audit_logs.push((name.into(), log));
     Ok(())
 }
 
@@ -576,6 +616,348 @@ fn file_header_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     for (name, h) in &real.headers {
         c.add("file_header", &format!("real-{name}"), h)?;
     }
+    // Valid headers of table 1 made by the engine, plain and under the decoder's fixed ring:
+    // the encrypted ones reach the key lookup and the tag check of the encrypted branch.
+    for (which, name) in [(0, "plain"), (1, "aes"), (2, "chacha")] {
+        let h = decode::file_header_for_fuzzing(which);
+        assert!(decode::file_header(&h) > 0, "file_header seed fuzz-ring-{name} does not open");
+        c.add("file_header", &format!("fuzz-ring-{name}-sst-1"), &h)?;
+    }
+    let aes = decode::file_header_for_fuzzing(1);
+    c.add("file_header", "fuzz-ring-aes-sst-1-clear-part-only", &aes[..64.min(aes.len())])?;
+    Ok(())
+}
+
+fn vlog_entry_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
+    // Entries: sequence ‖ length-prefixed key ‖ value (the rest of the payload).
+    let sizes: [(&str, usize, usize); 6] = [
+        ("empty-key-and-value", 0, 0),
+        ("small", 5, 11),
+        ("at-threshold", 8, 256),
+        ("long-key", 300, 40),
+        ("large-value", 16, 5000),
+        ("empty-value", 9, 0),
+    ];
+    for (name, k, v) in sizes {
+        let key: Vec<u8> = (0..k).map(|i| b'a' + (i % 26) as u8).collect();
+        let entry = decode::vlog_entry_for_fuzzing(&key, &noise(v, 0x51 + v as u64));
+        c.add("vlog_entry", &format!("entry-{name}"), &entry)?;
+    }
+    // A key length prefix that runs past the end of the payload.
+    let mut cut = decode::vlog_entry_for_fuzzing(&[b'k'; 200], b"");
+    cut.truncate(cut.len() - 50);
+    c.add("vlog_entry", "entry-key-past-end", &cut)?;
+    // Pointers (20 bytes): segment u64 ‖ offset u64 ‖ sealed length u32.
+    c.add("vlog_entry", "pointer", &pointer(4, 100, 1078))?;
+    c.add("vlog_entry", "pointer-edge-values", &pointer(u64::MAX, u64::MAX, u32::MAX))?;
+    c.add("vlog_entry", "pointer-with-trailing-byte", &[pointer(1, 2, 3), vec![0]].concat())?;
+    Ok(())
+}
+
+/// A table footer payload (`src/sstable/table.rs`): the (offset u64, sealed length u32) handles
+/// of the index, filter and properties blocks.
+fn table_footer(handles: [(u64, u32); 3]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(36);
+    for (offset, len) in handles {
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+    out
+}
+
+fn table_footer_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
+    // `decode::table_footer` checks the handles against data in [100, 1 MiB).
+    const END: u64 = 1 << 20;
+    let valid: [(&str, [(u64, u32); 3]); 4] = [
+        ("small-table", [(4000, 300), (4300, 120), (4420, 80)]),
+        ("no-filter", [(4000, 300), (0, 0), (4300, 80)]),
+        ("first-byte", [(100, 1), (101, 1), (102, 1)]),
+        ("up-to-the-end", [(END - 300, 100), (END - 200, 100), (END - 100, 100)]),
+    ];
+    for (name, h) in valid {
+        let footer = table_footer(h);
+        assert!(decode::table_footer(&footer) > 0, "table_footer seed {name} does not decode");
+        c.add("table_footer", &format!("valid-{name}"), &footer)?;
+    }
+    let invalid: [(&str, [(u64, u32); 3]); 6] = [
+        ("index-in-header", [(99, 300), (4300, 120), (4420, 80)]),
+        ("filter-past-end", [(4000, 300), (END - 10, 120), (4420, 80)]),
+        ("props-past-end", [(4000, 300), (4300, 120), (END, 1)]),
+        ("offset-overflow", [(u64::MAX, u32::MAX), (4300, 120), (4420, 80)]),
+        ("no-filter-bad-offset", [(4000, 300), (u64::MAX, 0), (4300, 80)]),
+        ("all-zero", [(0, 0); 3]),
+    ];
+    for (name, h) in invalid {
+        c.add("table_footer", &format!("out-of-range-{name}"), &table_footer(h))?;
+    }
+    let valid = table_footer(valid[0].1);
+    c.add("table_footer", "short-35-bytes", &valid[..35])?;
+    c.add("table_footer", "long-37-bytes", &[valid, vec![0]].concat())?;
+    Ok(())
+}
+
+/// An audit log (`src/crypto/audit.rs`) of `bodies` (`{"ts":..,"event":"..",..` without the
+/// closing brace), each line's MAC chained under the fuzzing key.
+fn audit_log(bodies: &[&str]) -> Vec<u8> {
+    let mut prev = [0u8; 32];
+    let mut out = String::new();
+    for body in bodies {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&FUZZ_KEY).expect("HMAC takes any key");
+        m.update(&prev);
+        m.update(body.as_bytes());
+        prev = m.finalize().into_bytes().into();
+        let _ = writeln!(out, "{body},\"mac\":\"{}\"}}", hex::encode(prev));
+    }
+    out.into_bytes()
+}
+
+fn audit_log_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
+    const OPEN: &str = r#"{"ts":1763870000,"event":"open","key_id":1,"keys":1"#;
+    const ROTATE: &str = r#"{"ts":1763870001,"event":"rotate_data_key","key_id":2"#;
+    const MASTER: &str = r#"{"ts":1763870002,"event":"rotate_master_key""#;
+    const START: &str = r#"{"ts":1763870003,"event":"reencrypt_start","bytes_left":4096"#;
+    const FINISH: &str = r#"{"ts":1763870004,"event":"reencrypt_finish","bytes":4096"#;
+    const DESTROYED: &str = r#"{"ts":1763870005,"event":"key_destroyed","key_id":1"#;
+    let every = audit_log(&[OPEN, ROTATE, MASTER, START, FINISH, DESTROYED]);
+    let three = audit_log(&[OPEN, ROTATE, DESTROYED]);
+    for (name, log) in [("one-line", audit_log(&[OPEN])), ("three-lines", three.clone())] {
+        assert!(decode::audit_log(&log) > 0, "audit_log seed {name} does not verify");
+        c.add("audit_log", &format!("fuzz-key-{name}"), &log)?;
+    }
+    c.add("audit_log", "fuzz-key-every-event", &every)?;
+    let text = String::from_utf8(three)?;
+    c.add("audit_log", "fuzz-key-no-final-newline", text.trim_end().as_bytes())?;
+    c.add("audit_log", "fuzz-key-crlf", text.replace('\n', "\r\n").as_bytes())?;
+    let edited = text.replacen(r#""key_id":2"#, r#""key_id":3"#, 1);
+    c.add("audit_log", "fuzz-key-edited-line-2", edited.as_bytes())?;
+    let lines: Vec<&str> = text.lines().collect();
+    let reordered = [lines[1], lines[0], lines[2], ""].join("\n");
+    c.add("audit_log", "fuzz-key-reordered", reordered.as_bytes())?;
+    let blank = [lines[0], "", lines[1], ""].join("\n");
+    c.add("audit_log", "fuzz-key-blank-line", blank.as_bytes())?;
+    // Lines the parser rejects before any MAC: no mac field, a short mac, a mac that is not
+    // hex, a second mac field in the body, bytes that are not UTF-8.
+    c.add("audit_log", "empty", b"")?;
+    c.add("audit_log", "no-mac", format!("{OPEN}}}\n").as_bytes())?;
+    c.add("audit_log", "short-mac", format!("{OPEN},\"mac\":\"00ff\"}}\n").as_bytes())?;
+    let not_hex = "zz".repeat(32);
+    c.add("audit_log", "mac-not-hex", format!("{OPEN},\"mac\":\"{not_hex}\"}}\n").as_bytes())?;
+    let twice = audit_log(&[&format!("{OPEN},\"mac\":\"{}\"", "0".repeat(64))]);
+    c.add("audit_log", "fuzz-key-mac-field-in-body", &twice)?;
+    c.add("audit_log", "not-utf8", &[text.as_bytes(), &[0xff, 0xfe, b'\n']].concat())?;
+    for (name, log) in &real.audit_logs {
+        c.add("audit_log", &format!("real-{name}"), log)?;
+    }
+    Ok(())
+}
+
+/// One operation of a `model_ops` input (`fuzz/common/model_ops.rs` has the format). Keys
+/// are indexes into its key space, lengths and fills its length and fill bytes.
+#[derive(Clone)]
+enum M {
+    Put(u8, u8, u8),
+    Delete(u8),
+    /// (delete, key, length, fill) per op.
+    Batch(Vec<(bool, u8, u8, u8)>),
+    Flush,
+    Compact,
+    Reopen,
+    Get(u8),
+    Scan,
+    Range(u8, u8),
+    /// Call (0 write, 1 sync, 2 read, 3 create, 4 rename), calls to skip, fault (0 error,
+    /// 1 short write, 2 ENOSPC), sticky.
+    Arm(u8, u8, u8, bool),
+    Clear,
+    Sync,
+    TakeSnapshot,
+    CheckSnapshot,
+    Rotate,
+    Reencrypt,
+}
+
+/// Length bytes of `model_ops`: 0..=127 are themselves, 128 is 255, 129 is 256, then 37-byte
+/// steps (200 is 2883, 255 is 4918).
+const SMALL: u8 = 40;
+const BIG: u8 = 200;
+const HUGE: u8 = 255;
+
+/// Encodes a `model_ops` input: mode (0 plain, 1 AES-256-GCM, 2 ChaCha20-Poly1305), then
+/// the ops.
+fn model_script(mode: u8, ops: &[M]) -> Vec<u8> {
+    let mut out = vec![mode];
+    for op in ops {
+        match op.clone() {
+            M::Put(k, len, fill) => out.extend([0, k, len, fill]),
+            M::Delete(k) => out.extend([3, k]),
+            M::Batch(ops) => {
+                out.extend([4, (ops.len() as u8).saturating_sub(1)]);
+                for (delete, k, len, fill) in ops {
+                    out.extend([u8::from(!delete), k, len, fill]);
+                }
+            }
+            M::Flush => out.push(5),
+            M::Compact => out.push(6),
+            M::Reopen => out.push(7),
+            M::Get(k) => out.extend([8, k]),
+            M::Scan => out.push(9),
+            M::Range(lo, hi) => out.extend([10, lo, hi]),
+            M::Arm(call, skip, fault, sticky) => {
+                out.extend([11, call, skip, fault | if sticky { 0x80 } else { 0 }]);
+            }
+            M::Clear => out.push(12),
+            M::Sync => out.push(13),
+            M::TakeSnapshot => out.extend([14, 0]),
+            M::CheckSnapshot => out.extend([14, 1]),
+            M::Rotate => out.extend([15, 0]),
+            M::Reencrypt => out.extend([15, 1]),
+        }
+    }
+    out
+}
+
+fn model_ops_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
+    use M::{
+        Arm, Batch, CheckSnapshot, Clear, Compact, Delete, Flush, Get, Put, Range, Reencrypt,
+        Reopen, Rotate, Scan, Sync, TakeSnapshot,
+    };
+    // Fault calls and kinds.
+    const WRITE: u8 = 0;
+    const SYNC: u8 = 1;
+    const READ: u8 = 2;
+    const CREATE: u8 = 3;
+    const RENAME: u8 = 4;
+    const ERROR: u8 = 0;
+    const SHORT: u8 = 1;
+    const NOSPACE: u8 = 2;
+    // Puts of every size class on the first keys, odd fills (noise) for the big ones.
+    let fill: Vec<M> = (0..12u8)
+        .map(|i| Put(i, [0, SMALL, 128, 129, BIG, HUGE][usize::from(i % 6)], i * 2 + 1))
+        .collect();
+    let many_big: Vec<M> = (0..40u8).map(|i| Put(i, 180 + i, i | 1)).collect();
+    // Batches of inline values: 64 KiB of them fill the memtable, which switches to a new WAL.
+    let inline_batches: Vec<M> = (0..70u8)
+        .map(|i| Batch((0..8).map(|j| (false, i.wrapping_add(j), 100 + (i + j) % 28, i)).collect()))
+        .collect();
+    let batch = |k: u8| {
+        Batch(vec![
+            (false, k, SMALL, 2),
+            (false, k + 1, BIG, 3),
+            (true, k + 2, 0, 0),
+            (false, 20, HUGE, 5),
+        ])
+    };
+    let scripts: Vec<(&str, u8, Vec<M>)> = vec![
+        (
+            "plain-puts-flush-compact",
+            0,
+            [&fill[..], &[Delete(2), Get(2), Get(4), Scan, Flush, Put(3, 10, 4), Delete(4)]]
+                .concat()
+                .into_iter()
+                .chain([Scan, Compact, Get(5), Range(1, 9), Reopen, Scan])
+                .collect(),
+        ),
+        (
+            "aes-batches-snapshot-reopen",
+            1,
+            [&fill[..6], &[batch(2), TakeSnapshot, batch(6), Delete(0), Flush, CheckSnapshot]]
+                .concat()
+                .into_iter()
+                .chain([Compact, CheckSnapshot, Range(0, 23), Reopen, Scan])
+                .collect(),
+        ),
+        (
+            "chacha-rotate-reencrypt",
+            2,
+            [&fill[..], &[Flush, Rotate, Put(1, BIG, 9), Delete(3), Reencrypt, Scan, Reopen, Scan]]
+                .concat(),
+        ),
+        (
+            "plain-memtable-and-segment-switches",
+            0,
+            [&many_big[..], &many_big[..20], &[Scan, Compact, Scan, Reopen, Get(7)]].concat(),
+        ),
+        (
+            "plain-memtable-switches",
+            0,
+            [&inline_batches[..], &[Scan, Flush, Get(3), Compact, Reopen, Scan]].concat(),
+        ),
+        (
+            "aes-memtable-switch-wal-create-fails",
+            1,
+            [&inline_batches[..30], &[Arm(CREATE, 0, ERROR, false)], &inline_batches[30..]]
+                .concat()
+                .into_iter()
+                .chain([Scan])
+                .collect(),
+        ),
+        (
+            "plain-wal-short-write",
+            0,
+            [&fill[..6], &[Arm(WRITE, 0, SHORT, false), Put(9, SMALL, 2), Scan, Put(10, SMALL, 4)]]
+                .concat(),
+        ),
+        (
+            "aes-vlog-short-write-then-gc",
+            1,
+            [
+                &fill[..],
+                &[Arm(WRITE, 0, SHORT, false), Put(9, HUGE, 3), Put(1, HUGE, 7), Delete(5)],
+            ]
+            .concat()
+            .into_iter()
+            .chain([Compact, Scan, Reopen, Compact, Scan])
+            .collect(),
+        ),
+        (
+            "plain-batch-fails-on-wal",
+            0,
+            [&fill[..6], &[Arm(WRITE, 1, ERROR, false), batch(3), Scan]].concat(),
+        ),
+        (
+            "chacha-sync-fails-after-batch",
+            2,
+            [&fill[..6], &[Arm(SYNC, 0, ERROR, true), batch(3), Sync, Scan]].concat(),
+        ),
+        (
+            "plain-flush-nospace",
+            0,
+            [&fill[..], &[Arm(WRITE, 2, NOSPACE, true), Flush, Scan, Compact]].concat(),
+        ),
+        (
+            "aes-compact-rename-fails",
+            1,
+            [&fill[..], &[Flush, Put(1, 3, 2), Flush, Arm(RENAME, 0, ERROR, false), Compact, Scan]]
+                .concat(),
+        ),
+        (
+            "plain-reads-fail",
+            0,
+            [&fill[..], &[Flush, Arm(READ, 1, ERROR, true), Get(3), Get(4), Scan, Range(2, 8)]]
+                .concat()
+                .into_iter()
+                .chain([Clear, Get(3), Scan])
+                .collect(),
+        ),
+        (
+            "chacha-reopen-create-fails",
+            2,
+            [&fill[..6], &[Arm(CREATE, 1, ERROR, false), Reopen, Scan, Put(2, BIG, 1), Reopen]]
+                .concat(),
+        ),
+        (
+            "aes-rotate-with-faults",
+            1,
+            [&fill[..], &[Arm(RENAME, 0, ERROR, false), Rotate, Arm(CREATE, 0, ERROR, false)]]
+                .concat()
+                .into_iter()
+                .chain([Rotate, Put(0, BIG, 3), Arm(WRITE, 3, SHORT, true), Reencrypt, Scan])
+                .collect(),
+        ),
+    ];
+    for (name, mode, ops) in scripts {
+        c.add("model_ops", name, &model_script(mode, &ops))?;
+    }
     Ok(())
 }
 
@@ -593,8 +975,10 @@ fn main() -> BoxResult<()> {
     // open it), at the lowest cost.
     let pass = MasterKey::from_passphrase_with_cost("fuzz", 8, 1, 1);
     encrypted_database(&mut real, pass, Cipher::Aes256Gcm, "passphrase", false)?;
+    audited_database(&mut real, Cipher::Aes256Gcm, "aes-rotations-reencrypt", true)?;
+    audited_database(&mut real, Cipher::ChaCha20Poly1305, "chacha-one-rotation", false)?;
     let mut c = Corpus { root, written: 0, bytes: 0 };
-    let targets: [(&str, Make); 7] = [
+    let targets: [(&str, Make); 11] = [
         ("sealed_block", sealed_block_seeds),
         ("data_block", data_block_seeds),
         ("bloom_filter", bloom_filter_seeds),
@@ -602,6 +986,10 @@ fn main() -> BoxResult<()> {
         ("manifest", manifest_seeds),
         ("key_registry", key_registry_seeds),
         ("file_header", file_header_seeds),
+        ("vlog_entry", vlog_entry_seeds),
+        ("table_footer", table_footer_seeds),
+        ("audit_log", audit_log_seeds),
+        ("model_ops", model_ops_seeds),
     ];
     for (target, make) in targets {
         c.reset(target)?;

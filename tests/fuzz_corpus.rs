@@ -5,7 +5,9 @@
 //! which must exist) and of `fuzz/regressions/<target>/` (crashes found by `cargo fuzz`, if
 //! any) is decoded as is, with every byte flipped (XOR) by each of [`MASKS`] (inputs under
 //! [`FLIP_BELOW`] bytes) and truncated at every length (inputs under [`TRUNCATE_BELOW`]
-//! bytes). No decode may panic. See `fuzz/README.md`.
+//! bytes). No decode may panic. The model-based targets of [`MODEL_TARGETS`] are not pure
+//! decoders: their seeds and regressions are each run once, without mutations. See
+//! `fuzz/README.md`.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -33,7 +35,21 @@ const TARGETS: &[(&str, Decoder)] = &[
     ("manifest", decode::manifest),
     ("key_registry", decode::key_registry),
     ("file_header", decode::file_header),
+    ("vlog_entry", decode::vlog_entry),
+    ("table_footer", decode::table_footer),
+    ("audit_log", decode::audit_log),
 ];
+
+#[path = "../fuzz/common/model_ops.rs"]
+mod model_ops;
+
+/// The model-based fuzz targets: the name of `fuzz/fuzz_targets/<name>.rs` and of its corpus and
+/// regression directories, and the function that runs one input (it panics on a failed check).
+/// Each input does real I/O, so [`model_seeds_run_clean`] runs every seed once, unmutated.
+const MODEL_TARGETS: &[(&str, Runner)] = &[("model_ops", model_ops::run)];
+
+/// A model-based target's run of one input: panics when a check fails.
+type Runner = fn(&[u8]);
 
 /// Inputs shorter than this get every byte flipped with each mask.
 const FLIP_BELOW: usize = 512;
@@ -66,7 +82,7 @@ thread_local! {
     static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Installs (once) a panic hook that records panics of decodes run by [`decode_catching`] and
+/// Installs (once) a panic hook that records panics of the runs of [`run_catching`] and
 /// hands every other panic to the default hook.
 fn install_hook() {
     static ONCE: Once = Once::new();
@@ -91,12 +107,34 @@ fn install_hook() {
     });
 }
 
-/// The frames of a backtrace between the panic machinery and [`decode_catching`].
+/// The frames of a backtrace between the panic machinery and the unwinding catch of
+/// [`run_catching`].
 fn trim_backtrace(bt: &str) -> String {
     let lines: Vec<&str> = bt.lines().collect();
-    let machinery =
-        ["std::panicking", "core::panicking", "rust_begin_unwind", "std::sys::backtrace"];
-    let end = lines.iter().position(|l| l.contains("decode_catching")).unwrap_or(lines.len());
+    // The catch: `catch_unwind` and the frames it calls the closure through.
+    let catch = ["panic::catch_unwind", "panicking::catch_unwind", "panicking::try", "__rust_try"];
+    let end = lines
+        .iter()
+        .position(|l| catch.iter().any(|c| l.contains(c)) || l.contains("run_catching"))
+        .unwrap_or(lines.len());
+    let end = lines[..end]
+        .iter()
+        .rposition(|l| !l.contains("AssertUnwindSafe") && !l.trim_start().starts_with("at "))
+        .map_or(end, |i| {
+            // Keep frame `i` and its `at` line, drop the `AssertUnwindSafe` frames after it.
+            let next = i + 1;
+            next + usize::from(lines.get(next).is_some_and(|l| l.trim_start().starts_with("at ")))
+        })
+        .min(end);
+    let machinery = [
+        "std::panicking",
+        "core::panicking",
+        "rust_begin_unwind",
+        "std::sys::backtrace",
+        "std::backtrace",
+        "install_hook",
+        "as core::ops::function::Fn",
+    ];
     let start = lines[..end]
         .iter()
         .rposition(|l| machinery.iter().any(|m| l.contains(m)))
@@ -106,12 +144,17 @@ fn trim_backtrace(bt: &str) -> String {
     lines[start..end.max(start)].join("\n")
 }
 
-/// Runs `f` on `input`: `Err` with the panic message, location and backtrace if it panics.
-fn decode_catching(f: Decoder, input: &[u8]) -> Result<usize, String> {
+/// Runs `f`: `Err` with the panic message, location and backtrace if it panics.
+fn run_catching<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     CAUGHT.with(|c| *c.borrow_mut() = Some(String::new()));
-    let r = panic::catch_unwind(AssertUnwindSafe(|| f(input)));
+    let r = panic::catch_unwind(AssertUnwindSafe(f));
     let msg = CAUGHT.with(|c| c.borrow_mut().take()).unwrap_or_default();
     r.map_err(|_| msg)
+}
+
+/// Runs `f` on `input`: `Err` with the panic message, location and backtrace if it panics.
+fn decode_catching(f: Decoder, input: &[u8]) -> Result<usize, String> {
+    run_catching(|| f(input))
 }
 
 /// The inputs derived from one seed: the seed, its byte flips and its truncations, each with
@@ -246,7 +289,43 @@ fn every_target_has_a_seed_that_decodes() {
     }
 }
 
-/// The table above and the fuzz crate name the same targets.
+/// Every seed and regression of the model-based targets runs without a failed check or a panic
+/// (each once: a run opens and reopens a database several times).
+#[test]
+fn model_seeds_run_clean() {
+    install_hook();
+    let mut problems = Vec::new();
+    for &(target, run) in MODEL_TARGETS {
+        let dir = fuzz_dir();
+        let seeds = files_in(&dir.join("corpus").join(target));
+        let regressions = files_in(&dir.join("regressions").join(target));
+        if seeds.is_empty() {
+            problems.push(format!(
+                "{target}: no seeds in fuzz/corpus/{target}/ (regenerate: cargo run --example make_fuzz_seeds)"
+            ));
+        }
+        let start = std::time::Instant::now();
+        for path in seeds.iter().chain(&regressions) {
+            let input = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if let Err(msg) = run_catching(|| run(&input)) {
+                problems.push(format!(
+                    "{target}: {} failed\n  input: {}\n  {msg}",
+                    path.display(),
+                    hex_preview(&input)
+                ));
+            }
+        }
+        eprintln!(
+            "{target:>14}: {} seeds, {} regressions, run once each in {:.1?}",
+            seeds.len(),
+            regressions.len(),
+            start.elapsed()
+        );
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// The tables above and the fuzz crate name the same targets.
 #[test]
 fn targets_match_the_fuzz_crate() {
     let dir = fuzz_dir();
@@ -256,11 +335,16 @@ fn targets_match_the_fuzz_crate() {
         .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_owned))
         .collect();
     in_crate.sort();
-    let mut in_table: Vec<String> = TARGETS.iter().map(|(t, _)| (*t).to_owned()).collect();
+    let mut in_table: Vec<String> = TARGETS
+        .iter()
+        .map(|(t, _)| *t)
+        .chain(MODEL_TARGETS.iter().map(|(t, _)| *t))
+        .map(str::to_owned)
+        .collect();
     in_table.sort();
     assert_eq!(
         in_crate, in_table,
-        "fuzz/fuzz_targets/*.rs and TARGETS in tests/fuzz_corpus.rs differ"
+        "fuzz/fuzz_targets/*.rs and TARGETS plus MODEL_TARGETS in tests/fuzz_corpus.rs differ"
     );
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("fuzz/Cargo.toml");
     for t in &in_table {

@@ -1,0 +1,8 @@
+//! Fuzz target: `sealdb::decode::audit_log` must not panic, loop or allocate without bound.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = sealdb::decode::audit_log(data);
+});
