@@ -29,14 +29,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::Aes256Gcm;
 use zeroize::Zeroizing;
 
 use super::{hkdf32, random_bytes, DataKey, Kek, MasterKey, SecretKey};
 use crate::coding::{put_u32, put_u64, Reader};
 use crate::error::{Error, Result};
 use crate::options::Cipher;
+use crate::seal::aead::AeadKey;
 use crate::seal::cipher_of;
 
 const MAGIC: &[u8; 8] = b"SEALKEYS";
@@ -152,10 +151,11 @@ impl KeyRing {
         out.extend_from_slice(&check.0[..16]);
         out.extend_from_slice(&nonce);
         put_u32(&mut out, body.len() as u32);
-        let aead = Aes256Gcm::new((&wrap.0).into());
-        let tag = aead
-            .encrypt_inout_detached((&nonce).into(), &out, body.as_mut_slice().into())
-            .map_err(|_| Error::InvalidArgument("registry too large".into()))?;
+        let tag = AeadKey::new(Cipher::Aes256Gcm, &wrap.0).seal_in_place(
+            nonce,
+            &out,
+            body.as_mut_slice(),
+        );
         out.extend_from_slice(&body);
         out.extend_from_slice(&tag);
         let crc = crc32fast::hash(&out);
@@ -207,15 +207,10 @@ impl KeyRing {
         let ct = r.bytes(body_len).ok_or_else(|| bad(ad_end, "key registry truncated"))?;
         let tag = r.bytes(16).ok_or_else(|| bad(ad_end + body_len, "key registry truncated"))?;
         let mut body = Zeroizing::new(ct.to_vec());
-        Aes256Gcm::new((&wrap.0).into())
-            .decrypt_inout_detached(
-                (&nonce).into(),
-                &content[..ad_end],
-                body.as_mut_slice().into(),
-                <&[u8; 16]>::try_from(tag)
-                    .map_err(|_| bad(ad_end, "key registry truncated"))?
-                    .into(),
-            )
+        let tag: [u8; 16] =
+            tag.try_into().map_err(|_| bad(ad_end + body_len, "key registry truncated"))?;
+        AeadKey::new(Cipher::Aes256Gcm, &wrap.0)
+            .open_in_place(nonce, &content[..ad_end], body.as_mut_slice(), tag)
             .map_err(|_| bad(ad_end, "key registry failed authentication"))?;
 
         let bad_body = || bad(ad_end, "malformed key registry body");
