@@ -284,6 +284,11 @@ pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
         let keys = inner.keys();
         let new = Arc::new(old.reseal(&inner.fs, keys.as_deref(), &mut |n| throttle.tick(n))?);
         let mut st = inner.state.lock();
+        // Garbage counted while the copy was made went to the installed segment (discards are
+        // applied under this lock), so its counter is the whole count.
+        if let Some(installed) = st.vlog.segments.get(&new.number) {
+            new.discard.store(installed.discard.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         let mut set = (*st.vlog).clone();
         set.segments.insert(new.number, new);
         st.vlog = Arc::new(set);

@@ -252,9 +252,8 @@ impl Segment {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let name = crate::io::names::vlog(Path::new(""), self.number);
         crate::io::write_atomic(fs.as_ref(), dir, &name.to_string_lossy(), &out)?;
-        let seg = Segment::open(fs, &self.path, self.number, keys)?;
-        seg.discard.store(self.discard.load(Ordering::Relaxed), Ordering::Relaxed);
-        Ok(seg)
+        // The caller carries the discard counter over, under the state lock.
+        Segment::open(fs, &self.path, self.number, keys)
     }
 
     /// The on-disk algorithm id of the segment's entries.
