@@ -223,43 +223,100 @@ fn missing_parent_directories_are_created() {
     assert_eq!(db.get(b"k").expect("get"), Some(b"v".to_vec()));
 }
 
+/// Makes directories read-only for the test and undoes it when dropped: by permission bits
+/// where they are enforced, else (as root) with the immutable attribute, which binds root too.
+#[cfg(unix)]
+struct ReadOnly {
+    dirs: Vec<std::path::PathBuf>,
+    immutable: bool,
+}
+
+#[cfg(unix)]
+impl ReadOnly {
+    /// `None` when neither works here (root on a file system without `chattr`).
+    fn new(dirs: &[&std::path::Path]) -> Option<ReadOnly> {
+        use std::os::unix::fs::PermissionsExt;
+        let dirs: Vec<_> = dirs.iter().map(|d| d.to_path_buf()).collect();
+        for d in &dirs {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        }
+        let mut guard = ReadOnly { dirs, immutable: false };
+        if guard.writes_refused() {
+            return Some(guard);
+        }
+        guard.immutable = true;
+        for d in &guard.dirs {
+            // Recursive: files inside must not be written either.
+            let ok = std::process::Command::new("chattr")
+                .arg("-R")
+                .arg("+i")
+                .arg(d)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return None;
+            }
+        }
+        guard.writes_refused().then_some(guard)
+    }
+
+    fn writes_refused(&self) -> bool {
+        self.dirs.iter().all(|d| {
+            let probe = d.join("probe");
+            let refused = std::fs::write(&probe, b"x").is_err();
+            let _ = std::fs::remove_file(&probe);
+            refused
+        })
+    }
+}
+
+#[cfg(unix)]
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        for d in &self.dirs {
+            if self.immutable {
+                let _ = std::process::Command::new("chattr").arg("-R").arg("-i").arg(d).status();
+            }
+            let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn read_only_directory_is_an_error() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let existing = dir.path().join("existing");
     let db = open(Options::new(&existing));
     db.put(b"k", b"v").expect("put");
     db.close().expect("close");
-    let ro = std::fs::Permissions::from_mode(0o555);
-    let rw = std::fs::Permissions::from_mode(0o755);
-    std::fs::set_permissions(&existing, ro.clone()).expect("chmod");
     let parent = dir.path().join("parent");
     std::fs::create_dir(&parent).expect("mkdir");
-    std::fs::set_permissions(&parent, ro).expect("chmod");
 
-    // Root (and some file systems) ignore permissions: then there is nothing to test.
-    let probe = existing.join("probe");
-    if std::fs::write(&probe, b"x").is_ok() {
-        let _ = std::fs::remove_file(&probe);
-        std::fs::set_permissions(&existing, rw.clone()).expect("chmod");
-        std::fs::set_permissions(&parent, rw).expect("chmod");
-        eprintln!("skipped: permissions are not enforced here (running as root?)");
-        return;
-    }
     let before = dir_contents(&existing);
+    let Some(guard) = ReadOnly::new(&[&existing, &parent]) else {
+        eprintln!("skipped: neither permissions nor the immutable attribute bind here");
+        return;
+    };
+    eprintln!(
+        "read-only by {}",
+        if guard.immutable { "the immutable attribute (chattr +i)" } else { "permissions" }
+    );
     let r1 =
         no_panic("opening a read-only database directory", || DB::open(Options::new(&existing)));
     let r2 = no_panic("creating a database in a read-only directory", || {
         DB::open(Options::new(parent.join("db")))
     });
     let after = dir_contents(&existing);
-    std::fs::set_permissions(&existing, rw.clone()).expect("chmod");
-    std::fs::set_permissions(&parent, rw).expect("chmod");
+    drop(guard);
     let e = common::open_err(r1, "opening a read-only database directory");
     assert!(!e.is_corruption(), "a read-only directory is not corruption: {e:?}");
-    assert!(r2.is_err(), "creating a database in a read-only directory must fail");
+    eprintln!("opening: {e}");
+    match &r2 {
+        Err(e) => eprintln!("creating: {e}"),
+        Ok(_) => panic!("creating a database in a read-only directory must fail"),
+    }
     assert!(before == after, "the failed open changed the directory");
     let db = open(Options::new(&existing));
     assert_eq!(db.get(b"k").expect("get"), Some(b"v".to_vec()));
