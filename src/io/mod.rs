@@ -79,16 +79,17 @@ pub struct StdFs;
 struct StdWritable {
     file: File,
     len: u64,
+    path: PathBuf,
 }
 
 impl WritableFile for StdWritable {
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        self.file.write_all(data)?;
+        self.file.write_all(data).map_err(at(&self.path))?;
         self.len += data.len() as u64;
         Ok(())
     }
     fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data()
+        self.file.sync_data().map_err(at(&self.path))
     }
     fn len(&self) -> u64 {
         self.len
@@ -98,6 +99,7 @@ impl WritableFile for StdWritable {
 struct StdRandom {
     file: File,
     len: u64,
+    path: PathBuf,
 }
 
 impl RandomAccessFile for StdRandom {
@@ -105,7 +107,9 @@ impl RandomAccessFile for StdRandom {
         #[cfg(unix)]
         {
             use std::os::unix::fs::FileExt;
-            self.file.read_exact_at(buf, offset)
+            self.file.read_exact_at(buf, offset).map_err(|e| {
+                io::Error::new(e.kind(), format!("{} at offset {offset}: {e}", self.path.display()))
+            })
         }
         #[cfg(windows)]
         {
@@ -131,47 +135,57 @@ struct StdLock {
 }
 impl DirLock for StdLock {}
 
+/// The error with the path it concerns (file names are not secret), its kind kept.
+fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 impl Fs for StdFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
-        Ok(Box::new(StdWritable { file, len: 0 }))
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(at(path))?;
+        Ok(Box::new(StdWritable { file, len: 0, path: path.to_path_buf() }))
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let file = OpenOptions::new().append(true).create(true).open(path)?;
-        let len = file.metadata()?.len();
-        Ok(Box::new(StdWritable { file, len }))
+        let file = OpenOptions::new().append(true).create(true).open(path).map_err(at(path))?;
+        let len = file.metadata().map_err(at(path))?.len();
+        Ok(Box::new(StdWritable { file, len, path: path.to_path_buf() }))
     }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
-        let file = File::open(path)?;
-        let len = file.metadata()?.len();
-        Ok(Arc::new(StdRandom { file, len }))
+        let file = File::open(path).map_err(at(path))?;
+        let len = file.metadata().map_err(at(path))?.len();
+        Ok(Arc::new(StdRandom { file, len, path: path.to_path_buf() }))
     }
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
-        fs::read(path)
+        fs::read(path).map_err(at(path))
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        fs::rename(from, to)
+        fs::rename(from, to).map_err(at(to))
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        fs::remove_file(path)
+        fs::remove_file(path).map_err(at(path))
     }
     fn exists(&self, path: &Path) -> bool {
         path.exists()
     }
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
-        for e in fs::read_dir(dir)? {
-            out.push(e?.file_name().to_string_lossy().into_owned());
+        for e in fs::read_dir(dir).map_err(at(dir))? {
+            out.push(e.map_err(at(dir))?.file_name().to_string_lossy().into_owned());
         }
         Ok(out)
     }
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        fs::create_dir_all(dir)
+        fs::create_dir_all(dir).map_err(at(dir))
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         #[cfg(unix)]
         {
-            File::open(dir)?.sync_all()
+            File::open(dir).and_then(|d| d.sync_all()).map_err(at(dir))
         }
         #[cfg(not(unix))]
         {
@@ -180,12 +194,17 @@ impl Fs for StdFs {
         }
     }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
-        let file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(at(path))?;
         match file.try_lock() {
             Ok(()) => Ok(Box::new(StdLock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
-            Err(fs::TryLockError::Error(e)) => Err(e),
+            Err(fs::TryLockError::Error(e)) => Err(at(path)(e)),
         }
     }
 }
