@@ -74,6 +74,10 @@ USAGE: cargo bench --bench db_bench -- [OPTIONS]
   --svg PATH         SVG chart of ops/s (default bench-results/db_bench.svg)
   --db-bench PATH    RocksDB db_bench binary (default: db_bench on PATH)
   --seed N           RNG seed (default 301)
+  --rounds N         run the engine list N times, in reverse order every other round, and
+                     compute the ratios from each engine's median (default 1). The first
+                     engine of a process runs on a cold allocator and page cache; on a noisy
+                     machine use 3 or more
   --help             this text
 ";
 
@@ -97,6 +101,7 @@ struct Config {
     svg: PathBuf,
     db_bench: Option<PathBuf>,
     seed: u64,
+    rounds: usize,
     reencrypt_cap_secs: u64,
     /// `Encryption::reencrypt_rate` of the encrypted sealdb engines, bytes/s (None: sealdb's
     /// default, 16 MiB/s).
@@ -131,6 +136,7 @@ fn parse_args() -> Res<Config> {
         svg: PathBuf::from("bench-results/db_bench.svg"),
         db_bench: None,
         seed: 301,
+        rounds: 1,
         reencrypt_cap_secs: 120,
         reencrypt_rate: None,
     };
@@ -191,6 +197,9 @@ fn parse_args() -> Res<Config> {
             "--svg" => cfg.svg = PathBuf::from(value("--svg")?),
             "--db-bench" => cfg.db_bench = Some(PathBuf::from(value("--db-bench")?)),
             "--seed" => cfg.seed = parse_num(&value("--seed")?)?,
+            "--rounds" => {
+                cfg.rounds = usize::try_from(parse_num(&value("--rounds")?)?)?.max(1);
+            }
             "--reencrypt-cap-secs" => {
                 cfg.reencrypt_cap_secs = parse_num(&value("--reencrypt-cap-secs")?)?.max(1);
             }
@@ -750,6 +759,8 @@ impl Engine for FjallEngine {
 struct Row {
     engine: String,
     workload: String,
+    /// Which round of `--rounds` measured it (0-based).
+    round: usize,
     ops: u64,
     seconds: f64,
     ops_per_sec: f64,
@@ -795,6 +806,7 @@ impl Row {
     fn to_json(&self) -> Value {
         json!({
             "engine": self.engine,
+            "round": self.round,
             "workload": self.workload,
             "ops": self.ops,
             "seconds": self.seconds,
@@ -2259,11 +2271,26 @@ const RATIOS: [(&str, &str); 4] = [
 ];
 
 /// ops/s of `a` divided by ops/s of `b`, per workload.
+/// The median of the values (the mean of the middle two for an even count); `None` if empty.
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some(f64::midpoint(v[n / 2 - 1], v[n / 2])),
+    }
+}
+
+/// Ratios of ops/s, each engine's figure being its median over the rounds.
 fn ratios(rows: &[Row]) -> BTreeMap<(String, String), BTreeMap<Workload, f64>> {
     let ops = |engine: &str, w: Workload| {
-        rows.iter()
-            .find(|r| r.engine == engine && r.workload == w.name() && r.ok())
-            .map(|r| r.ops_per_sec)
+        median(
+            rows.iter()
+                .filter(|r| r.engine == engine && r.workload == w.name() && r.ok())
+                .map(|r| r.ops_per_sec)
+                .collect(),
+        )
     };
     let mut out = BTreeMap::new();
     for (a, b) in RATIOS {
@@ -2554,14 +2581,27 @@ fn run(cfg: &Config) -> Res<()> {
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut reenc = Vec::new();
-    for &e in &engines {
-        println!("{}:", e.name());
-        if e == EngineKind::RocksDb {
-            if let Some(r) = &rocks {
-                run_rocksdb(r, cfg, &root, &mut rows);
+    for round in 0..cfg.rounds {
+        // Odd rounds run the engines in reverse, so none is always first.
+        let order: Vec<EngineKind> =
+            if round % 2 == 1 { engines.iter().rev().copied().collect() } else { engines.clone() };
+        for e in order {
+            if cfg.rounds > 1 {
+                println!("{} (round {} of {}):", e.name(), round + 1, cfg.rounds);
+            } else {
+                println!("{}:", e.name());
             }
-        } else {
-            run_in_process(e, cfg, &root, &values, &zipf, &mut rows, &mut reenc);
+            let first = rows.len();
+            if e == EngineKind::RocksDb {
+                if let Some(r) = &rocks {
+                    run_rocksdb(r, cfg, &root, &mut rows);
+                }
+            } else {
+                run_in_process(e, cfg, &root, &values, &zipf, &mut rows, &mut reenc);
+            }
+            for r in &mut rows[first..] {
+                r.round = round;
+            }
         }
     }
     let total_secs = started.elapsed().as_secs_f64();
@@ -2571,6 +2611,9 @@ fn run(cfg: &Config) -> Res<()> {
     println!("\nResults ({total_secs:.0} s in all)\n");
     print!("{table}");
     println!();
+    if cfg.rounds > 1 {
+        println!("Ratios of each engine's median ops/s over {} rounds:", cfg.rounds);
+    }
     print!("{}", print_ratios(&ratio));
     if !reenc.is_empty() {
         println!();
@@ -2623,6 +2666,7 @@ fn run(cfg: &Config) -> Res<()> {
             "sync": cfg.sync,
             "quick": cfg.quick,
             "seed": cfg.seed,
+            "rounds": cfg.rounds,
             "reencrypt_cap_secs": cfg.reencrypt_cap_secs,
             "reencrypt_rate_bytes_per_sec": cfg.reencrypt_rate,
             "engines": engines.iter().map(|e| e.name()).collect::<Vec<_>>(),
