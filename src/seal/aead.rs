@@ -61,9 +61,9 @@ impl AeadKey {
         out
     }
 
-    /// Checks `tag` over `buf` and `ad`, then decrypts `buf` in place. On a mismatch `buf`
-    /// holds no plaintext (`ring` checks before it releases the output, and the caller
-    /// discards the buffer).
+    /// Decrypts `buf` in place and checks `tag` over it and `ad`. On a mismatch `buf` holds no
+    /// plaintext: `ring` decrypts and authenticates in one pass, then zeroes the buffer before
+    /// it returns the error (and the caller discards it).
     pub(crate) fn open_in_place(
         &self,
         nonce: [u8; 12],
