@@ -1,10 +1,12 @@
 //! `db_bench`: macro benchmarks of sealdb against fjall and RocksDB, in the spirit of RocksDB's
-//! `db_bench` and YCSB.
+//! `db_bench` and YCSB; with `--features peers`, also against two encrypting peers:
+//! coordinode-lsm-tree and `SQLCipher`.
 //!
 //! ```text
 //! cargo bench --bench db_bench -- --quick
 //! cargo bench --bench db_bench -- --num 1000000 --engines sealdb-aes,fjall --workloads fillrandom,readrandom
 //! cargo bench --bench db_bench -- --num 1M --engines sealdb-aes --workloads reencrypt
+//! cargo bench --features peers --bench db_bench -- --engines sealdb-aes,coordinode,sqlcipher,fjall --workloads fillrandom,readrandom
 //! cargo bench --bench db_bench -- --help
 //! ```
 //!
@@ -43,7 +45,8 @@ type Res<T> = Result<T, BoxError>;
 // ------------------------------------------------------------------------------------------
 
 const USAGE: &str = "\
-db_bench: sealdb vs fjall vs RocksDB, db_bench/YCSB-style workloads
+db_bench: sealdb vs fjall vs RocksDB (and, with --features peers, coordinode-lsm-tree and
+SQLCipher), db_bench/YCSB-style workloads
 
 USAGE: cargo bench --bench db_bench -- [OPTIONS]
 
@@ -57,8 +60,10 @@ USAGE: cargo bench --bench db_bench -- [OPTIONS]
   --cache-mb N       block cache of every engine, MiB (default 64)
   --sync             fsync every write (sealdb sync_writes, fjall persist(SyncData), db_bench --sync)
   --engines LIST     comma-separated: sealdb-aes,sealdb-aes-inline,sealdb-chacha,sealdb-plain,
-                     fjall,rocksdb (default: all available; sealdb-aes-inline then runs only the
-                     4 KiB workloads, as it differs from sealdb-aes only for values >= 2 KiB)
+                     fjall,rocksdb,coordinode,sqlcipher (default: all available; sealdb-aes-inline
+                     then runs only the 4 KiB workloads, as it differs from sealdb-aes only for
+                     values >= 2 KiB). coordinode (coordinode-lsm-tree, AES-256-GCM blocks) and
+                     sqlcipher (SQLCipher via rusqlite) need `cargo bench --features peers`
   --workloads LIST   comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,
                      seekrandom,ycsb-a,ycsb-b,ycsb-c,ycsb-f,fill4k,read4k,reencrypt,reencrypt4k
                      (a,b,c,f also accepted; default: all but reencrypt4k; `all`: every one)
@@ -127,7 +132,7 @@ fn parse_args() -> Res<Config> {
         threads: 1,
         cache_mb: 64,
         sync: false,
-        engines: EngineKind::ALL.to_vec(),
+        engines: EngineKind::defaults(),
         engines_explicit: false,
         workloads: Workload::DEFAULT.to_vec(),
         quick: false,
@@ -534,17 +539,40 @@ enum EngineKind {
     SealPlain,
     Fjall,
     RocksDb,
+    /// coordinode-lsm-tree (`--features peers`).
+    Coordinode,
+    /// `SQLCipher` through rusqlite (`--features peers`).
+    SqlCipher,
 }
 
 impl EngineKind {
-    const ALL: [EngineKind; 6] = [
+    /// Every engine `--engines` knows, built or not.
+    const ALL: [EngineKind; 8] = [
         EngineKind::SealAes,
         EngineKind::SealAesInline,
         EngineKind::SealChaCha,
         EngineKind::SealPlain,
         EngineKind::Fjall,
         EngineKind::RocksDb,
+        EngineKind::Coordinode,
+        EngineKind::SqlCipher,
     ];
+
+    /// The engines run when `--engines` is not given: all, less the peer engines when they are
+    /// not compiled in.
+    fn defaults() -> Vec<EngineKind> {
+        EngineKind::ALL.into_iter().filter(|e| e.built()).collect()
+    }
+
+    /// Whether the peer engines (coordinode, sqlcipher).
+    fn is_peer(self) -> bool {
+        matches!(self, EngineKind::Coordinode | EngineKind::SqlCipher)
+    }
+
+    /// Whether this build has the engine: the peers need `--features peers`.
+    fn built(self) -> bool {
+        cfg!(feature = "peers") || !self.is_peer()
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -554,6 +582,8 @@ impl EngineKind {
             EngineKind::SealPlain => "sealdb-plain",
             EngineKind::Fjall => "fjall",
             EngineKind::RocksDb => "rocksdb",
+            EngineKind::Coordinode => "coordinode",
+            EngineKind::SqlCipher => "sqlcipher",
         }
     }
 
@@ -590,6 +620,16 @@ impl EngineKind {
             EngineKind::Fjall => Some(
                 FjallEngine::open(dir, cfg, large_values).map(|e| Box::new(e) as Box<dyn Engine>),
             ),
+            // Values stay in the tree for the 4 KiB workloads too: this release leaves its
+            // key-value separated blob files unencrypted (see describe).
+            #[cfg(feature = "peers")]
+            EngineKind::Coordinode => Some(
+                peers::CoordinodeEngine::open(dir, cfg).map(|e| Box::new(e) as Box<dyn Engine>),
+            ),
+            #[cfg(feature = "peers")]
+            EngineKind::SqlCipher => {
+                Some(peers::SqlCipherEngine::open(dir, cfg).map(|e| Box::new(e) as Box<dyn Engine>))
+            }
             _ => None,
         }
     }
@@ -606,7 +646,10 @@ impl EngineKind {
             EngineKind::SealAes | EngineKind::SealAesInline => Some(sealdb::Cipher::Aes256Gcm),
             EngineKind::SealChaCha => Some(sealdb::Cipher::ChaCha20Poly1305),
             EngineKind::SealPlain => None,
-            EngineKind::Fjall | EngineKind::RocksDb => return None,
+            EngineKind::Fjall
+            | EngineKind::RocksDb
+            | EngineKind::Coordinode
+            | EngineKind::SqlCipher => return None,
         };
         let mut opts =
             sealdb::Options::new(dir).cache_size(cfg.cache_mb << 20).sync_writes(cfg.sync);
@@ -644,6 +687,29 @@ impl EngineKind {
             EngineKind::RocksDb => "RocksDB via the system db_bench (lz4, bloom 10 bits/key; \
                 blob files for the 4 KiB workloads)"
                 .into(),
+            EngineKind::Coordinode => format!(
+                "coordinode-lsm-tree 7.4.0 (fjall's lsm-tree, forked): AES-256-GCM on every \
+                 block of its tables (data, index, filter, meta) and on its manifest snapshots, \
+                 LZ4 at every level, 32 MiB memtable, leveled compaction on one maintenance \
+                 thread, values inline for the 4 KiB workloads too (its KV-separated blob files \
+                 would be plaintext). Not encrypted: block headers (type, lengths, checksums), \
+                 the manifest's edit log (table ids and levels); blocks are sealed with empty \
+                 associated data (the AAD-bound envelope needs its zstd feature), so nothing \
+                 binds a block to its table or offset. No journal: a put reaches no file until \
+                 its memtable is flushed{}",
+                if cfg.sync { " (so --sync cannot apply)" } else { "" }
+            ),
+            EngineKind::SqlCipher => format!(
+                "SQLCipher 4.19 (SQLite 3.53) via rusqlite, OpenSSL 3 built from source: table \
+                 kv(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID, raw 32-byte key, SQLCipher 4 \
+                 defaults (4 KiB pages, AES-256-CBC + HMAC-SHA512 per page), WAL, synchronous={} \
+                 (a commit's WAL write reaches the OS{}), cache_size {} MiB, one connection \
+                 behind a mutex (--threads take turns). Not encrypted: the 16-byte salt at the \
+                 start of the file, WAL frame headers (page numbers), the -shm WAL index",
+                if cfg.sync { "FULL" } else { "NORMAL" },
+                if cfg.sync { " and is fsynced" } else { ", fsync only at checkpoints" },
+                cfg.cache_mb
+            ),
         }
     }
 }
@@ -748,6 +814,300 @@ impl Engine for FjallEngine {
         drop(ks);
         drop(db);
         Ok(())
+    }
+}
+
+// The peer engines (`--features peers`): coordinode-lsm-tree and SQLCipher. Without the feature
+// they are not compiled, and naming them in --engines prints why and skips them.
+#[cfg(feature = "peers")]
+mod peers {
+    use std::path::Path;
+    use std::sync::{Arc, Condvar, Mutex, PoisonError};
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
+    use lsm_tree::AbstractTree as _;
+
+    use super::{Config, Engine, Res};
+
+    /// The memtable size at which a coordinode writer seals it and hands it to the maintenance
+    /// thread: sealdb's (`Options::memtable_size`, 32 MiB).
+    const COORDINODE_MEMTABLE: u64 = 32 << 20;
+    /// Sealed memtables (waiting for their flush) at which coordinode writers stall, and L0 runs
+    /// at which they slow down: fjall's thresholds over the same lsm-tree.
+    const COORDINODE_MAX_SEALED: usize = 4;
+    const COORDINODE_L0_STALL: usize = 20;
+
+    /// A random 32-byte key for one engine instance.
+    fn random_key() -> Res<[u8; 32]> {
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key)?;
+        Ok(key)
+    }
+
+    /// What the coordinode maintenance thread and the writers share.
+    #[derive(Default)]
+    struct Maintenance {
+        /// (work requested, stop requested).
+        state: Mutex<(bool, bool)>,
+        wake: Condvar,
+        /// The first error of a background flush or compaction; writers return it.
+        error: Mutex<Option<String>>,
+    }
+
+    impl Maintenance {
+        fn signal(&self, stop: bool) {
+            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            s.0 = true;
+            s.1 |= stop;
+            self.wake.notify_one();
+        }
+
+        fn check(&self) -> Res<()> {
+            match &*self.error.lock().unwrap_or_else(PoisonError::into_inner) {
+                Some(e) => Err(format!("coordinode background work failed: {e}").into()),
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// coordinode-lsm-tree: a bare LSM tree (no journal, no background threads of its own), so
+    /// this engine does what fjall's keyspace does around the same tree: seals the memtable at
+    /// a size, flushes sealed memtables and runs leveled compaction on a maintenance thread,
+    /// and stalls writers when flushes fall behind.
+    pub(super) struct CoordinodeEngine {
+        tree: lsm_tree::AnyTree,
+        seqno: lsm_tree::SequenceNumberCounter,
+        maint: Arc<Maintenance>,
+        worker: Option<JoinHandle<()>>,
+    }
+
+    impl CoordinodeEngine {
+        pub(super) fn open(dir: &Path, cfg: &Config) -> Res<CoordinodeEngine> {
+            let seqno = lsm_tree::SequenceNumberCounter::default();
+            let provider = lsm_tree::Aes256GcmProvider::new(&random_key()?);
+            let tree = lsm_tree::Config::new(
+                dir,
+                seqno.clone(),
+                lsm_tree::SequenceNumberCounter::default(),
+            )
+            .use_cache(Arc::new(lsm_tree::Cache::with_capacity_bytes(cfg.cache_mb << 20)))
+            .data_block_compression_policy(lsm_tree::config::CompressionPolicy::all(
+                lsm_tree::CompressionType::Lz4,
+            ))
+            .with_encryption(Some(Arc::new(provider)))
+            .open()?;
+            let maint = Arc::new(Maintenance::default());
+            let worker = {
+                let (tree, seqno, maint) = (tree.clone(), seqno.clone(), Arc::clone(&maint));
+                std::thread::Builder::new()
+                    .name("coordinode-maint".into())
+                    .spawn(move || coordinode_maintenance(&tree, &seqno, &maint))?
+            };
+            Ok(CoordinodeEngine { tree, seqno, maint, worker: Some(worker) })
+        }
+
+        fn stop_worker(&mut self) {
+            self.maint.signal(true);
+            if let Some(w) = self.worker.take() {
+                let _ = w.join();
+            }
+        }
+    }
+
+    /// The maintenance thread: flushes sealed memtables, then compacts (leveled, the default
+    /// strategy, as fjall's) until there is nothing to do or a memtable waits, then sleeps until
+    /// a writer seals one (or 100 ms, for compactions that became due).
+    fn coordinode_maintenance(
+        tree: &lsm_tree::AnyTree,
+        seqno: &lsm_tree::SequenceNumberCounter,
+        maint: &Maintenance,
+    ) {
+        let strategy: Arc<dyn lsm_tree::compaction::CompactionStrategy> =
+            Arc::new(lsm_tree::compaction::Leveled::default());
+        loop {
+            let stop = {
+                let mut s = maint.state.lock().unwrap_or_else(PoisonError::into_inner);
+                if !s.0 && !s.1 {
+                    s = maint
+                        .wake
+                        .wait_timeout(s, Duration::from_millis(100))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                s.0 = false;
+                s.1
+            };
+            if stop {
+                return;
+            }
+            let work = || -> lsm_tree::Result<()> {
+                // No snapshots are ever taken, so every version below the next sequence number
+                // that a newer one shadows is garbage.
+                if tree.sealed_memtable_count() > 0 {
+                    let lock = tree.get_flush_lock();
+                    tree.flush(&lock, seqno.get())?;
+                }
+                while tree.sealed_memtable_count() == 0 {
+                    let done = tree.compact(Arc::clone(&strategy), seqno.get())?;
+                    if done.action == lsm_tree::compaction::CompactionAction::Nothing {
+                        break;
+                    }
+                }
+                Ok(())
+            };
+            if let Err(e) = work() {
+                let mut err = maint.error.lock().unwrap_or_else(PoisonError::into_inner);
+                err.get_or_insert_with(|| e.to_string());
+                return;
+            }
+        }
+    }
+
+    impl Engine for CoordinodeEngine {
+        fn put(&self, key: &[u8], value: &[u8]) -> Res<()> {
+            let (_, memtable) = self.tree.insert(key, value, self.seqno.next());
+            if memtable > COORDINODE_MEMTABLE && self.tree.rotate_memtable().is_some() {
+                self.maint.signal(false);
+                // Backpressure on the writer that sealed the memtable, as fjall applies it.
+                while self.tree.sealed_memtable_count() >= COORDINODE_MAX_SEALED
+                    || self.tree.l0_run_count() >= COORDINODE_L0_STALL
+                {
+                    self.maint.check()?;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            Ok(())
+        }
+        fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Res<bool> {
+            Ok(match self.tree.get(key, lsm_tree::SeqNo::MAX)? {
+                Some(v) => {
+                    out.clear();
+                    out.extend_from_slice(&v);
+                    true
+                }
+                None => false,
+            })
+        }
+        fn scan(&self, start: &[u8], n: usize, visit: &mut dyn FnMut(&[u8], &[u8])) -> Res<usize> {
+            use lsm_tree::Guard as _;
+            let mut count = 0;
+            for guard in self.tree.range(start.., lsm_tree::SeqNo::MAX, None).take(n) {
+                let (k, v) = guard.into_inner()?;
+                visit(&k, &v);
+                count += 1;
+            }
+            Ok(count)
+        }
+        fn finish(&self) -> Res<()> {
+            self.maint.check()?;
+            // Seals the active memtable and flushes it with every sealed one (waiting for a
+            // flush the maintenance thread has begun); the default FlushDurability::Synced
+            // fsyncs the tables and the manifest before it returns.
+            self.tree.flush_active_memtable(self.seqno.get())?;
+            Ok(())
+        }
+        fn close(mut self: Box<Self>) -> Res<()> {
+            self.stop_worker();
+            self.maint.check()?;
+            let tree = self.tree.clone();
+            drop(self);
+            // Waits until nothing of the tree touches its directory any more.
+            tree.close().wait();
+            Ok(())
+        }
+    }
+
+    impl Drop for CoordinodeEngine {
+        fn drop(&mut self) {
+            self.stop_worker();
+        }
+    }
+
+    /// `SQLCipher` through rusqlite: one `WITHOUT ROWID` table, every put its own autocommit
+    /// transaction. A rusqlite `Connection` is `Send` but not `Sync`, so the engine holds one
+    /// behind a mutex: with `--threads N` the clients take turns, which is how an application
+    /// sharing one connection uses `SQLite`.
+    pub(super) struct SqlCipherEngine {
+        conn: Mutex<rusqlite::Connection>,
+    }
+
+    const SQL_PUT: &str = "INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)";
+    const SQL_GET: &str = "SELECT v FROM kv WHERE k = ?1";
+    const SQL_SCAN: &str = "SELECT k, v FROM kv WHERE k >= ?1 ORDER BY k LIMIT ?2";
+
+    impl SqlCipherEngine {
+        pub(super) fn open(dir: &Path, cfg: &Config) -> Res<SqlCipherEngine> {
+            let conn = rusqlite::Connection::open(dir.join("kv.db"))?;
+            // A raw key (x'...'): SQLCipher skips its passphrase KDF and uses the 32 bytes as
+            // the AES-256 key (the HMAC key is derived from it with 2 PBKDF2 iterations).
+            conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(random_key()?)))?;
+            // WAL: a commit appends its pages to the -wal file with write(2). synchronous
+            // NORMAL fsyncs only at checkpoints, so a write reaches the OS but is not fsynced,
+            // as the other engines' journals; --sync: FULL, which fsyncs the WAL every commit.
+            let journal: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !journal.eq_ignore_ascii_case("wal") {
+                return Err(format!("sqlcipher: journal_mode is {journal}, not wal").into());
+            }
+            conn.execute_batch(&format!(
+                "PRAGMA synchronous = {}; PRAGMA cache_size = -{};
+                 CREATE TABLE kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID;",
+                if cfg.sync { "FULL" } else { "NORMAL" },
+                cfg.cache_mb << 10,
+            ))?;
+            Ok(SqlCipherEngine { conn: Mutex::new(conn) })
+        }
+
+        fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+            self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl Engine for SqlCipherEngine {
+        fn put(&self, key: &[u8], value: &[u8]) -> Res<()> {
+            let conn = self.conn();
+            conn.prepare_cached(SQL_PUT)?.execute(rusqlite::params![key, value])?;
+            Ok(())
+        }
+        fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Res<bool> {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(SQL_GET)?;
+            let mut rows = stmt.query([key])?;
+            Ok(match rows.next()? {
+                Some(row) => {
+                    out.clear();
+                    out.extend_from_slice(row.get_ref(0)?.as_blob()?);
+                    true
+                }
+                None => false,
+            })
+        }
+        fn scan(&self, start: &[u8], n: usize, visit: &mut dyn FnMut(&[u8], &[u8])) -> Res<usize> {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(SQL_SCAN)?;
+            let limit = i64::try_from(n).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(rusqlite::params![start, limit])?;
+            let mut count = 0;
+            while let Some(row) = rows.next()? {
+                visit(row.get_ref(0)?.as_blob()?, row.get_ref(1)?.as_blob()?);
+                count += 1;
+            }
+            Ok(count)
+        }
+        fn finish(&self) -> Res<()> {
+            // Copies the WAL into the database file, fsyncs it and truncates the WAL.
+            let conn = self.conn();
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy != 0 {
+                return Err("sqlcipher: wal_checkpoint(TRUNCATE) could not complete".into());
+            }
+            Ok(())
+        }
+        fn close(self: Box<Self>) -> Res<()> {
+            let conn = self.conn.into_inner().unwrap_or_else(PoisonError::into_inner);
+            conn.close().map_err(|(_, e)| e)?;
+            Ok(())
+        }
     }
 }
 
@@ -2263,11 +2623,13 @@ fn print_table(rows: &[Row]) -> String {
     s
 }
 
-const RATIOS: [(&str, &str); 4] = [
+const RATIOS: [(&str, &str); 6] = [
     ("sealdb-aes", "fjall"),
     ("sealdb-aes", "rocksdb"),
     ("sealdb-aes", "sealdb-plain"),
     ("sealdb-aes", "sealdb-aes-inline"),
+    ("sealdb-aes", "coordinode"),
+    ("sealdb-aes", "sqlcipher"),
 ];
 
 /// ops/s of `a` divided by ops/s of `b`, per workload.
@@ -2311,8 +2673,8 @@ fn print_ratios(r: &BTreeMap<(String, String), BTreeMap<Workload, f64>>) -> Stri
     let mut s = String::new();
     if r.values().all(BTreeMap::is_empty) {
         s.push_str(
-            "ops/s ratios: none (they need sealdb-aes and fjall, rocksdb, sealdb-plain or \
-             sealdb-aes-inline)\n",
+            "ops/s ratios: none (they need sealdb-aes and fjall, rocksdb, sealdb-plain, \
+             sealdb-aes-inline, coordinode or sqlcipher)\n",
         );
         return s;
     }
@@ -2455,6 +2817,8 @@ fn write_svg(path: &Path, rows: &[Row], engines: &[EngineKind], title: &str) -> 
         RGBColor(214, 39, 40),
         RGBColor(148, 103, 189),
         RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
     ];
     for (ei, e) in engines.iter().enumerate() {
         let color = palette[ei % palette.len()];
@@ -2537,6 +2901,14 @@ fn run(cfg: &Config) -> Res<()> {
         );
         engines.retain(|e| *e != EngineKind::RocksDb);
     }
+    for e in engines.iter().filter(|e| !e.built()) {
+        println!(
+            "{}: skipped (built without --features peers; run `cargo bench --features peers \
+             --bench db_bench`)",
+            e.name()
+        );
+    }
+    engines.retain(|e| e.built());
 
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     println!("sealdb db_bench");
