@@ -75,14 +75,9 @@ impl WalWriter {
 
     /// Ends this WAL with the end record naming WAL `next`, and fsyncs it.
     pub(crate) fn finish(&mut self, next: u64) -> Result<()> {
-        self.buf.clear();
-        let offset = self.file.len();
-        let payload = next.to_le_bytes();
-        self.cipher.seal(BlockKind::Wal, offset, self.next_nonce, false, &payload, &mut self.buf);
-        self.next_nonce += 1;
-        self.file.append(&self.buf)?;
-        self.file.sync()?;
-        Ok(())
+        const _: () = assert!(END_RECORD_LEN < COMPRESS_MIN, "end records are stored as is");
+        self.add_record(&next.to_le_bytes())?;
+        self.sync()
     }
 
     /// fsyncs the WAL.
