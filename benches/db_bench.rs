@@ -512,6 +512,14 @@ fn fnv1a64(x: u64) -> u64 {
 // Engines
 // ------------------------------------------------------------------------------------------
 
+/// What `Engine::get` returns for a lookup's result: copies a found value into `out`.
+fn copy_found(found: Option<impl AsRef<[u8]>>, out: &mut Vec<u8>) -> bool {
+    let Some(v) = found else { return false };
+    out.clear();
+    out.extend_from_slice(v.as_ref());
+    true
+}
+
 /// An in-process key-value engine under test. Implement this and add an [`EngineKind`] arm to
 /// bring another engine in.
 trait Engine: Sync {
@@ -723,14 +731,7 @@ impl Engine for SealEngine {
         Ok(self.db.put(key, value)?)
     }
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Res<bool> {
-        Ok(match self.db.get(key)? {
-            Some(v) => {
-                out.clear();
-                out.extend_from_slice(&v);
-                true
-            }
-            None => false,
-        })
+        Ok(copy_found(self.db.get(key)?, out))
     }
     fn scan(&self, start: &[u8], n: usize, visit: &mut dyn FnMut(&[u8], &[u8])) -> Res<usize> {
         let mut count = 0;
@@ -784,14 +785,7 @@ impl Engine for FjallEngine {
         Ok(())
     }
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Res<bool> {
-        Ok(match self.ks.get(key)? {
-            Some(v) => {
-                out.clear();
-                out.extend_from_slice(&v);
-                true
-            }
-            None => false,
-        })
+        Ok(copy_found(self.ks.get(key)?, out))
     }
     fn scan(&self, start: &[u8], n: usize, visit: &mut dyn FnMut(&[u8], &[u8])) -> Res<usize> {
         let mut count = 0;
@@ -828,7 +822,7 @@ mod peers {
 
     use lsm_tree::AbstractTree as _;
 
-    use super::{Config, Engine, Res};
+    use super::{copy_found, Config, Engine, Res};
 
     /// The memtable size at which a coordinode writer seals it and hands it to the maintenance
     /// thread: sealdb's (`Options::memtable_size`, 32 MiB).
@@ -980,14 +974,7 @@ mod peers {
             Ok(())
         }
         fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Res<bool> {
-            Ok(match self.tree.get(key, lsm_tree::SeqNo::MAX)? {
-                Some(v) => {
-                    out.clear();
-                    out.extend_from_slice(&v);
-                    true
-                }
-                None => false,
-            })
+            Ok(copy_found(self.tree.get(key, lsm_tree::SeqNo::MAX)?, out))
         }
         fn scan(&self, start: &[u8], n: usize, visit: &mut dyn FnMut(&[u8], &[u8])) -> Res<usize> {
             use lsm_tree::Guard as _;
