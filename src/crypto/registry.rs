@@ -19,7 +19,9 @@
 //!
 //! K is the raw master key, the Argon2id output, or the key the provider unwraps.
 //! body: cipher u8, current key id u32, next key id u32, audit key [32], count u32,
-//!       count × (key id u32, created at u64 (Unix seconds), key [32])
+//!       count × (key id u32, created at u64 (Unix seconds), key [32]),
+//!       retired audit key count u32, retired audit key [32] × count (oldest first; absent in
+//!       registries written before audit keys could rotate)
 //! ```
 //!
 //! Open checks, in order: crc (a damaged file is corruption), magic and version, K from the
@@ -52,6 +54,9 @@ pub(crate) struct KeyRing {
     keys: BTreeMap<u32, DataKey>,
     /// Key of the audit log's MAC chain.
     pub(crate) audit_key: SecretKey,
+    /// Audit keys the log was written under before `audit_key`, oldest first: kept so the
+    /// whole log still verifies.
+    retired_audit_keys: Vec<SecretKey>,
 }
 
 fn now_secs() -> u64 {
@@ -63,7 +68,14 @@ impl KeyRing {
     pub(crate) fn generate(cipher: Cipher) -> Result<KeyRing> {
         let mut audit_key = SecretKey([0; 32]);
         random_bytes(&mut audit_key.0)?;
-        let mut ring = KeyRing { cipher, current: 0, next_id: 1, keys: BTreeMap::new(), audit_key };
+        let mut ring = KeyRing {
+            cipher,
+            current: 0,
+            next_id: 1,
+            keys: BTreeMap::new(),
+            audit_key,
+            retired_audit_keys: Vec::new(),
+        };
         ring.add_key()?;
         Ok(ring)
     }
@@ -73,7 +85,34 @@ impl KeyRing {
     pub(crate) fn fixed(cipher: Cipher, key: [u8; 32]) -> KeyRing {
         let mut keys = BTreeMap::new();
         keys.insert(1, DataKey { id: 1, key: SecretKey(key), created_at: 0 });
-        KeyRing { cipher, current: 1, next_id: 2, keys, audit_key: SecretKey(key) }
+        KeyRing {
+            cipher,
+            current: 1,
+            next_id: 2,
+            keys,
+            audit_key: SecretKey(key),
+            retired_audit_keys: Vec::new(),
+        }
+    }
+
+    /// Every audit key the log was written under, oldest first; the current one last.
+    pub(crate) fn audit_keys(&self) -> Vec<SecretKey> {
+        let mut all = self.retired_audit_keys.clone();
+        all.push(self.audit_key.clone());
+        all
+    }
+
+    /// Makes a new random audit key current; the old one is kept, retired, so lines written
+    /// under it still verify.
+    pub(crate) fn rotate_audit_key(&mut self) -> Result<()> {
+        if self.retired_audit_keys.len() as u32 >= MAX_KEYS {
+            return Err(Error::InvalidArgument("audit keys exhausted".into()));
+        }
+        let mut k = SecretKey([0; 32]);
+        random_bytes(&mut k.0)?;
+        let old = std::mem::replace(&mut self.audit_key, k);
+        self.retired_audit_keys.push(old);
+        Ok(())
     }
 
     /// Adds a new random data key and makes it current; returns its id.
@@ -125,7 +164,9 @@ impl KeyRing {
         let check = hkdf32(&kek.key.0, &salt, &[b"sealdb/v1/check"]);
         let wrap = hkdf32(&kek.key.0, &salt, &[b"sealdb/v1/kek"]);
 
-        let mut body = Zeroizing::new(Vec::with_capacity(45 + self.keys.len() * 44 + 16));
+        // Sized exactly, so no reallocation leaves key bytes behind in freed memory.
+        let cap = 49 + self.keys.len() * 44 + self.retired_audit_keys.len() * 32 + 16;
+        let mut body = Zeroizing::new(Vec::with_capacity(cap));
         body.push(match self.cipher {
             Cipher::Aes256Gcm => 1,
             Cipher::ChaCha20Poly1305 => 2,
@@ -138,6 +179,10 @@ impl KeyRing {
             put_u32(&mut body, k.id);
             put_u64(&mut body, k.created_at);
             body.extend_from_slice(&k.key.0);
+        }
+        put_u32(&mut body, self.retired_audit_keys.len() as u32);
+        for k in &self.retired_audit_keys {
+            body.extend_from_slice(&k.0);
         }
 
         let mut out = Vec::with_capacity(80 + kek.params.len() + body.len());
@@ -234,10 +279,20 @@ impl KeyRing {
                 return Err(bad_body());
             }
         }
+        let mut retired_audit_keys = Vec::new();
+        if !r.is_empty() {
+            let count = r.u32().ok_or_else(bad_body)?;
+            if count > MAX_KEYS {
+                return Err(bad_body());
+            }
+            for _ in 0..count {
+                retired_audit_keys.push(SecretKey(r.array().ok_or_else(bad_body)?));
+            }
+        }
         if !r.is_empty() || !keys.contains_key(&current) {
             return Err(bad_body());
         }
-        Ok((KeyRing { cipher, current, next_id, keys, audit_key }, kek))
+        Ok((KeyRing { cipher, current, next_id, keys, audit_key, retired_audit_keys }, kek))
     }
 }
 
@@ -267,6 +322,19 @@ mod tests {
         }
         for n in 0..bytes.len() {
             assert!(KeyRing::decode(&bytes[..n], p, &m).is_err());
+        }
+        // Retired audit keys survive a rewrite, oldest first, and stay out of the clear.
+        let mut rotated = back.clone();
+        rotated.rotate_audit_key().unwrap();
+        rotated.rotate_audit_key().unwrap();
+        let bytes2 = rotated.encode(&m.resolve_new().unwrap()).unwrap();
+        let (back2, _) = KeyRing::decode(&bytes2, p, &m).unwrap();
+        let ids = |r: &KeyRing| r.audit_keys().iter().map(|k| k.0).collect::<Vec<_>>();
+        assert_eq!(ids(&back2), ids(&rotated));
+        assert_eq!(back2.audit_keys().len(), 3);
+        assert_eq!(back2.audit_keys()[0].0, ring.audit_key.0);
+        for k in rotated.audit_keys() {
+            assert!(!bytes2.windows(32).any(|w| w == k.0));
         }
         // No data key appears in the clear.
         for k in ring.keys() {

@@ -2,16 +2,20 @@
 //!
 //! ```text
 //! MANIFEST = file header ‖ one sealed block (kind Manifest, nonce 1) holding:
-//!   version u8 (1) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
+//!   version u8 (2) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
 //!   ‖ file count u32 ‖ file* ‖ segment count u32 ‖ segment*
+//!   ‖ rotation key id u32 ‖ bytes sealed under it u64 ‖ audit lines u64 ‖ audit last mac [32]
 //! file     = level u8 ‖ number u64 ‖ size u64 ‖ key id u32 ‖ max sequence u64
 //!            ‖ varint len ‖ smallest internal key ‖ varint len ‖ largest internal key
-//! segment  = number u64 ‖ discard bytes u64         (live value-log segments)
+//! segment  = number u64 ‖ discard bytes u64 ‖ length u64 ‖ flags u8 (bit 0: active)
 //! ```
+//! Version 1 (still read) ends after the segments, and its segment is number ‖ discard bytes.
+//!
 //! A change writes `MANIFEST.tmp`, fsyncs it, renames it over `MANIFEST` and fsyncs the
 //! directory, so the manifest on disk is always one whole, authenticated snapshot: a truncated
 //! or edited manifest fails to open rather than silently dropping files. WALs numbered below
-//! `log number` are obsolete.
+//! `log number` are obsolete. `next file number` is a reservation: every number below it may
+//! be in use, and none at or above it is used before a newer manifest reserves it.
 
 use std::path::Path;
 
@@ -24,8 +28,15 @@ use crate::seal::{BlockKind, FileHeader, FileKind};
 
 /// Number of levels.
 pub(crate) const NUM_LEVELS: usize = 7;
-const VERSION: u8 = 1;
+/// The version written.
+const VERSION: u8 = 2;
+/// The first version, still read: no segment lengths, rotation counter or audit anchor.
+const VERSION_1: u8 = 1;
 const MAX_FILES: u32 = 1 << 24;
+/// Segment flag: the segment being appended to.
+const SEGMENT_ACTIVE: u8 = 1;
+/// File numbers each manifest reserves beyond the last one allocated (see [`ManifestData`]).
+pub(crate) const FILE_NUMBER_RESERVE: u64 = 1024;
 
 /// A live SSTable as the manifest records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,15 +59,43 @@ impl FileMeta {
     }
 }
 
+/// A live value-log segment as the manifest records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentMeta {
+    pub(crate) number: u64,
+    /// Bytes of entries known to be garbage.
+    pub(crate) discard: u64,
+    /// For a closed segment its exact length; for the active one the bytes known durable (the
+    /// file may be longer). `None` only when read from a version-1 manifest.
+    pub(crate) len: Option<u64>,
+    /// The segment being appended to.
+    pub(crate) active: bool,
+}
+
+/// Where the audit log's MAC chain stood when the manifest was written: its number of lines and
+/// the MAC of the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AuditAnchor {
+    pub(crate) lines: u64,
+    pub(crate) last_mac: [u8; 32],
+}
+
 /// The state a manifest records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ManifestData {
+    /// Every file number below it may be in use; new numbers start at it.
     pub(crate) next_file_number: u64,
     pub(crate) last_sequence: u64,
     pub(crate) log_number: u64,
     pub(crate) files: Vec<(u8, FileMeta)>,
-    /// Live value-log segments: (number, bytes known to be garbage).
-    pub(crate) segments: Vec<(u64, u64)>,
+    /// Live value-log segments.
+    pub(crate) segments: Vec<SegmentMeta>,
+    /// Rotation by volume: the current data key's id and the bytes sealed under it so far
+    /// ((0, 0) when unencrypted or read from a version-1 manifest).
+    pub(crate) rotation: (u32, u64),
+    /// The audit log's chain (`None` when unencrypted, when no line was written yet, or read
+    /// from a version-1 manifest).
+    pub(crate) audit: Option<AuditAnchor>,
 }
 
 impl ManifestData {
@@ -76,17 +115,27 @@ impl ManifestData {
             put_len_prefixed(&mut out, &f.largest);
         }
         put_u32(&mut out, self.segments.len() as u32);
-        for (n, d) in &self.segments {
-            put_u64(&mut out, *n);
-            put_u64(&mut out, *d);
+        for s in &self.segments {
+            put_u64(&mut out, s.number);
+            put_u64(&mut out, s.discard);
+            // A version-1 segment's length is unknown until the engine measures it; it is
+            // written as what the engine filled in, never as `None`.
+            put_u64(&mut out, s.len.unwrap_or(0));
+            out.push(if s.active { SEGMENT_ACTIVE } else { 0 });
         }
+        put_u32(&mut out, self.rotation.0);
+        put_u64(&mut out, self.rotation.1);
+        let anchor = self.audit.unwrap_or(AuditAnchor { lines: 0, last_mac: [0; 32] });
+        put_u64(&mut out, anchor.lines);
+        out.extend_from_slice(&anchor.last_mac);
         out
     }
 
-    /// Decodes a manifest payload (already authenticated).
+    /// Decodes a manifest payload (already authenticated), version 2 or 1.
     pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<ManifestData, &'static str> {
         let mut r = Reader::new(bytes);
-        if r.u8() != Some(VERSION) {
+        let version = r.u8().ok_or("manifest truncated")?;
+        if version != VERSION && version != VERSION_1 {
             return Err("unknown manifest version");
         }
         let next_file_number = r.u64().ok_or("manifest truncated")?;
@@ -122,17 +171,52 @@ impl ManifestData {
         }
         let mut segments = Vec::new();
         for _ in 0..count {
-            let n = r.u64().ok_or("manifest truncated")?;
-            let d = r.u64().ok_or("manifest truncated")?;
-            if n >= next_file_number {
+            let number = r.u64().ok_or("manifest truncated")?;
+            let discard = r.u64().ok_or("manifest truncated")?;
+            let (len, active) = if version == VERSION_1 {
+                (None, false)
+            } else {
+                let len = r.u64().ok_or("manifest truncated")?;
+                let flags = r.u8().ok_or("manifest truncated")?;
+                if flags & !SEGMENT_ACTIVE != 0 {
+                    return Err("manifest segment flags hold an unknown bit");
+                }
+                (Some(len), flags & SEGMENT_ACTIVE != 0)
+            };
+            if number >= next_file_number {
                 return Err("manifest segment number not below next file number");
             }
-            segments.push((n, d));
+            segments.push(SegmentMeta { number, discard, len, active });
         }
+        if segments.iter().filter(|s| s.active).count() > 1 {
+            return Err("manifest names more than one active segment");
+        }
+        let (rotation, audit) = if version == VERSION_1 {
+            ((0, 0), None)
+        } else {
+            let key_id = r.u32().ok_or("manifest truncated")?;
+            let sealed = r.u64().ok_or("manifest truncated")?;
+            let lines = r.u64().ok_or("manifest truncated")?;
+            let last_mac: [u8; 32] = r.array().ok_or("manifest truncated")?;
+            let audit = match lines {
+                0 if last_mac != [0; 32] => return Err("manifest audit anchor malformed"),
+                0 => None,
+                _ => Some(AuditAnchor { lines, last_mac }),
+            };
+            ((key_id, sealed), audit)
+        };
         if !r.is_empty() {
             return Err("trailing bytes in manifest");
         }
-        Ok(ManifestData { next_file_number, last_sequence, log_number, files, segments })
+        Ok(ManifestData {
+            next_file_number,
+            last_sequence,
+            log_number,
+            files,
+            segments,
+            rotation,
+            audit,
+        })
     }
 }
 
@@ -180,11 +264,10 @@ pub(crate) fn read(fs: &dyn Fs, dir: &Path, keys: Option<&KeyRing>) -> Result<Ma
 mod tests {
     use super::*;
 
-    #[test]
-    fn roundtrip() {
+    fn sample() -> ManifestData {
         let mut sk = Vec::new();
         key::encode(&mut sk, b"a", 1, key::ValueKind::Put);
-        let d = ManifestData {
+        ManifestData {
             next_file_number: 10,
             last_sequence: 99,
             log_number: 7,
@@ -199,12 +282,84 @@ mod tests {
                     largest: sk,
                 },
             )],
-            segments: vec![(4, 1000)],
-        };
+            segments: vec![
+                SegmentMeta { number: 4, discard: 1000, len: Some(5000), active: false },
+                SegmentMeta { number: 8, discard: 0, len: Some(64), active: true },
+            ],
+            rotation: (2, 123_456),
+            audit: Some(AuditAnchor { lines: 5, last_mac: [7; 32] }),
+        }
+    }
+
+    #[test]
+    fn roundtrip() {
+        let d = sample();
         assert_eq!(ManifestData::decode(&d.encode()).unwrap(), d);
         let enc = d.encode();
         for n in 0..enc.len() {
-            assert!(ManifestData::decode(&enc[..n]).is_err());
+            assert!(ManifestData::decode(&enc[..n]).is_err(), "cut at {n}");
         }
+        let plain = ManifestData { audit: None, rotation: (0, 0), ..d };
+        assert_eq!(ManifestData::decode(&plain.encode()).unwrap(), plain);
+    }
+
+    /// Offset of the flags byte of segment `i` in `sample().encode()`.
+    fn flags_offset(enc: &[u8], i: usize) -> usize {
+        // Segments sit before the 52-byte tail (rotation 12, anchor 40); each is 25 bytes.
+        enc.len() - 52 - 25 * (2 - i) + 24
+    }
+
+    #[test]
+    fn segment_flags_are_checked() {
+        let enc = sample().encode();
+        assert_eq!(enc[flags_offset(&enc, 0)], 0);
+        assert_eq!(enc[flags_offset(&enc, 1)], SEGMENT_ACTIVE);
+        for bit in 1..8 {
+            let mut t = enc.clone();
+            t[flags_offset(&enc, 0)] |= 1 << bit;
+            assert_eq!(
+                ManifestData::decode(&t),
+                Err("manifest segment flags hold an unknown bit"),
+                "bit {bit}"
+            );
+        }
+        let mut two_active = enc.clone();
+        two_active[flags_offset(&enc, 0)] = SEGMENT_ACTIVE;
+        assert!(ManifestData::decode(&two_active).is_err());
+        let mut no_anchor_mac = enc.clone();
+        let lines_at = enc.len() - 40;
+        no_anchor_mac[lines_at..lines_at + 8].fill(0);
+        assert_eq!(ManifestData::decode(&no_anchor_mac), Err("manifest audit anchor malformed"));
+    }
+
+    #[test]
+    fn version_1_still_decodes() {
+        let d = sample();
+        let mut v1 = vec![VERSION_1];
+        put_u64(&mut v1, d.next_file_number);
+        put_u64(&mut v1, d.last_sequence);
+        put_u64(&mut v1, d.log_number);
+        // The file count and files are laid out alike in both versions.
+        let enc = d.encode();
+        v1.extend_from_slice(&enc[25..enc.len() - (4 + 2 * 25 + 52)]);
+        put_u32(&mut v1, 2);
+        for s in &d.segments {
+            put_u64(&mut v1, s.number);
+            put_u64(&mut v1, s.discard);
+        }
+        let back = ManifestData::decode(&v1).unwrap();
+        assert_eq!(back.files, d.files);
+        assert_eq!(back.rotation, (0, 0));
+        assert_eq!(back.audit, None);
+        let segs: Vec<_> = back.segments.iter().map(|s| (s.number, s.discard, s.len)).collect();
+        assert_eq!(segs, vec![(4, 1000, None), (8, 0, None)]);
+        assert!(back.segments.iter().all(|s| !s.active));
+        // A version-1 payload with version 2's tail is refused, and the reverse.
+        let mut long = v1.clone();
+        long.push(0);
+        assert_eq!(ManifestData::decode(&long), Err("trailing bytes in manifest"));
+        let mut v3 = d.encode();
+        v3[0] = 3;
+        assert_eq!(ManifestData::decode(&v3), Err("unknown manifest version"));
     }
 }
