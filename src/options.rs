@@ -73,8 +73,9 @@ impl Encryption {
         self
     }
     /// Rotates the data key automatically once it has sealed `bytes` bytes (default 1 TiB;
-    /// see `docs/security.md` for why this is hygiene rather than a nonce limit). The count
-    /// restarts at each open.
+    /// see `docs/security.md` for why this is hygiene rather than a nonce limit). The count is
+    /// kept in the manifest and holds across reopens (a crash loses only what was counted
+    /// since the last manifest write).
     #[must_use]
     pub fn rotate_after_bytes(mut self, bytes: u64) -> Encryption {
         self.rotate_after_bytes = Some(bytes);

@@ -27,7 +27,7 @@ fn write_tables(
     inner: &Inner,
     source: &mut dyn InternalIterator,
     target_size: u64,
-    mut alloc: impl FnMut() -> u64,
+    mut alloc: impl FnMut() -> Result<u64>,
     mut drop_tombstone: impl FnMut(&[u8]) -> bool,
     abort: &dyn Fn() -> bool,
     discards: &mut Discards,
@@ -87,7 +87,7 @@ fn write_tables(
                 }
             }
             if builder.is_none() {
-                let n = alloc();
+                let n = alloc()?;
                 let path = names::table(&inner.dir, n);
                 builder = Some((
                     n,
@@ -149,7 +149,7 @@ pub(crate) fn build_l0(
         || {
             debug_assert!(!used);
             used = true;
-            number
+            Ok(number)
         },
         |_| false,
         &|| false,
@@ -164,7 +164,7 @@ pub(crate) fn flush_one(inner: &Inner) -> Result<bool> {
     let (imm, number) = {
         let mut st = inner.state.lock();
         let Some(imm) = st.imms.front().cloned() else { return Ok(false) };
-        (imm, st.alloc_file_number())
+        (imm, inner.alloc_file_number(&mut st)?)
     };
     let mut discards = Discards::new();
     let file =
@@ -298,7 +298,7 @@ fn run(inner: &Inner, c: &Compaction) -> Result<()> {
             inner,
             &mut merged,
             inner.tuning.target_file_size,
-            || inner.state.lock().alloc_file_number(),
+            || inner.alloc_file_number(&mut inner.state.lock()),
             |uk| {
                 deeper.iter().all(|lvl| {
                     lvl.iter().all(|f| uk < f.meta.smallest_user() || uk > f.meta.largest_user())

@@ -1,5 +1,9 @@
-//! Key management of an open database: data-key and master-key rotation, the re-encryption
-//! compactor, key destruction, automatic rotation and the audit log.
+//! Key management of an open database: data-key and master-key rotation, rekeying, the
+//! re-encryption compactor, key destruction, automatic rotation and the audit log.
+//!
+//! Every key operation that appends audit lines ends with a manifest write, so the manifest's
+//! audit anchor (line count and last MAC) follows the log; the manifest also carries the
+//! volume sealed under the current data key, so rotation by volume holds across reopens.
 //!
 //! Lock order (the whole engine's): `queue` alone; `gc_lock` → `wal` → `compaction_lock` →
 //! `flush_lock` → `state`; `admin` is taken alone or innermost. Nothing holding
@@ -14,7 +18,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::version::TableFile;
 use super::Inner;
-use crate::crypto::audit::AuditLog;
+use crate::crypto::audit::{AnchorCell, AuditAnchor, AuditLog};
 use crate::crypto::registry::KeyRing;
 use crate::crypto::{Kek, MasterKey};
 use crate::error::{Error, Result};
@@ -40,33 +44,45 @@ pub(crate) struct KeyAdmin {
     pub(crate) rotate_every: Option<Duration>,
     pub(crate) rotate_after_bytes: Option<u64>,
     pub(crate) reencrypt_rate: u64,
-    /// Bytes sealed under the current data key since it became current (or since open).
+    /// Bytes sealed under the current data key since it became current (restored at open
+    /// from the manifest).
     pub(crate) sealed_bytes: AtomicU64,
+    /// The audit log's anchor as appended so far (taken innermost, by manifest writes).
+    anchor: AnchorCell,
     /// Set while `DB::reencrypt` runs: background passes stop pacing themselves, so an
     /// explicit re-encryption is not held back behind a throttled one.
     full_speed: std::sync::atomic::AtomicUsize,
 }
 
 impl KeyAdmin {
+    /// The key state of a database being opened: `anchor` and `rotation` are what its
+    /// manifest recorded (the audit anchor, and the data key id with the bytes sealed under
+    /// it). The caller writes a manifest before the database is used.
     pub(crate) fn new(
         fs: &dyn Fs,
         dir: &Path,
         ring: KeyRing,
         kek: Kek,
         enc: &crate::options::Encryption,
+        anchor: Option<AuditAnchor>,
+        rotation: (u32, u64),
     ) -> Result<KeyAdmin> {
-        let mut audit = AuditLog::open(fs, dir, ring.audit_key.clone())?;
+        let mut audit = AuditLog::open(fs, dir, ring.audit_keys(), anchor)?;
         audit.event(
             "open",
             &[("key_id", u64::from(ring.current().id)), ("keys", ring.keys().count() as u64)],
         )?;
+        // A count for another key belongs to a key no longer current: the current one starts
+        // from zero.
+        let sealed = if rotation.0 == ring.current().id { rotation.1 } else { 0 };
         Ok(KeyAdmin {
+            anchor: audit.anchor(),
             ring: RwLock::new(Arc::new(ring)),
             admin: Mutex::new(Admin { kek, audit }),
             rotate_every: enc.rotate_every,
             rotate_after_bytes: Some(enc.rotate_after_bytes.unwrap_or(DEFAULT_ROTATE_AFTER_BYTES)),
             reencrypt_rate: enc.reencrypt_rate.unwrap_or(DEFAULT_REENCRYPT_RATE),
-            sealed_bytes: AtomicU64::new(0),
+            sealed_bytes: AtomicU64::new(sealed),
             full_speed: std::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -81,17 +97,44 @@ impl KeyAdmin {
             tracing::warn!(error = %e, event, "sealdb: could not write the audit log");
         }
     }
+
+    /// The audit anchor for a manifest being written.
+    pub(crate) fn anchor(&self) -> Option<AuditAnchor> {
+        *self.anchor.lock()
+    }
+
+    /// The rotation-by-volume state for a manifest being written: the current key's id and
+    /// the bytes sealed under it.
+    pub(crate) fn rotation(&self) -> (u32, u64) {
+        (self.ring().current().id, self.sealed_bytes.load(Ordering::Relaxed))
+    }
 }
 
-/// Checks the audit log's MAC chain.
+/// Writes a manifest so that it anchors the audit lines just appended.
+fn anchor_lines(inner: &Inner) -> Result<()> {
+    let mut st = inner.state.lock();
+    inner.write_manifest(&mut st)
+}
+
+/// Checks the audit log's MAC chain, and its length and last MAC against the anchor of the
+/// manifest on disk.
 pub(crate) fn verify_audit_log(inner: &Inner) -> Result<usize> {
     let ka = admin_of(inner)?;
     let path = inner.dir.join(crate::crypto::audit::AUDIT_LOG);
-    let bytes = inner.fs.read_all(&path)?;
+    // Under `admin` nothing is appended, so the log and the manifest agree with each other.
     let _admin = ka.admin.lock();
-    crate::crypto::audit::verify(&bytes, &ka.ring().audit_key).map_err(|line| {
-        Error::corruption(&path, line as u64, "audit log MAC chain broken at this line")
-    })
+    let keys = inner.keys();
+    let anchor = crate::manifest::read(inner.fs.as_ref(), &inner.dir, keys.as_deref())?.audit;
+    let bytes = match inner.fs.read_all(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::corruption(&path, 1, "audit log missing"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let n = crate::crypto::audit::verify(&bytes, &ka.ring().audit_keys(), anchor.as_ref())
+        .map_err(|b| Error::corruption(&path, b.line, b.reason))?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Writes the registry atomically: temp file, fsync, rename, fsync directory.
@@ -116,8 +159,10 @@ pub(crate) fn rotate_data_key(inner: &Inner) -> Result<u32> {
         let mut ring = (*ka.ring()).clone();
         let id = ring.add_key()?;
         write_registry(inner.fs.as_ref(), &inner.dir, &ring, &admin.kek)?;
-        *ka.ring.write() = Arc::new(ring);
+        // Reset before the swap: a manifest written in between records the old key with a
+        // small count, never the new key with the old key's count.
         ka.sealed_bytes.store(0, Ordering::Relaxed);
+        *ka.ring.write() = Arc::new(ring);
         if let Err(e) = admin.audit.event("rotate_data_key", &[("key_id", u64::from(id))]) {
             tracing::warn!(error = %e, "sealdb: could not write the audit log");
         }
@@ -130,17 +175,54 @@ pub(crate) fn rotate_data_key(inner: &Inner) -> Result<u32> {
     Ok(id)
 }
 
-/// Re-wraps every data key under `new`, atomically on disk.
+/// Re-wraps every data key and the audit key under `new`, atomically on disk. The keys
+/// themselves do not change: an old copy of `KEYS` opened with the old master key still
+/// yields them (see [`rekey`]).
 pub(crate) fn rotate_master_key(inner: &Inner, new: &MasterKey) -> Result<()> {
     let ka = admin_of(inner)?;
     let kek = new.resolve_new()?;
-    let mut admin = ka.admin.lock();
-    write_registry(inner.fs.as_ref(), &inner.dir, &ka.ring(), &kek)?;
-    admin.kek = kek;
-    if let Err(e) = admin.audit.event("rotate_master_key", &[]) {
-        tracing::warn!(error = %e, "sealdb: could not write the audit log");
+    {
+        let mut admin = ka.admin.lock();
+        write_registry(inner.fs.as_ref(), &inner.dir, &ka.ring(), &kek)?;
+        admin.kek = kek;
+        if let Err(e) = admin.audit.event("rotate_master_key", &[]) {
+            tracing::warn!(error = %e, "sealdb: could not write the audit log");
+        }
     }
-    Ok(())
+    anchor_lines(inner)
+}
+
+/// The incident response: a new master key, a new data key and a new audit key, then every
+/// live file re-encrypted and every old data key destroyed. Afterwards neither the old master
+/// key nor any old copy of `KEYS` opens a file in use.
+pub(crate) fn rekey(inner: &Inner, new: &MasterKey) -> Result<()> {
+    let ka = admin_of(inner)?;
+    let kek = new.resolve_new()?;
+    {
+        let mut admin = ka.admin.lock();
+        let mut ring = (*ka.ring()).clone();
+        let id = ring.add_key()?;
+        ring.rotate_audit_key()?;
+        // One registry rewrite: from here on only `new` opens the database. A crash before the
+        // rotation line below is finished at the next open (the log catches up with the
+        // registry's newest audit key).
+        write_registry(inner.fs.as_ref(), &inner.dir, &ring, &kek)?;
+        admin.kek = kek;
+        ka.sealed_bytes.store(0, Ordering::Relaxed);
+        let audit_keys = ring.audit_keys();
+        *ka.ring.write() = Arc::new(ring);
+        let logged = admin.audit.rotate_key(audit_keys).and_then(|()| {
+            admin.audit.event("rekey", &[("key_id", u64::from(id))])
+        });
+        if let Err(e) = logged {
+            tracing::warn!(error = %e, "sealdb: could not write the audit log");
+        }
+    }
+    // The logs move to the new data key at once, the manifest with them; then everything else,
+    // and the old data keys go.
+    inner.start_new_logs()?;
+    anchor_lines(inner)?;
+    reencrypt(inner)
 }
 
 /// Paces background work to a byte rate (unless a full-speed run is under way).
@@ -221,7 +303,7 @@ pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
                 .map(|(l, f)| (l, f.clone()))
         };
         let Some((level, old)) = target else { break };
-        let number = inner.state.lock().alloc_file_number();
+        let number = inner.alloc_file_number(&mut inner.state.lock())?;
         let path = names::table(&inner.dir, number);
         let keys = inner.keys();
         let built = old.table.reseal(
@@ -339,6 +421,8 @@ pub(crate) fn destroy_retired(inner: &Inner) -> Result<Vec<u32>> {
             tracing::warn!(error = %e, "sealdb: could not write the audit log");
         }
     }
+    drop(admin);
+    anchor_lines(inner)?;
     drop(ws);
     Ok(gone)
 }
@@ -348,6 +432,7 @@ pub(crate) fn reencrypt(inner: &Inner) -> Result<()> {
     let ka = admin_of(inner)?;
     let left = bytes_left(inner);
     ka.audit("reencrypt_start", &[("bytes_left", left)]);
+    anchor_lines(inner)?;
     ka.full_speed.fetch_add(1, Ordering::Relaxed);
     let r = reencrypt_all(inner, ka);
     ka.full_speed.fetch_sub(1, Ordering::Relaxed);
@@ -364,7 +449,7 @@ fn reencrypt_all(inner: &Inner, ka: &KeyAdmin) -> Result<()> {
         destroy_retired(inner)?;
         if ka.ring().keys().count() == 1 && bytes_left(inner) == 0 {
             ka.audit("reencrypt_finish", &[("bytes", total)]);
-            return Ok(());
+            return anchor_lines(inner);
         }
     }
     Err(Error::InvalidArgument("re-encryption did not converge: keys are rotating too fast".into()))

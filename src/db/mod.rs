@@ -80,14 +80,9 @@ pub(crate) struct State {
     pub(crate) vlog: Arc<VlogSet>,
     /// The segment being appended to (never collected).
     pub(crate) active_segment: u64,
-}
-
-impl State {
-    pub(crate) fn alloc_file_number(&mut self) -> u64 {
-        let n = self.next_file_number;
-        self.next_file_number += 1;
-        n
-    }
+    /// Every number below it is reserved by the manifest on disk: no other number is used
+    /// before a manifest reserves it (so none is reused after a crash).
+    pub(crate) reserved_file_numbers: u64,
 }
 
 struct WalState {
@@ -332,7 +327,15 @@ impl DB {
         }
         let mut ws = self.inner.wal.lock();
         ws.vlog.sync()?;
-        ws.writer.sync()
+        ws.writer.sync()?;
+        drop(ws);
+        // A clean close records the rotation counter and the audit anchor as they are now
+        // (unless a failure left the state in doubt).
+        let mut st = self.inner.state.lock();
+        if st.bg_error.is_some() {
+            return Ok(());
+        }
+        self.inner.write_manifest(&mut st)
     }
 
     /// Makes a new data key current for every file written from now on (WAL, SSTables, value
@@ -342,11 +345,29 @@ impl DB {
         keys::rotate_data_key(&self.inner)
     }
 
-    /// Re-wraps every data key under `new`, atomically on disk; afterwards only `new` opens
-    /// the database.
+    /// Re-wraps the data keys and the audit key under `new`, atomically on disk; afterwards
+    /// only `new` opens the database's current `KEYS`.
+    ///
+    /// The keys themselves do not change: an old master key together with an old copy of
+    /// `KEYS` (from a backup, say) still yields the current data keys. When the old master key
+    /// may be compromised, use [`DB::rekey`] instead.
     #[allow(clippy::needless_pass_by_value)] // the contract takes the key by value, as a move
     pub fn rotate_master_key(&self, new: MasterKey) -> Result<()> {
         keys::rotate_master_key(&self.inner, &new)
+    }
+
+    /// The incident response to a compromised master key or `KEYS` copy: makes `new` the
+    /// master key, a new data key and a new audit key current, re-encrypts every live file
+    /// under the new data key (unthrottled, as [`DB::reencrypt`]) and destroys every old data
+    /// key. Afterwards the old master key is refused, and no old copy of `KEYS` holds a key
+    /// that opens a file in use. Retired audit keys stay in the registry so the whole audit
+    /// log still verifies; the switch is logged as `audit_key_rotated`.
+    ///
+    /// A crash part-way leaves a database that `new` opens, with the remaining re-encryption
+    /// done by the background compactor (or the next [`DB::reencrypt`]).
+    #[allow(clippy::needless_pass_by_value)] // the contract takes the key by value, as a move
+    pub fn rekey(&self, new: MasterKey) -> Result<()> {
+        keys::rekey(&self.inner, &new)
     }
 
     /// Re-encrypts every live file still sealed under a data key other than the current one
@@ -356,8 +377,11 @@ impl DB {
         keys::reencrypt(&self.inner)
     }
 
-    /// Checks the MAC chain of the audit log (`AUDIT.log`); returns its number of events.
-    /// An edited, dropped or reordered line is [`Error::Corruption`] naming the line.
+    /// Checks the MAC chain of the audit log (`AUDIT.log`), and its length and last MAC
+    /// against the anchor in the manifest on disk; returns its number of events. An edited,
+    /// dropped or reordered line, dropped trailing lines, a deleted or replaced log, and a log
+    /// found damaged at an earlier open (an `audit_damaged` event) are [`Error::Corruption`]
+    /// naming the file and line (in the offset field).
     pub fn verify_audit_log(&self) -> Result<usize> {
         keys::verify_audit_log(&self.inner)
     }
@@ -751,7 +775,7 @@ impl Inner {
     fn switch_vlog(&self, ws: &mut WalState) -> Result<()> {
         let r = (|| {
             ws.vlog.sync()?;
-            let number = self.state.lock().alloc_file_number();
+            let number = self.alloc_file_number(&mut self.state.lock())?;
             let keys = self.keys();
             let path = names::vlog(&self.dir, number);
             let w = VlogWriter::create(&self.fs, &path, number, keys.as_deref())?;
@@ -829,7 +853,13 @@ impl Inner {
 
     /// Freezes the memtable and starts a new one with a new WAL.
     fn switch_memtable(&self, ws: &mut WalState) -> Result<()> {
-        let number = self.state.lock().alloc_file_number();
+        let number = match self.alloc_file_number(&mut self.state.lock()) {
+            Ok(n) => n,
+            Err(e) => {
+                self.poison("reserving file numbers failed", &e);
+                return Err(e);
+            }
+        };
         // The values the old WAL points at, then the old WAL with its end record naming the
         // new one, are durable before the new WAL exists.
         if let Err(e) = ws.vlog.sync().and_then(|()| ws.writer.finish(number)) {
@@ -866,11 +896,12 @@ impl Inner {
         self.flush_frozen()
     }
 
-    /// The manifest record of the current state, to be written as file `number`.
+    /// The manifest record of the current state; its next file number reserves
+    /// [`manifest::FILE_NUMBER_RESERVE`] numbers beyond those allocated.
     pub(crate) fn manifest_data(&self, st: &State) -> ManifestData {
         let log_number = st.imms.front().map_or(st.mem.wal_number, |m| m.wal_number);
         ManifestData {
-            next_file_number: st.next_file_number,
+            next_file_number: st.next_file_number + manifest::FILE_NUMBER_RESERVE,
             last_sequence: self.last_seq.load(Ordering::Acquire),
             log_number,
             files: st.version.all_files().map(|(l, f)| (l as u8, f.meta.clone())).collect(),
@@ -878,9 +909,27 @@ impl Inner {
                 .vlog
                 .segments
                 .values()
-                .map(|s| (s.number, s.discard.load(Ordering::Relaxed)))
+                .map(|s| manifest::SegmentMeta {
+                    number: s.number,
+                    discard: s.discard.load(Ordering::Relaxed),
+                    len: Some(s.size.load(Ordering::Acquire)),
+                    active: s.number == st.active_segment,
+                })
                 .collect(),
+            rotation: self.keys.as_ref().map_or((0, 0), keys::KeyAdmin::rotation),
+            audit: self.keys.as_ref().and_then(keys::KeyAdmin::anchor),
         }
+    }
+
+    /// A new file number, reserved by a manifest on disk (one is written first when the
+    /// reservation is used up).
+    pub(crate) fn alloc_file_number(&self, st: &mut State) -> Result<u64> {
+        if st.next_file_number >= st.reserved_file_numbers {
+            self.write_manifest(st)?;
+        }
+        let n = st.next_file_number;
+        st.next_file_number += 1;
+        Ok(n)
     }
 
     /// Writes the manifest for `st` (which the caller holds).
@@ -889,9 +938,14 @@ impl Inner {
     /// caller keeps every file the old or the new manifest could name (the next open removes
     /// whichever are orphans).
     pub(crate) fn write_manifest(&self, st: &mut State) -> Result<()> {
-        let number = st.alloc_file_number();
+        // The manifest's own number is reserved by the manifest itself.
+        let number = st.next_file_number;
+        st.next_file_number += 1;
         let data = self.manifest_data(st);
         let r = manifest::write(self.fs.as_ref(), &self.dir, number, &data, self.keys().as_deref());
+        if r.is_ok() {
+            st.reserved_file_numbers = data.next_file_number;
+        }
         if let Err(e) = &r {
             if st.bg_error.is_none() {
                 st.bg_error = Some(format!("manifest write failed: {e}"));
@@ -1011,7 +1065,7 @@ fn open_inner(options: Options) -> Result<Inner> {
             }
             Some(names::FileName::ValueLog(n)) => {
                 max_number = max_number.max(n);
-                if !data.segments.iter().any(|(s, _)| *s == n) {
+                if !data.segments.iter().any(|s| s.number == n) {
                     orphans.push(dir.join(&name));
                 }
             }
@@ -1074,6 +1128,10 @@ fn open_inner(options: Options) -> Result<Inner> {
         if table.key_id() != meta.key_id {
             return Err(Error::corruption(&path, 16, "table key id differs from the manifest"));
         }
+        let size = fs.open(&path)?.len();
+        if size != meta.size {
+            return Err(Error::corruption(&path, size.min(meta.size), "table size differs from the manifest"));
+        }
         let tf = TableFile::new(meta.clone(), Arc::new(table), fs.clone(), path);
         version.levels[usize::from(*level)].push(Arc::new(tf));
     }
@@ -1081,7 +1139,7 @@ fn open_inner(options: Options) -> Result<Inner> {
 
     // Open the value-log segments the manifest names.
     let mut vlog = VlogSet { cache: Some(cache.clone()), ..VlogSet::default() };
-    for &(n, discard) in &data.segments {
+    for &manifest::SegmentMeta { number: n, discard, .. } in &data.segments {
         let path = names::vlog(&dir, n);
         let seg = crate::vlog::Segment::open(&fs, &path, n, keyref).map_err(|e| {
             if is_not_found(&e) {
@@ -1155,6 +1213,19 @@ fn open_inner(options: Options) -> Result<Inner> {
     }
     wal::check_chain(&dir, data.log_number, &replayed)?;
 
+    // Numbers from here on lie beyond what the manifest on disk reserved (a crashed session may
+    // have used any below it): reserve a block before creating a file.
+    let reserved = data.next_file_number + manifest::FILE_NUMBER_RESERVE;
+    let number = data.next_file_number;
+    manifest::write(
+        fs.as_ref(),
+        &dir,
+        number,
+        &ManifestData { next_file_number: reserved, ..data.clone() },
+        keyref,
+    )?;
+    data.next_file_number += 1;
+
     let wal_number = data.next_file_number;
     data.next_file_number += 1;
     let writer = WalWriter::create(fs.as_ref(), &names::wal(&dir, wal_number), wal_number, keyref)?;
@@ -1175,13 +1246,20 @@ fn open_inner(options: Options) -> Result<Inner> {
         compact_pointer: vec![Vec::new(); manifest::NUM_LEVELS],
         vlog: vlog.clone(),
         active_segment: segment_number,
+        reserved_file_numbers: reserved,
     };
     let sv =
         SuperVersion { mem: mem.clone(), imms: Vec::new(), version: state.version.clone(), vlog };
     let keys = match (loaded, &options.encryption) {
-        (Some((ring, kek)), Some(enc)) => {
-            Some(keys::KeyAdmin::new(fs.as_ref(), &dir, ring, kek, enc)?)
-        }
+        (Some((ring, kek)), Some(enc)) => Some(keys::KeyAdmin::new(
+            fs.as_ref(),
+            &dir,
+            ring,
+            kek,
+            enc,
+            data.audit,
+            data.rotation,
+        )?),
         _ => None,
     };
     let inner = Inner {
@@ -1214,7 +1292,7 @@ fn open_inner(options: Options) -> Result<Inner> {
     {
         let mut st = inner.state.lock();
         if !recovered.is_empty() {
-            let number = st.alloc_file_number();
+            let number = inner.alloc_file_number(&mut st)?;
             let mut discards = background::Discards::new();
             let file = background::build_l0(&inner, &recovered, number, &mut discards)?;
             background::apply_discards(&st.vlog, &discards);
