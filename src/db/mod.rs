@@ -167,8 +167,12 @@ pub struct DataKeyInfo {
 impl DB {
     /// Opens the database at `options.path()`, creating it if missing, and recovers any
     /// writes left in its WAL.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the public contract takes the options by value, as a move"
+    )]
     pub fn open(options: Options) -> Result<DB> {
-        let inner = Arc::new(open_inner(options)?);
+        let inner = Arc::new(open_inner(&options)?);
         let mut threads = Vec::new();
         if inner.tuning.background_work {
             for (name, f) in [
