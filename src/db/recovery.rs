@@ -429,7 +429,7 @@ fn remove_obsolete(fs: &dyn Fs, dir: &Path, scan: Scan) {
 }
 impl Tuning {
     /// The engine's copy of the tuning options.
-    fn from_options(options: &Options) -> Tuning {
+    pub(super) fn from_options(options: &Options) -> Tuning {
         Tuning {
             memtable_size: options.memtable_size,
             max_immutable_memtables: options.max_immutable_memtables,
