@@ -1,0 +1,480 @@
+//! Open and recovery: lock the directory, load the keys, read the manifest, scan the
+//! directory, open tables and segments, replay the WALs, start.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::version::{SuperVersion, TableFile, Version};
+use super::write::{Queue, WalState};
+use super::{jobs, keys, Inner, State, Tuning};
+use crate::crypto::registry::KeyRing;
+use crate::crypto::Kek;
+use crate::error::{Error, Result};
+use crate::io::{names, DirLock, Fs};
+use crate::key::ValueKind;
+use crate::manifest::{self, ManifestData};
+use crate::memtable::MemTable;
+use crate::options::Options;
+use crate::sstable::BlockCache;
+use crate::vlog::{Pointer, VlogSet, VlogWriter};
+use crate::wal::{self, WalWriter};
+
+fn is_not_found(e: &Error) -> bool {
+    matches!(e, Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Loads the key registry, or creates one for a new encrypted database. Writes nothing unless
+/// the master key opens the registry (or the database is new).
+fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRing, Kek)>> {
+    let keys_path = dir.join(names::KEYS);
+    let has_keys = fs.exists(&keys_path);
+    let manifest_enc = manifest::peek_encrypted(fs, dir);
+    let Some(enc) = &options.encryption else {
+        if has_keys {
+            return Err(Error::EncryptionRequired(dir.to_path_buf()));
+        }
+        if manifest_enc == Some(true) {
+            // An encrypted database always has its registry; a manifest claiming encryption
+            // without one was damaged (or the registry was deleted).
+            return Err(Error::corruption(
+                dir.join(names::MANIFEST),
+                10,
+                "manifest claims encryption but there is no key registry",
+            ));
+        }
+        return Ok(None);
+    };
+    if !has_keys {
+        match manifest_enc {
+            Some(false) => return Err(Error::NotEncrypted(dir.to_path_buf())),
+            Some(true) => return Err(Error::corruption(&keys_path, 0, "key registry missing")),
+            None if fs.exists(&dir.join(names::MANIFEST)) => {
+                return Err(Error::corruption(
+                    dir.join(names::MANIFEST),
+                    0,
+                    "manifest header unreadable",
+                ));
+            }
+            None => {}
+        }
+        let ring = KeyRing::generate(enc.cipher)?;
+        let kek = enc.master.resolve_new()?;
+        keys::write_registry(fs, dir, &ring, &kek)?;
+        return Ok(Some((ring, kek)));
+    }
+    let bytes = fs.read_all(&keys_path)?;
+    let (mut ring, kek) = KeyRing::decode(&bytes, &keys_path, &enc.master).inspect_err(|e| {
+        if matches!(e, Error::WrongMasterKey) {
+            tracing::warn!(dir = %dir.display(), "sealdb: open refused, wrong master key");
+        }
+    })?;
+    if ring.cipher() != enc.cipher {
+        ring.set_cipher(enc.cipher);
+        keys::write_registry(fs, dir, &ring, &kek)?;
+    }
+    Ok(Some((ring, kek)))
+}
+
+/// Opens the database: each step below is one function of this file, in this order.
+pub(super) fn open_inner(options: &Options) -> Result<Inner> {
+    let fs = options.fs.clone();
+    let dir = options.path.clone();
+    let lock = lock_dir(fs.as_ref(), &dir)?;
+    let loaded = load_keys(options, fs.as_ref(), &dir)?;
+    let ring0 = loaded.as_ref().map(|(r, _)| Arc::new(r.clone()));
+    let keyref = ring0.as_deref();
+    let (mut data, has_manifest) = read_manifest(fs.as_ref(), &dir, keyref)?;
+    let scan = scan_dir(fs.as_ref(), &dir, &mut data, has_manifest, keyref)?;
+    let cache = Arc::new(BlockCache::new(options.cache_size));
+    let version = open_tables(&fs, &dir, &data, keyref, &cache)?;
+    let vlog = open_segments(&fs, &dir, &data, keyref, &cache)?;
+    let (recovered, last_seq) = replay_wals(fs.as_ref(), &dir, &scan.wals, &data, &vlog, keyref)?;
+    let inner = start(options, lock, loaded, &mut data, version, vlog, cache, last_seq)?;
+    install_recovered(&inner, &recovered)?;
+    remove_obsolete(fs.as_ref(), &dir, scan);
+    Ok(inner)
+}
+
+/// Creates the directory if missing and takes its lock file: one process at a time.
+fn lock_dir(fs: &dyn Fs, dir: &Path) -> Result<Box<dyn DirLock>> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "{} exists and is not a directory",
+            dir.display()
+        )));
+    }
+    fs.create_dir_all(dir)?;
+    fs.lock(&dir.join(names::LOCK)).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked(dir.to_path_buf())
+        } else {
+            Error::Io(e)
+        }
+    })
+}
+
+/// Reads the manifest, or starts an empty one for a new database; says whether one was read.
+fn read_manifest(
+    fs: &dyn Fs,
+    dir: &Path,
+    keyref: Option<&KeyRing>,
+) -> Result<(ManifestData, bool)> {
+    let has_manifest = fs.exists(&dir.join(names::MANIFEST));
+    let data = if has_manifest {
+        manifest::read(fs, dir, keyref)?
+    } else {
+        ManifestData { next_file_number: 1, ..ManifestData::default() }
+    };
+    Ok((data, has_manifest))
+}
+
+/// What the directory scan found besides the files the manifest names.
+struct Scan {
+    /// WALs to replay, oldest first.
+    wals: Vec<u64>,
+    /// Stale temp files, and tables, segments and WALs no manifest names: removed once open.
+    orphans: Vec<PathBuf>,
+}
+
+/// Scans the directory: stale temp files, orphan tables, WALs to replay. Moves
+/// `next_file_number` past every file found; a new database's manifest is written here,
+/// before any other file.
+fn scan_dir(
+    fs: &dyn Fs,
+    dir: &Path,
+    data: &mut ManifestData,
+    has_manifest: bool,
+    keyref: Option<&KeyRing>,
+) -> Result<Scan> {
+    let mut max_number = 0;
+    let mut wals = Vec::new();
+    let live: std::collections::HashSet<u64> = data.files.iter().map(|(_, f)| f.number).collect();
+    let mut orphans = Vec::new();
+    for name in fs.list(dir)? {
+        match names::parse(&name) {
+            Some(names::FileName::Temp) => orphans.push(dir.join(&name)),
+            Some(names::FileName::Wal(n)) => {
+                max_number = max_number.max(n);
+                if n >= data.log_number {
+                    wals.push(n);
+                } else {
+                    orphans.push(dir.join(&name));
+                }
+            }
+            Some(names::FileName::Table(n)) => {
+                max_number = max_number.max(n);
+                if !live.contains(&n) {
+                    orphans.push(dir.join(&name));
+                }
+            }
+            Some(names::FileName::ValueLog(n)) => {
+                max_number = max_number.max(n);
+                if !data.segments.iter().any(|s| s.number == n) {
+                    orphans.push(dir.join(&name));
+                }
+            }
+            None => {}
+        }
+    }
+    if !has_manifest && (!wals.is_empty() || !live.is_empty() || max_number > 0) {
+        return Err(Error::corruption(
+            dir.join(names::MANIFEST),
+            0,
+            "manifest missing but data files exist",
+        ));
+    }
+    wals.sort_unstable();
+    data.next_file_number = data.next_file_number.max(max_number + 1);
+    if !has_manifest {
+        // A new database: record it before creating any other file, so that a crash from
+        // here on leaves a directory that opens.
+        let number = data.next_file_number;
+        data.next_file_number += 1;
+        manifest::write(fs, dir, number, data, keyref)?;
+    }
+    Ok(Scan { wals, orphans })
+}
+
+/// Opens every table the manifest names.
+fn open_tables(
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    data: &ManifestData,
+    keyref: Option<&KeyRing>,
+    cache: &Arc<BlockCache>,
+) -> Result<Version> {
+    let mut version = Version::default();
+    for (level, meta) in &data.files {
+        let path = names::table(dir, meta.number);
+        // The recorded size first: a table of another length is not the one the manifest names.
+        match fs.open(&path) {
+            Ok(f) if f.len() != meta.size => {
+                return Err(Error::corruption(
+                    &path,
+                    f.len().min(meta.size),
+                    "table size differs from the manifest",
+                ));
+            }
+            _ => {}
+        }
+        let table =
+            crate::sstable::Table::open(fs.as_ref(), &path, meta.number, keyref, cache.clone())
+                .map_err(|e| {
+                    if is_not_found(&e) {
+                        Error::corruption(&path, 0, "table named by the manifest is missing")
+                    } else {
+                        e
+                    }
+                })?;
+        if table.key_id() != meta.key_id {
+            return Err(Error::corruption(&path, 16, "table key id differs from the manifest"));
+        }
+        let tf = TableFile::new(meta.clone(), Arc::new(table), fs.clone(), path);
+        version.levels[usize::from(*level)].push(Arc::new(tf));
+    }
+    version.normalize();
+    Ok(version)
+}
+
+/// Opens the value-log segments the manifest names.
+fn open_segments(
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    data: &ManifestData,
+    keyref: Option<&KeyRing>,
+    cache: &Arc<BlockCache>,
+) -> Result<VlogSet> {
+    let mut vlog = VlogSet { cache: Some(cache.clone()), ..VlogSet::default() };
+    for &manifest::SegmentMeta { number: n, discard, .. } in &data.segments {
+        let path = names::vlog(dir, n);
+        let seg = crate::vlog::Segment::open(fs, &path, n, keyref).map_err(|e| {
+            if is_not_found(&e) {
+                Error::corruption(&path, 0, "value-log segment named by the manifest is missing")
+            } else {
+                e
+            }
+        })?;
+        seg.discard.store(discard, Ordering::Relaxed);
+        vlog.segments.insert(n, Arc::new(seg));
+    }
+    Ok(vlog)
+}
+
+/// Replays the WALs into one memtable; returns it with the last sequence number seen. A record whose value-log pointer runs past the end of
+/// its live segment lost its values in a crash before `sync()`: the log ends there. A pointer
+/// into a segment that is no longer live points at a value GC collected: GC rewrote it under
+/// a newer sequence later in the log if it was still the key's newest value, so the op is
+/// skipped. (Segments enter the manifest before any entry is written to them.)
+fn replay_wals(
+    fs: &dyn Fs,
+    dir: &Path,
+    wals: &[u64],
+    data: &ManifestData,
+    vlog: &VlogSet,
+    keyref: Option<&KeyRing>,
+) -> Result<(Arc<MemTable>, u64)> {
+    let recovered = Arc::new(MemTable::new(0));
+    let mut last_seq = data.last_sequence;
+    let mut ended = false;
+    let mut replayed = Vec::with_capacity(wals.len());
+    for &n in wals {
+        if ended {
+            break;
+        }
+        let path = names::wal(dir, n);
+        let r = wal::replay(fs, &path, n, keyref, |payload| {
+            let mut complete = true;
+            let mut malformed = false;
+            wal::decode_ops(payload, |op| {
+                if op.kind == ValueKind::Pointer {
+                    match Pointer::decode(op.value) {
+                        None => malformed = true,
+                        Some(p) => {
+                            if let Some(s) = vlog.segments.get(&p.segment) {
+                                complete &= p
+                                    .offset
+                                    .checked_add(u64::from(p.len))
+                                    .is_some_and(|e| e <= s.size.load(Ordering::Relaxed));
+                            }
+                        }
+                    }
+                }
+            })
+            .map_err(|why| Error::corruption(&path, 0, why))?;
+            if malformed {
+                return Err(Error::corruption(
+                    &path,
+                    0,
+                    "malformed value-log pointer in WAL record",
+                ));
+            }
+            if !complete {
+                tracing::warn!(file = %path.display(), "WAL ends at a record whose values were lost before sync");
+                ended = true;
+                return Ok(false);
+            }
+            wal::decode_ops(payload, |op| {
+                last_seq = last_seq.max(op.seq);
+                let collected = op.kind == ValueKind::Pointer
+                    && Pointer::decode(op.value)
+                        .is_some_and(|p| !vlog.segments.contains_key(&p.segment));
+                if !collected {
+                    recovered.insert(op.key, op.seq, op.kind, op.value);
+                }
+            })
+            .map_err(|why| Error::corruption(&path, 0, why))?;
+            Ok(true)
+        })?;
+        replayed.push((n, r));
+    }
+    wal::check_chain(dir, data.log_number, &replayed)?;
+    Ok((recovered, last_seq))
+}
+
+/// Starts a new WAL and value-log segment and assembles the engine around the recovered
+/// tables and segments.
+#[expect(clippy::too_many_arguments, reason = "one call site: the steps of `open_inner`")]
+fn start(
+    options: &Options,
+    lock: Box<dyn DirLock>,
+    loaded: Option<(KeyRing, Kek)>,
+    data: &mut ManifestData,
+    version: Version,
+    mut vlog: VlogSet,
+    cache: Arc<BlockCache>,
+    last_seq: u64,
+) -> Result<Inner> {
+    let fs = &options.fs;
+    let dir = &options.path;
+    let keyref = loaded.as_ref().map(|(r, _)| r);
+    let tuning = Tuning::from_options(options);
+    // Numbers from here on lie beyond what the manifest on disk reserved (a crashed session
+    // may have used any below it): reserve a block before creating a file.
+    let reserved = data.next_file_number + manifest::FILE_NUMBER_RESERVE;
+    let number = data.next_file_number;
+    let reservation = ManifestData { next_file_number: reserved, ..data.clone() };
+    manifest::write(fs.as_ref(), dir, number, &reservation, keyref)?;
+    data.next_file_number += 1;
+    let wal_number = data.next_file_number;
+    data.next_file_number += 1;
+    let writer = WalWriter::create(fs.as_ref(), &names::wal(dir, wal_number), wal_number, keyref)?;
+    let segment_number = data.next_file_number;
+    data.next_file_number += 1;
+    let vlog_writer =
+        VlogWriter::create(fs, &names::vlog(dir, segment_number), segment_number, keyref)?;
+    vlog.segments.insert(segment_number, vlog_writer.segment.clone());
+    let vlog = Arc::new(vlog);
+    let mem = Arc::new(MemTable::new(wal_number));
+    let state = State {
+        mem: mem.clone(),
+        imms: VecDeque::new(),
+        version: Arc::new(version),
+        next_file_number: data.next_file_number,
+        bg_error: None,
+        shutting_down: false,
+        compact_pointer: vec![Vec::new(); manifest::NUM_LEVELS],
+        vlog: vlog.clone(),
+        active_segment: segment_number,
+        reserved_file_numbers: reserved,
+    };
+    let sv =
+        SuperVersion { mem: mem.clone(), imms: Vec::new(), version: state.version.clone(), vlog };
+    let keys = match (loaded, &options.encryption) {
+        (Some((ring, kek)), Some(enc)) => Some(keys::KeyAdmin::new(
+            fs.as_ref(),
+            dir,
+            ring,
+            kek,
+            enc,
+            data.audit,
+            data.rotation,
+        )?),
+        _ => None,
+    };
+    let inner = Inner {
+        dir: dir.clone(),
+        fs: fs.clone(),
+        tuning,
+        keys,
+        cache,
+        state: Mutex::new(state),
+        bg_cv: Condvar::new(),
+        sv: RwLock::new(Arc::new(sv)),
+        last_seq: AtomicU64::new(last_seq),
+        queue: Mutex::new(Queue::default()),
+        queue_cv: Condvar::new(),
+        wal: Mutex::new(WalState {
+            writer,
+            vlog: vlog_writer,
+            mem,
+            ops: Vec::new(),
+            record: Vec::new(),
+        }),
+        flush_lock: Mutex::new(()),
+        compaction_lock: Mutex::new(()),
+        gc_lock: Mutex::new(()),
+        _lock: lock,
+    };
+    Ok(inner)
+}
+
+/// Writes the recovered memtable to an L0 table; then the manifest records the new WAL and
+/// the old WALs can go.
+fn install_recovered(inner: &Inner, recovered: &Arc<MemTable>) -> Result<()> {
+    {
+        let mut st = inner.state.lock();
+        if !recovered.is_empty() {
+            let number = inner.alloc_file_number(&mut st)?;
+            let mut discards = jobs::Discards::new();
+            let file = jobs::build_l0(inner, recovered, number, &mut discards)?;
+            jobs::apply_discards(&st.vlog, &discards);
+            let mut v = (*st.version).clone();
+            v.levels[0].push(file);
+            v.normalize();
+            st.version = Arc::new(v);
+        }
+        inner.write_manifest(&mut st)?;
+        inner.install_sv(&st);
+    }
+    Ok(())
+}
+
+/// Removes the replayed WALs (now in an L0 table named by the manifest) and the orphans.
+fn remove_obsolete(fs: &dyn Fs, dir: &Path, scan: Scan) {
+    for n in scan.wals {
+        let _ = fs.remove(&names::wal(dir, n));
+    }
+    for p in scan.orphans {
+        let _ = fs.remove(&p);
+    }
+}
+impl Tuning {
+    /// The engine's copy of the tuning options.
+    pub(super) fn from_options(options: &Options) -> Tuning {
+        Tuning {
+            memtable_size: options.memtable_size,
+            max_immutable_memtables: options.max_immutable_memtables,
+            build: crate::sstable::BuildOptions {
+                block_size: options.block_size,
+                restart_interval: options.block_restart_interval,
+                compression: options.compression,
+                bloom_bits_per_key: options.bloom_bits_per_key,
+            },
+            target_file_size: options.target_file_size,
+            l0_compaction_trigger: options.l0_compaction_trigger,
+            l0_slowdown_trigger: options.l0_slowdown_trigger,
+            l0_stop_trigger: options.l0_stop_trigger,
+            level_base_size: options.level_base_size,
+            level_size_multiplier: options.level_size_multiplier,
+            sync_writes: options.sync_writes,
+            background_work: options.background_work,
+            value_threshold: options.value_threshold,
+            vlog_segment_size: options.vlog_segment_size,
+            vlog_gc_ratio: options.vlog_gc_ratio,
+        }
+    }
+}
