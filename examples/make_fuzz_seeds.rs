@@ -181,6 +181,41 @@ fn manifest(
     out
 }
 
+/// A live segment of a version-2 manifest.
+#[derive(Clone, Copy)]
+struct SegmentEntry {
+    number: u64,
+    discard: u64,
+    len: u64,
+    flags: u8,
+}
+
+/// A version-2 manifest payload (`src/manifest/mod.rs`): version 1's layout with segment
+/// lengths and flags, then the rotation counter and the audit anchor.
+fn manifest_v2(
+    head: (u64, u64, u64),
+    files: &[FileEntry],
+    segments: &[SegmentEntry],
+    rotation: (u32, u64),
+    audit: (u64, [u8; 32]),
+) -> Vec<u8> {
+    let mut out = manifest(head.0, head.1, head.2, files, &[]);
+    out[0] = 2;
+    out.truncate(out.len() - 4);
+    out.extend_from_slice(&(segments.len() as u32).to_le_bytes());
+    for s in segments {
+        out.extend_from_slice(&s.number.to_le_bytes());
+        out.extend_from_slice(&s.discard.to_le_bytes());
+        out.extend_from_slice(&s.len.to_le_bytes());
+        out.push(s.flags);
+    }
+    out.extend_from_slice(&rotation.0.to_le_bytes());
+    out.extend_from_slice(&rotation.1.to_le_bytes());
+    out.extend_from_slice(&audit.0.to_le_bytes());
+    out.extend_from_slice(&audit.1);
+    out
+}
+
 /// A plain (unencrypted) file header of `magic` for file `number` with its crc check block
 /// (`src/seal/file_header.rs`), built with the public sealing API.
 fn plain_file_header(magic: [u8; 8], number: u64, salt: [u8; 32]) -> Vec<u8> {
@@ -547,6 +582,47 @@ fn manifest_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     let mut old = manifest(6, 9, 4, &one, &[]);
     old.truncate(old.len() - 4);
     c.add("manifest", "no-segment-count", &old)?;
+    // Version 2.
+    let segs = [
+        SegmentEntry { number: 6, discard: 0, len: 4096, flags: 0 },
+        SegmentEntry { number: 7, discard: 100, len: 112, flags: 1 },
+    ];
+    let anchor = (3, [0xab; 32]);
+    c.add("manifest", "v2-no-files", &manifest_v2((2, 0, 1), &[], &[], (0, 0), (0, [0; 32])))?;
+    c.add(
+        "manifest",
+        "v2-one-file-two-segments",
+        &manifest_v2((9, 9, 8), &one, &segs, (1, 5000), anchor),
+    )?;
+    let edge_seg =
+        [SegmentEntry { number: u64::MAX - 1, discard: u64::MAX, len: u64::MAX, flags: 1 }];
+    let edge_v2 = manifest_v2(
+        (u64::MAX, MAX_SEQ, u64::MAX),
+        &edge,
+        &edge_seg,
+        (u32::MAX, u64::MAX),
+        (u64::MAX, [0xff; 32]),
+    );
+    c.add("manifest", "v2-edge-values", &edge_v2)?;
+    let mut bad_flags = segs;
+    bad_flags[0].flags = 2;
+    c.add(
+        "manifest",
+        "v2-unknown-segment-flag",
+        &manifest_v2((9, 9, 8), &one, &bad_flags, (1, 0), anchor),
+    )?;
+    let mut two_active = bad_flags;
+    two_active[0].flags = 1;
+    c.add(
+        "manifest",
+        "v2-two-active-segments",
+        &manifest_v2((9, 9, 8), &one, &two_active, (1, 0), anchor),
+    )?;
+    c.add(
+        "manifest",
+        "v2-anchor-without-lines",
+        &manifest_v2((2, 0, 1), &[], &[], (0, 0), (0, [1; 32])),
+    )?;
     for (i, p) in real.manifest_payloads.iter().take(2).enumerate() {
         c.add("manifest", &format!("real-{i}"), p)?;
     }

@@ -145,9 +145,11 @@ impl AuditLog {
         let n = w.lines.len() as u64;
         // The anchored line must be there, whole, with the anchored MAC.
         let anchor_holds = anchor.is_none_or(|a| {
-            a.lines.checked_sub(1).and_then(|i| usize::try_from(i).ok()).and_then(|i| w.lines.get(i)).is_some_and(|l| {
-                l.terminated && l.parsed.is_some_and(|(_, m)| m == a.last_mac)
-            })
+            a.lines
+                .checked_sub(1)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| w.lines.get(i))
+                .is_some_and(|l| l.terminated && l.parsed.is_some_and(|(_, m)| m == a.last_mac))
         });
         // Lines after the anchor were appended (and fsynced, all but possibly the last) since
         // the manifest was written: they must chain; only the very last may be torn.
@@ -318,11 +320,21 @@ pub(crate) fn verify(
     let n = w.lines.len() as u64;
     if let Some(a) = anchor {
         if n < a.lines {
-            return Err(Broken { line: n + 1, reason: "audit log shorter than the manifest's anchor" });
+            return Err(Broken {
+                line: n + 1,
+                reason: "audit log shorter than the manifest's anchor",
+            });
         }
-        let at = a.lines.checked_sub(1).and_then(|i| usize::try_from(i).ok()).and_then(|i| w.lines.get(i));
+        let at = a
+            .lines
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| w.lines.get(i));
         if at.and_then(|l| l.parsed).is_none_or(|(_, m)| m != a.last_mac) {
-            return Err(Broken { line: a.lines, reason: "audit log differs from the manifest's anchor" });
+            return Err(Broken {
+                line: a.lines,
+                reason: "audit log differs from the manifest's anchor",
+            });
         }
     }
     Ok(n)
@@ -402,7 +414,9 @@ mod tests {
 
     #[test]
     fn torn_last_line_is_cut_and_recorded() {
-        for torn in [&b"{\"ts\":1,\"event\":\"rot"[..], b"{\"ts\":1,\"event\":\"x\",\"mac\":\"00\"}\n"] {
+        for torn in
+            [&b"{\"ts\":1,\"event\":\"rot"[..], b"{\"ts\":1,\"event\":\"x\",\"mac\":\"00\"}\n"]
+        {
             let dir = tempfile::tempdir().unwrap();
             let anchor = three(dir.path());
             let whole = read(dir.path());

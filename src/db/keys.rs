@@ -209,9 +209,10 @@ pub(crate) fn rekey(inner: &Inner, new: &MasterKey) -> Result<()> {
         ka.sealed_bytes.store(0, Ordering::Relaxed);
         let audit_keys = ring.audit_keys();
         *ka.ring.write() = Arc::new(ring);
-        let logged = admin.audit.rotate_key(audit_keys).and_then(|()| {
-            admin.audit.event("rekey", &[("key_id", u64::from(id))])
-        });
+        let logged = admin
+            .audit
+            .rotate_key(audit_keys)
+            .and_then(|()| admin.audit.event("rekey", &[("key_id", u64::from(id))]));
         if let Err(e) = logged {
             tracing::warn!(error = %e, "sealdb: could not write the audit log");
         }

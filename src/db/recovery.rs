@@ -384,15 +384,9 @@ fn start(
     let sv =
         SuperVersion { mem: mem.clone(), imms: Vec::new(), version: state.version.clone(), vlog };
     let keys = match (loaded, &options.encryption) {
-        (Some((ring, kek)), Some(enc)) => Some(keys::KeyAdmin::new(
-            fs.as_ref(),
-            dir,
-            ring,
-            kek,
-            enc,
-            data.audit,
-            data.rotation,
-        )?),
+        (Some((ring, kek)), Some(enc)) => {
+            Some(keys::KeyAdmin::new(fs.as_ref(), dir, ring, kek, enc, data.audit, data.rotation)?)
+        }
         _ => None,
     };
     let inner = Inner {
