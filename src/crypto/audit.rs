@@ -501,7 +501,7 @@ mod tests {
         let all = [key(), k1.clone()];
         assert_eq!(verify(&read(dir.path()), &all, Some(&a)), Ok(3));
         assert!(verify(&read(dir.path()), &[key()], None).is_err());
-        assert!(verify(&read(dir.path()), &[k1.clone()], None).is_err());
+        assert!(verify(&read(dir.path()), std::slice::from_ref(&k1), None).is_err());
         // Reopened, the chain goes on under the newest key.
         let mut log = open(dir.path(), &all, Some(a));
         log.event("open", &[]).unwrap();
