@@ -89,6 +89,85 @@ fn argon2id(pass: &str, salt: &[u8], cost: PassphraseCost) -> Result<SecretKey> 
     Ok(out)
 }
 
+/// Largest key file accepted (a key file holds 32 bytes, or 64 hex characters and whitespace).
+const MAX_KEY_FILE: u64 = 4096;
+
+/// Reads a key file through one descriptor, checked before it is read (see
+/// [`MasterKey::from_file`]).
+#[cfg(unix)]
+fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use rustix::fs::{Mode, OFlags};
+
+    let flags =
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) => {
+            // Only to word the error: the open above already refused the link.
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::BadKeySource(format!(
+                    "key file {} is a symbolic link (refused: name the file itself)",
+                    path.display()
+                )));
+            }
+            let e = std::io::Error::from(e);
+            return Err(Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("key file {}: {e}", path.display()),
+            )));
+        }
+    };
+    let mut file = std::fs::File::from(fd);
+    // fstat of the open descriptor: what is checked is what is read.
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(Error::BadKeySource(format!(
+            "key file {} is not a regular file",
+            path.display()
+        )));
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(Error::KeyFilePermissions { path: path.to_path_buf(), mode: mode & 0o777 });
+    }
+    let euid = rustix::process::geteuid().as_raw();
+    if meta.uid() != euid {
+        return Err(Error::BadKeySource(format!(
+            "key file {} is owned by uid {}, not by the effective user (uid {euid})",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    if meta.len() > MAX_KEY_FILE {
+        return Err(Error::BadKeySource(format!("key file {} is too large", path.display())));
+    }
+    // Capacity for the largest accepted file plus one byte, so the buffer never reallocates
+    // (a reallocation would leave an unzeroized copy behind).
+    let mut data = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE as usize + 1));
+    (&mut file).take(MAX_KEY_FILE + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > MAX_KEY_FILE {
+        return Err(Error::BadKeySource(format!("key file {} is too large", path.display())));
+    }
+    Ok(data)
+}
+
+/// Reads a key file. Without unix permissions there is no mode or owner to check: the file's
+/// access control (on Windows, its ACL) is the operator's to restrict.
+#[cfg(not(unix))]
+fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut data = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE as usize + 1));
+    file.take(MAX_KEY_FILE + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > MAX_KEY_FILE {
+        return Err(Error::BadKeySource(format!("key file {} is too large", path.display())));
+    }
+    Ok(data)
+}
+
 impl MasterKey {
     /// Resolves the key for a new registry (fresh salt or wrapping).
     pub(crate) fn resolve_new(&self) -> Result<Kek> {
@@ -186,26 +265,21 @@ impl MasterKey {
             .map_err(|e| Error::BadKeySource(format!("environment variable {var}: {e}")))
     }
 
-    /// A master key from a file holding 64 hex characters (or 32 raw bytes). The file must not
-    /// be readable by group or others.
+    /// A master key from a file holding 64 hex characters (or 32 raw bytes).
+    ///
+    /// On unix the file is opened without following a symbolic link (`O_NOFOLLOW`, and
+    /// `O_NONBLOCK` so a FIFO cannot stall the open), and the *open descriptor* is checked
+    /// before anything is read from it: it must be a regular file of at most 4 KiB, owned by
+    /// the effective user, and not accessible by group or others (mode 0600 or 0400). Checking
+    /// the descriptor rather than the path leaves no window in which the file could be swapped
+    /// between the check and the read.
     pub fn from_file(path: impl AsRef<Path>) -> Result<MasterKey> {
         let path = path.as_ref();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(Error::KeyFilePermissions {
-                    path: path.to_path_buf(),
-                    mode: mode & 0o777,
-                });
-            }
-        }
-        let data = Zeroizing::new(std::fs::read(path)?);
+        let data = read_key_file(path)?;
         if data.len() == 32 {
-            let mut k = [0u8; 32];
+            let mut k = Zeroizing::new([0u8; 32]);
             k.copy_from_slice(&data);
-            return Ok(MasterKey::from_bytes(k));
+            return Ok(MasterKey::from_bytes(*k));
         }
         let text = std::str::from_utf8(&data).map_err(|_| {
             Error::BadKeySource(format!("key file {} is neither 32 bytes nor hex", path.display()))
