@@ -18,6 +18,15 @@ pub trait KeyProvider: Send + Sync + std::fmt::Debug {
     /// Unwraps what [`KeyProvider::wrap`] returned. A blob the provider cannot open must be
     /// [`Error::WrongMasterKey`].
     fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<[u8; 32]>>;
+    /// A short name for the provider (a service or key name, never a secret): the only thing
+    /// `MasterKey`'s `Debug` prints about it. Its own `Debug` is never printed by sealdb.
+    #[expect(
+        clippy::unnecessary_literal_bound,
+        reason = "implementations may return a name they hold, borrowed from self"
+    )]
+    fn name(&self) -> &str {
+        "key provider"
+    }
 }
 
 /// Argon2id cost parameters for a passphrase.
@@ -48,7 +57,7 @@ impl std::fmt::Debug for MasterKey {
         match &self.0 {
             Source::Raw(_) => f.write_str("MasterKey(<redacted>)"),
             Source::Passphrase(..) => f.write_str("MasterKey(passphrase <redacted>)"),
-            Source::Provider(p) => write!(f, "MasterKey(provider {p:?})"),
+            Source::Provider(p) => write!(f, "MasterKey(provider {:?})", p.name()),
         }
     }
 }
