@@ -40,6 +40,54 @@ pub(crate) struct PassphraseCost {
 /// OWASP's recommended Argon2id minimum: 19 MiB, 2 passes, 1 lane.
 pub(crate) const DEFAULT_COST: PassphraseCost = PassphraseCost { m_kib: 19 * 1024, t: 2, p: 1 };
 
+/// Largest Argon2id memory cost accepted, in KiB: 2 GiB (RFC 9106's first recommended option).
+pub(crate) const MAX_M_KIB: u32 = 2 << 20;
+/// Largest Argon2id work accepted, memory (KiB) × passes: 4 GiB·pass, a few seconds of one
+/// core. It bounds the time a forged `KEYS` can make an open spend.
+pub(crate) const MAX_WORK_KIB: u64 = 4 << 20;
+/// Largest Argon2id parallelism (lanes) accepted.
+pub(crate) const MAX_LANES: u32 = 16;
+/// Bytes of Argon2id parameters in the registry: m u32, t u32, p u32, salt [16].
+const ARGON2_PARAMS_LEN: usize = 28;
+
+impl PassphraseCost {
+    /// Checks the costs against the limits: `1 ≤ p ≤ 16`, `8·p KiB ≤ m ≤ 2 GiB`, `t ≥ 1` and
+    /// `m·t ≤ 4 GiB·pass`. On failure, the offset of the failing field within the registry's
+    /// parameters (m 0, t 4, p 8) and the reason.
+    pub(crate) fn check(self) -> std::result::Result<(), (usize, &'static str)> {
+        if self.p == 0 || self.p > MAX_LANES {
+            return Err((8, "Argon2id parallelism out of range (1 to 16 lanes)"));
+        }
+        if self.m_kib < 8 * self.p || self.m_kib > MAX_M_KIB {
+            return Err((0, "Argon2id memory cost out of range (8 KiB per lane to 2 GiB)"));
+        }
+        if self.t == 0 || u64::from(self.m_kib) * u64::from(self.t) > MAX_WORK_KIB {
+            return Err((
+                4,
+                "Argon2id time cost out of range (at least 1, memory × passes ≤ 4 GiB)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses and bounds the Argon2id parameters a registry records, before anything is allocated
+/// or computed from them. On failure, the offset within `params` and the reason.
+pub(crate) fn argon2_params(
+    params: &[u8],
+) -> std::result::Result<(PassphraseCost, [u8; 16]), (usize, &'static str)> {
+    if params.len() != ARGON2_PARAMS_LEN {
+        return Err((0, "Argon2id parameters are not 28 bytes"));
+    }
+    let mut r = crate::coding::Reader::new(params);
+    let (Some(m_kib), Some(t), Some(p), Some(salt)) = (r.u32(), r.u32(), r.u32(), r.array()) else {
+        return Err((0, "Argon2id parameters are not 28 bytes"));
+    };
+    let cost = PassphraseCost { m_kib, t, p };
+    cost.check()?;
+    Ok((cost, salt))
+}
+
 #[derive(Clone)]
 pub(crate) enum Source {
     Raw(SecretKey),
@@ -183,6 +231,7 @@ impl MasterKey {
         match &self.0 {
             Source::Raw(k) => Ok(Kek { kdf: KDF_RAW, params: Vec::new(), key: k.clone() }),
             Source::Passphrase(pass, cost) => {
+                cost.check().map_err(|(_, why)| Error::BadKeySource(why.into()))?;
                 let mut salt = [0u8; 16];
                 random_bytes(&mut salt)?;
                 let key = argon2id(pass, &salt, *cost)?;
@@ -208,17 +257,11 @@ impl MasterKey {
         let key = match (&self.0, kdf) {
             (Source::Raw(k), KDF_RAW) if params.is_empty() => k.clone(),
             (Source::Passphrase(pass, _), KDF_ARGON2ID) => {
-                let mut r = crate::coding::Reader::new(params);
-                let (Some(m), Some(t), Some(p), Some(salt)) =
-                    (r.u32(), r.u32(), r.u32(), r.bytes(16))
-                else {
-                    return Err(Error::WrongMasterKey);
-                };
-                // Refuse costs that would exhaust memory (4 GiB) or time before trying them.
-                if m > 4 << 20 || t > 64 || p > 64 || !r.is_empty() {
-                    return Err(Error::WrongMasterKey);
-                }
-                argon2id(pass, salt, PassphraseCost { m_kib: m, t, p })?
+                // The registry decoder has already refused out-of-bound costs as corruption
+                // (naming the field); this keeps the bound wherever else params come from.
+                let (cost, salt) =
+                    argon2_params(params).map_err(|(_, why)| Error::corruption("KEYS", 16, why))?;
+                argon2id(pass, &salt, cost)?
             }
             (Source::Provider(p), KDF_PROVIDER) => SecretKey(*p.unwrap(params)?),
             _ => return Err(Error::WrongMasterKey),
@@ -233,7 +276,10 @@ impl MasterKey {
     }
 
     /// As [`MasterKey::from_passphrase`] with explicit Argon2id costs (memory in KiB, passes,
-    /// lanes), used when a new registry is written.
+    /// lanes), used when a new registry is written. The costs must lie within the limits an
+    /// open accepts from `KEYS` (`1 ≤ lanes ≤ 16`, `8 KiB × lanes ≤ memory ≤ 2 GiB`,
+    /// `passes ≥ 1`, `memory × passes ≤ 4 GiB`; every RFC 9106 and OWASP recommended setting
+    /// fits), or creating the database fails with [`Error::BadKeySource`].
     pub fn from_passphrase_with_cost(passphrase: &str, m_kib: u32, t: u32, p: u32) -> MasterKey {
         let cost = PassphraseCost { m_kib, t, p };
         MasterKey(Source::Passphrase(Zeroizing::new(passphrase.to_owned()), cost))
@@ -348,6 +394,46 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let back = MasterKey::from_file(&p).unwrap();
         assert_eq!(back.resolve_new().unwrap().key.0, k.resolve_new().unwrap().key.0);
+    }
+
+    #[test]
+    fn recommended_argon2_costs_fit_the_bounds() {
+        // RFC 9106 (first and second recommended), OWASP's five, sealdb's default.
+        let fit = [
+            (2 << 20, 1, 4),
+            (64 << 10, 3, 4),
+            (47_104, 1, 1),
+            (19_456, 2, 1),
+            (12_288, 3, 1),
+            (9_216, 4, 1),
+            (7_168, 5, 1),
+            (DEFAULT_COST.m_kib, DEFAULT_COST.t, DEFAULT_COST.p),
+        ];
+        for (m_kib, t, p) in fit {
+            assert_eq!(PassphraseCost { m_kib, t, p }.check(), Ok(()), "{m_kib} {t} {p}");
+        }
+        let refused = [
+            ((2 << 20) + 1, 1, 1, 0),
+            (7, 1, 1, 0),
+            (64, 1, 9, 0), // under 8 KiB per lane
+            (64, 0, 1, 4),
+            (2 << 20, 3, 1, 4),
+            (64, 1, 0, 8),
+            (1024, 1, 17, 8),
+        ];
+        for (m_kib, t, p, at) in refused {
+            let r = PassphraseCost { m_kib, t, p }.check();
+            assert_eq!(r.map_err(|(o, _)| o), Err(at), "{m_kib} {t} {p}");
+        }
+        let mut params = Vec::new();
+        for v in [64u32, 1, 1] {
+            params.extend_from_slice(&v.to_le_bytes());
+        }
+        params.extend_from_slice(&[7; 16]);
+        assert_eq!(argon2_params(&params).unwrap().1, [7; 16]);
+        assert!(argon2_params(&params[..27]).is_err());
+        params.push(0);
+        assert!(argon2_params(&params).is_err());
     }
 
     #[test]
