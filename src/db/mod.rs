@@ -837,14 +837,19 @@ impl Inner {
             return Err(e);
         }
         let path = names::wal(&self.dir, number);
-        let writer =
-            match WalWriter::create(self.fs.as_ref(), &path, number, self.keys().as_deref()) {
-                Ok(w) => w,
-                Err(e) => {
-                    self.poison("creating a WAL failed", &e);
-                    return Err(e);
-                }
-            };
+        let writer = match WalWriter::create(
+            self.fs.as_ref(),
+            &path,
+            number,
+            self.keys().as_deref(),
+            self.tuning.build.compression,
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                self.poison("creating a WAL failed", &e);
+                return Err(e);
+            }
+        };
         let mem = Arc::new(MemTable::new(number));
         let mut st = self.state.lock();
         st.imms.push_back(std::mem::replace(&mut ws.mem, mem.clone()));
@@ -891,7 +896,14 @@ impl Inner {
     pub(crate) fn write_manifest(&self, st: &mut State) -> Result<()> {
         let number = st.alloc_file_number();
         let data = self.manifest_data(st);
-        let r = manifest::write(self.fs.as_ref(), &self.dir, number, &data, self.keys().as_deref());
+        let r = manifest::write(
+            self.fs.as_ref(),
+            &self.dir,
+            number,
+            &data,
+            self.keys().as_deref(),
+            self.tuning.build.compression,
+        );
         if let Err(e) = &r {
             if st.bg_error.is_none() {
                 st.bg_error = Some(format!("manifest write failed: {e}"));
@@ -1032,7 +1044,7 @@ fn open_inner(options: Options) -> Result<Inner> {
         // here on leaves a directory that opens.
         let number = data.next_file_number;
         data.next_file_number += 1;
-        manifest::write(fs.as_ref(), &dir, number, &data, keyref)?;
+        manifest::write(fs.as_ref(), &dir, number, &data, keyref, options.compression)?;
     }
 
     let tuning = Tuning {
@@ -1157,7 +1169,13 @@ fn open_inner(options: Options) -> Result<Inner> {
 
     let wal_number = data.next_file_number;
     data.next_file_number += 1;
-    let writer = WalWriter::create(fs.as_ref(), &names::wal(&dir, wal_number), wal_number, keyref)?;
+    let writer = WalWriter::create(
+        fs.as_ref(),
+        &names::wal(&dir, wal_number),
+        wal_number,
+        keyref,
+        options.compression,
+    )?;
     let segment_number = data.next_file_number;
     data.next_file_number += 1;
     let vlog_writer =
