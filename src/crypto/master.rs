@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{random_bytes, SecretKey};
 use crate::error::{Error, Result};
@@ -139,10 +139,14 @@ impl std::fmt::Debug for Kek {
 fn argon2id(pass: &str, salt: &[u8], cost: PassphraseCost) -> Result<SecretKey> {
     let params = argon2::Params::new(cost.m_kib, cost.t, cost.p, Some(32))
         .map_err(|e| Error::BadKeySource(format!("bad Argon2id parameters: {e}")))?;
+    // The memory blocks are ours, so they are cleared afterwards: `hash_password_into` would
+    // free them uncleared (the crate's `zeroize` feature clears only its own small buffers).
+    let mut blocks = vec![argon2::Block::default(); params.block_count()];
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = SecretKey([0; 32]);
-    a.hash_password_into(pass.as_bytes(), salt, &mut out.0)
-        .map_err(|e| Error::BadKeySource(format!("Argon2id failed: {e}")))?;
+    let r = a.hash_password_into_with_memory(pass.as_bytes(), salt, &mut out.0, &mut blocks[..]);
+    blocks.zeroize();
+    r.map_err(|e| Error::BadKeySource(format!("Argon2id failed: {e}")))?;
     Ok(out)
 }
 
