@@ -443,7 +443,14 @@ impl Inner {
     pub(crate) fn write_manifest(&self, st: &mut State) -> Result<()> {
         let number = st.alloc_file_number();
         let data = self.manifest_data(st);
-        let r = manifest::write(self.fs.as_ref(), &self.dir, number, &data, self.keys().as_deref());
+        let r = manifest::write(
+            self.fs.as_ref(),
+            &self.dir,
+            number,
+            &data,
+            self.keys().as_deref(),
+            self.tuning.build.compression,
+        );
         if let Err(e) = &r {
             if st.bg_error.is_none() {
                 st.bg_error = Some(format!("manifest write failed: {e}"));

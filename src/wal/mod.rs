@@ -44,21 +44,25 @@ pub(crate) struct WalWriter {
     cipher: FileCipher,
     next_nonce: u64,
     buf: Vec<u8>,
+    /// Offer records to LZ4 (`Options::compression`).
+    compress: bool,
 }
 
 impl WalWriter {
-    /// Creates WAL `number` at `path` and durably writes its header.
+    /// Creates WAL `number` at `path` and durably writes its header. Records are offered to
+    /// LZ4 only when `compress` (`Options::compression`) is on.
     pub(crate) fn create(
         fs: &dyn Fs,
         path: &Path,
         number: u64,
         keys: Option<&KeyRing>,
+        compress: bool,
     ) -> Result<WalWriter> {
         let (header, cipher) = FileHeader::create(FileKind::Wal, number, keys)?;
         let mut file = fs.create(path)?;
         file.append(&header)?;
         file.sync()?;
-        Ok(WalWriter { file, cipher, next_nonce: 1, buf: Vec::new() })
+        Ok(WalWriter { file, cipher, next_nonce: 1, buf: Vec::new(), compress })
     }
 
     /// Seals `payload` as one record and hands it to the OS.
@@ -66,7 +70,7 @@ impl WalWriter {
         self.buf.clear();
         let offset = self.file.len();
         // Small records (a single put) rarely compress; trying costs more than it saves.
-        let compress = payload.len() >= COMPRESS_MIN;
+        let compress = self.compress && payload.len() >= COMPRESS_MIN;
         self.cipher.seal(BlockKind::Wal, offset, self.next_nonce, compress, payload, &mut self.buf);
         self.next_nonce += 1;
         self.file.append(&self.buf)?;
