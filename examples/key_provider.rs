@@ -19,12 +19,23 @@ use aes_gcm::Aes256Gcm;
 use sealdb::{Encryption, Error, KeyProvider, MasterKey, Options, DB};
 use zeroize::Zeroizing;
 
-/// Wraps and unwraps through an external command.
-#[derive(Debug)]
+/// Wraps and unwraps through an external command. The environment it passes may hold a
+/// secret (here the toy KMS key), so `Debug` is written by hand and shows variable names only;
+/// `name` is what `MasterKey`'s `Debug` prints.
 struct CommandProvider {
     program: std::path::PathBuf,
     args: Vec<String>,
-    env: Vec<(String, String)>,
+    env: Vec<(String, Zeroizing<String>)>,
+}
+
+impl std::fmt::Debug for CommandProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandProvider")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("env", &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl CommandProvider {
@@ -32,7 +43,7 @@ impl CommandProvider {
         let mut child = Command::new(&self.program)
             .args(&self.args)
             .arg(verb)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -62,6 +73,10 @@ impl CommandProvider {
 }
 
 impl KeyProvider for CommandProvider {
+    #[expect(clippy::unnecessary_literal_bound, reason = "the trait's signature")]
+    fn name(&self) -> &str {
+        "key command"
+    }
     fn wrap(&self, key: &[u8; 32]) -> sealdb::Result<Vec<u8>> {
         Ok(self.run("wrap", key)?.to_vec())
     }
@@ -102,7 +117,7 @@ fn provider(kms_key_hex: &str) -> Result<Arc<CommandProvider>, Box<dyn std::erro
     Ok(Arc::new(CommandProvider {
         program: std::env::current_exe()?,
         args: vec!["kms".into()],
-        env: vec![("TOY_KMS_KEY".into(), kms_key_hex.into())],
+        env: vec![("TOY_KMS_KEY".into(), Zeroizing::new(kms_key_hex.into()))],
     }))
 }
 
@@ -115,6 +130,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kms_key = hex::encode([0x11u8; 32]);
     let open = |hexkey: &str| -> Result<DB, Box<dyn std::error::Error>> {
         let master = MasterKey::from_provider(provider(hexkey)?);
+        // Neither the master key's Debug nor the provider's shows the KMS key.
+        let shown = format!("{master:?} {:?}", provider(hexkey)?);
+        if shown.contains(hexkey) {
+            return Err("Debug output shows the KMS key".into());
+        }
         Ok(DB::open(Options::new(&dir).with_encryption(Encryption::new(master)))?)
     };
     {

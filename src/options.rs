@@ -191,8 +191,16 @@ impl Options {
         self.cache_size = bytes;
         self
     }
-    /// LZ4 compression of SSTable blocks and value-log entries, kept only when it shrinks them
-    /// (default on). WAL records and the manifest are always offered to LZ4.
+    /// LZ4 compression of every sealed block sealdb writes (SSTable blocks, value-log entries,
+    /// WAL records, the manifest), kept only when it shrinks a block (default on). Off, no new
+    /// block is compressed.
+    ///
+    /// Compress-then-encrypt leaks through the sealed length how well a block compressed: when
+    /// an attacker can choose data stored next to a secret (in one WAL record, SSTable block or
+    /// value-log entry) and observe file sizes, the length can reveal the secret (the CRIME and
+    /// BREACH class). Turn compression off for such workloads; see `docs/security.md`.
+    /// Blocks already written keep their form until rewritten: compaction re-encodes tables,
+    /// while value-log GC and re-encryption move entries as stored.
     #[must_use]
     pub fn compression(mut self, on: bool) -> Options {
         self.compression = on;

@@ -9,12 +9,11 @@ use std::ops::Bound;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use common::{collect, dir_contents, show, show_opt, Mode};
+use common::{collect, dir_contents, show, Mode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sealdb::{Cipher, Encryption, Error, MasterKey, Options, WriteBatch, DB};
 
-type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 /// A way to open a database that must fail, and the check of its error.
 type Attempt<'a> = (&'a str, Options, fn(&Error) -> bool);
@@ -27,40 +26,13 @@ fn open(o: Options) -> DB {
     DB::open(o).unwrap_or_else(|e| panic!("open: {e}"))
 }
 
-/// Checks that the database holds exactly `expected`, through get, iter, range(..) and
-/// prefix(""); `absent` keys must read as missing.
+/// Checks that the database holds exactly `expected` (the shared model check); `absent` keys,
+/// which the test names because they were written, deleted or are near written keys, must
+/// read as missing.
 fn check(ctx: &str, db: &DB, expected: &BTreeMap<Vec<u8>, Vec<u8>>, absent: &[&[u8]]) {
-    for (k, v) in expected {
-        let got = db.get(k).unwrap_or_else(|e| panic!("{ctx}: get {}: {e}", show(k)));
-        assert!(
-            got.as_ref() == Some(v),
-            "{ctx}: get {} returned {}, expected {}",
-            show(k),
-            show_opt(got.as_deref()),
-            show(v)
-        );
-    }
-    for k in absent {
-        let got = db.get(k).unwrap_or_else(|e| panic!("{ctx}: get {}: {e}", show(k)));
-        assert!(
-            got.is_none(),
-            "{ctx}: get {} returned {}, expected None",
-            show(k),
-            show_opt(got.as_deref())
-        );
-    }
-    let want: Entries = expected.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    for (what, got) in [
-        ("iter()", collect(db.iter())),
-        ("range(..)", collect(db.range::<Vec<u8>, _>(..))),
-        ("prefix(\"\")", collect(db.prefix(b""))),
-    ] {
-        let got = got.unwrap_or_else(|e| panic!("{ctx}: {what}: {e}"));
-        let gk: Vec<String> = got.iter().map(|(k, _)| show(k)).collect();
-        let wk: Vec<String> = want.iter().map(|(k, _)| show(k)).collect();
-        assert_eq!(gk, wk, "{ctx}: {what} keys differ");
-        assert!(got == want, "{ctx}: {what} values differ");
-    }
+    assert!(absent.iter().all(|k| !expected.contains_key(*k)), "{ctx}: `absent` lists a live key");
+    common::check_model(ctx, db, expected);
+    common::check_gets(ctx, db, expected, absent.iter().copied());
 }
 
 #[test]

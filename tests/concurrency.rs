@@ -11,7 +11,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{collect, show, show_opt, Mode};
+use common::{
+    check_gets, check_model, check_scan, collect, describe_opt, describe_range, describe_value,
+    hex_key, in_range, Mode, Model,
+};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -74,11 +77,15 @@ fn cvalue(key: &[u8], version: u64) -> Vec<u8> {
 fn parse_version(key: &[u8], value: &[u8]) -> Result<u64, String> {
     let n = key.len();
     if value.len() < n + 9 || &value[..n] != key || value[n] != b'#' {
-        return Err(format!("value {} does not belong to key {}", show(value), show(key)));
+        return Err(format!(
+            "value {} does not belong to key {}",
+            describe_value(value),
+            hex_key(key)
+        ));
     }
     let version = u64::from_be_bytes(value[n + 1..n + 9].try_into().expect("8 bytes"));
     if value != cvalue(key, version).as_slice() {
-        return Err(format!("value {} of key {} is garbled", show(value), show(key)));
+        return Err(format!("value {} of key {} is garbled", describe_value(value), hex_key(key)));
     }
     Ok(version)
 }
@@ -109,11 +116,14 @@ fn check_observation(
                 return Err(format!(
                     "key {} has version {version}, outside [{lo}, {started}] (this reader saw \
                      {lb}, round {done} had finished, round {started} had started)",
-                    show(key)
+                    hex_key(key)
                 ));
             }
             if absent_at(i, version) {
-                return Err(format!("key {} has version {version}, which deleted it", show(key)));
+                return Err(format!(
+                    "key {} has version {version}, which deleted it",
+                    hex_key(key)
+                ));
             }
             Ok(version)
         }
@@ -122,7 +132,7 @@ fn check_observation(
             None => Err(format!(
                 "key {} is missing, but every version in [{lo}, {started}] has it (this reader \
                  saw {lb}, round {done} had finished)",
-                show(key)
+                hex_key(key)
             )),
         },
     }
@@ -158,7 +168,7 @@ fn writer(db: &DB, w: usize, seed: u64, progress: &Progress) {
                     } else {
                         db.put(&k, cvalue(&k, round))
                     };
-                    r.unwrap_or_else(|e| panic!("writer {w} round {round}: {}: {e}", show(&k)));
+                    r.unwrap_or_else(|e| panic!("writer {w} round {round}: {}: {e}", hex_key(&k)));
                 }
             }
         }
@@ -196,7 +206,7 @@ fn reader(
                     let i = rng.gen_range(0..KEYS_PER_WRITER);
                     let k = ckey(w, i);
                     let done = progress[w].done.load(Ordering::SeqCst);
-                    let got = db.get(&k).map_err(|e| format!("get {}: {e}", show(&k)))?;
+                    let got = db.get(&k).map_err(|e| format!("get {}: {e}", hex_key(&k)))?;
                     let started = progress[w].started.load(Ordering::SeqCst);
                     let slot = &mut lb[w][i as usize];
                     *slot = check_observation(i, &k, got.as_deref(), *slot, done, started)
@@ -217,7 +227,7 @@ fn reader(
                 let items = collect(it).map_err(|e| format!("reader {r}, scan: {e}"))?;
                 let started = progress[w].started.load(Ordering::SeqCst);
                 let (a, b) = if whole { (0, KEYS_PER_WRITER - 1) } else { (a, b) };
-                check_scan(w, a, b, &items, &mut lb[w], done, started)
+                check_writer_scan(w, a, b, &items, &mut lb[w], done, started)
                     .map_err(|e| format!("reader {r}, scan of writer {w} keys {a}..={b}: {e}"))?;
                 stats.scans += 1;
             }
@@ -228,7 +238,7 @@ fn reader(
                 let items = collect(snap.prefix(format!("w{w}/")))
                     .map_err(|e| format!("reader {r}, snapshot scan: {e}"))?;
                 let started = progress[w].started.load(Ordering::SeqCst);
-                check_scan(w, 0, KEYS_PER_WRITER - 1, &items, &mut lb[w], done, started)
+                check_writer_scan(w, 0, KEYS_PER_WRITER - 1, &items, &mut lb[w], done, started)
                     .map_err(|e| format!("reader {r}, snapshot scan of writer {w}: {e}"))?;
                 let scanned: BTreeMap<Vec<u8>, Vec<u8>> = items.into_iter().collect();
                 for _ in 0..2 {
@@ -238,9 +248,9 @@ fn reader(
                         if got.as_ref() != scanned.get(&k) {
                             return Err(format!(
                                 "reader {r}: snapshot get {} returned {}, its scan {}",
-                                show(&k),
-                                show_opt(got.as_deref()),
-                                show_opt(scanned.get(&k).map(Vec::as_slice))
+                                hex_key(&k),
+                                describe_opt(got.as_deref()),
+                                describe_opt(scanned.get(&k).map(Vec::as_slice))
                             ));
                         }
                     }
@@ -252,8 +262,8 @@ fn reader(
     Ok(stats)
 }
 
-/// Checks a scan of keys `a..=b` of writer `w`.
-fn check_scan(
+/// Checks a scan of keys `a..=b` of writer `w` while it writes.
+fn check_writer_scan(
     w: usize,
     a: u32,
     b: u32,
@@ -268,8 +278,8 @@ fn check_scan(
         if pair[0].0 >= pair[1].0 {
             return Err(format!(
                 "keys out of order: {} then {}",
-                show(&pair[0].0),
-                show(&pair[1].0)
+                hex_key(&pair[0].0),
+                hex_key(&pair[1].0)
             ));
         }
     }
@@ -278,9 +288,9 @@ fn check_scan(
             .ok()
             .and_then(|s| s.strip_prefix(&prefix))
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("unexpected key {}", show(k)))?;
+            .ok_or_else(|| format!("unexpected key {}", hex_key(k)))?;
         if i < a || i > b {
-            return Err(format!("key {} outside the range", show(k)));
+            return Err(format!("key {} outside the range", hex_key(k)));
         }
         seen.insert(i, v);
     }
@@ -313,29 +323,13 @@ fn final_state() -> BTreeMap<Vec<u8>, Vec<u8>> {
     m
 }
 
-fn check_final(ctx: &str, db: &DB, expected: &BTreeMap<Vec<u8>, Vec<u8>>) {
-    for w in 0..WRITERS {
-        for i in 0..KEYS_PER_WRITER {
-            let k = ckey(w, i);
-            let got = db.get(&k).unwrap_or_else(|e| panic!("{ctx}: get {}: {e}", show(&k)));
-            assert!(
-                got.as_ref() == expected.get(&k),
-                "{ctx}: key {} is {}, expected {}",
-                show(&k),
-                show_opt(got.as_deref()),
-                show_opt(expected.get(&k).map(Vec::as_slice))
-            );
-        }
-    }
-    let all = collect(db.iter()).unwrap_or_else(|e| panic!("{ctx}: iter: {e}"));
-    let got: BTreeMap<_, _> = all.iter().cloned().collect();
-    assert_eq!(got.len(), all.len(), "{ctx}: iter returned a key twice");
-    assert!(
-        got == *expected,
-        "{ctx}: iter differs from the final state ({} vs {} keys)",
-        got.len(),
-        expected.len()
-    );
+/// Checks the final state: the shared model check, and `get` of every key of every writer
+/// (the deleted ones read as absent).
+fn check_final(ctx: &str, db: &DB, expected: &Model) {
+    check_model(ctx, db, expected);
+    let all: Vec<Vec<u8>> =
+        (0..WRITERS).flat_map(|w| (0..KEYS_PER_WRITER).map(move |i| ckey(w, i))).collect();
+    check_gets(ctx, db, expected, all.iter().map(Vec::as_slice));
 }
 
 fn writers_and_readers(mode: Mode, default_seed: u64) {
@@ -426,48 +420,22 @@ fn writers_and_readers_chacha20poly1305() {
     writers_and_readers(Mode::ChaCha, 0xC0C0_0002);
 }
 
-/// Checks a snapshot against the state it must show.
-fn check_snapshot(
-    ctx: &str,
-    snap: &Snapshot,
-    model: &BTreeMap<Vec<u8>, Vec<u8>>,
-    rng: &mut StdRng,
-) {
-    for i in 0..600 {
-        let k = skey(i);
-        let got = snap.get(&k).unwrap_or_else(|e| panic!("{ctx}: get {}: {e}", show(&k)));
-        assert!(
-            got.as_ref() == model.get(&k),
-            "{ctx}: get {} returned {}, expected {}",
-            show(&k),
-            show_opt(got.as_deref()),
-            show_opt(model.get(&k).map(Vec::as_slice))
-        );
-    }
-    let all = collect(snap.iter()).unwrap_or_else(|e| panic!("{ctx}: iter: {e}"));
-    let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    assert!(
-        all == expected,
-        "{ctx}: iter returned {} entries, expected {} (or values differ)",
-        all.len(),
-        expected.len()
-    );
+/// Checks a snapshot against the state it must show: the shared model check, `get` of the
+/// whole key space, and random ranges and prefixes.
+fn check_snapshot(ctx: &str, snap: &Snapshot, model: &Model, rng: &mut StdRng) {
+    check_model(ctx, snap, model);
+    let all: Vec<Vec<u8>> = (0..600).map(skey).collect();
+    check_gets(ctx, snap, model, all.iter().map(Vec::as_slice));
     for _ in 0..10 {
         let (a, b) = (rng.gen_range(0..600), rng.gen_range(0..600));
         let (a, b) = (skey(a.min(b)), skey(a.max(b)));
-        let got = collect(snap.range((Bound::Included(a.clone()), Bound::Excluded(b.clone()))))
-            .unwrap_or_else(|e| panic!("{ctx}: range: {e}"));
-        let want: Vec<_> =
-            model.range(a.clone()..b.clone()).map(|(k, v)| (k.clone(), v.clone())).collect();
-        assert!(got == want, "{ctx}: range {}..{} differs", show(&a), show(&b));
+        let r = (Bound::Included(a), Bound::Excluded(b));
+        let what = format!("range{}", describe_range(&r));
+        let expected = model.iter().filter(|(k, _)| in_range(k, &r));
+        check_scan(ctx, &what, snap.range(r.clone()), expected);
         let p = format!("s{:02}", rng.gen_range(0..60)).into_bytes();
-        let got = collect(snap.prefix(&p)).unwrap_or_else(|e| panic!("{ctx}: prefix: {e}"));
-        let want: Vec<_> = model
-            .iter()
-            .filter(|(k, _)| k.starts_with(&p))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        assert!(got == want, "{ctx}: prefix {} differs", show(&p));
+        let expected = model.iter().filter(|(k, _)| k.starts_with(&p));
+        check_scan(ctx, &format!("prefix({})", hex_key(&p)), snap.prefix(&p), expected);
     }
 }
 

@@ -1,11 +1,14 @@
 //! Key management: data-key and master-key rotation, re-encryption, crypto-shredding, key
 //! sources, cipher migration and the audit log.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use common::check_model;
 use sealdb::{Cipher, Encryption, Error, KeyProvider, MasterKey, Options, DB};
 
 fn opts(dir: &Path, key: &MasterKey) -> Options {
@@ -27,13 +30,6 @@ fn fill(db: &DB, n: u32, tag: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
         model.insert(k, v);
     }
     model
-}
-
-fn check(db: &DB, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
-    for (k, v) in model {
-        assert_eq!(db.get(k).unwrap().as_deref(), Some(v.as_slice()));
-    }
-    assert_eq!(db.iter().count(), model.len());
 }
 
 fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
@@ -94,7 +90,7 @@ fn rotate_then_reencrypt_leaves_only_the_current_key() {
     assert_eq!(status.keys.len(), 1, "{status:?}");
     assert_eq!(status.keys[0].id, new_id);
     assert_eq!(status.reencrypt_bytes_left, 0);
-    check(&db, &model);
+    check_model("after re-encryption", &*db, &model);
 
     // Crypto-shredding: the old copy of a segment can no longer be read.
     let (path, old_bytes) = segment_copy;
@@ -120,11 +116,11 @@ fn master_key_rotation_refuses_the_old_key() {
         let db = DB::open(opts(dir.path(), &old)).unwrap();
         model = fill(&db, 500, "m");
         db.rotate_master_key(new.clone()).unwrap();
-        check(&db, &model);
+        check_model("after master-key rotation", &db, &model);
     }
     assert!(matches!(DB::open(opts(dir.path(), &old)), Err(Error::WrongMasterKey)));
     let db = DB::open(opts(dir.path(), &new)).unwrap();
-    check(&db, &model);
+    check_model("reopened under the new master key", &db, &model);
     assert!(db.verify_audit_log().unwrap() >= 3);
     let log = std::fs::read_to_string(dir.path().join("AUDIT.log")).unwrap();
     assert!(log.contains("\"event\":\"rotate_master_key\""));
@@ -242,13 +238,14 @@ fn cipher_migration_by_reencrypt() {
     let status = db.encryption_status().unwrap();
     assert_eq!(status.cipher, Cipher::ChaCha20Poly1305);
     assert!(status.reencrypt_bytes_left > 0, "AES files should await migration");
-    check(&db, &model); // both kinds of block readable meanwhile
+    // Both kinds of block readable meanwhile.
+    check_model("ChaCha20-Poly1305 over AES-256-GCM files", &db, &model);
     db.reencrypt().unwrap();
     assert_eq!(db.encryption_status().unwrap().reencrypt_bytes_left, 0);
-    check(&db, &model);
+    check_model("after migrating to ChaCha20-Poly1305", &db, &model);
     drop(db);
     let db = DB::open(chacha()).unwrap();
-    check(&db, &model);
+    check_model("reopened after the migration", &db, &model);
 }
 
 #[test]
@@ -272,7 +269,7 @@ fn background_rotation_by_volume_reencrypts_and_destroys() {
         }
     }
     assert!(rotated, "no automatic rotation: {:?}", db.encryption_status());
-    check(&db, &model);
+    check_model("after the automatic rotation", &db, &model);
 }
 
 /// Regression: a re-sealed L0 table gets a new file number but must keep its place behind

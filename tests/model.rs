@@ -4,16 +4,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::path::Path;
 
-use common::{collect, show, show_opt, Mode};
+use common::{check_gets, check_scan, describe_range, hex_key, in_range, Mode, Model, View};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sealdb::{MasterKey, Options, Snapshot, WriteBatch, DB};
-
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// Operations per mode.
 const OPS: u64 = 25_000;
@@ -156,107 +154,8 @@ fn random_range(rng: &mut StdRng, pool: &[Vec<u8>]) -> (Bound<Vec<u8>>, Bound<Ve
     (lo, hi)
 }
 
-fn in_range(k: &[u8], r: &(Bound<Vec<u8>>, Bound<Vec<u8>>)) -> bool {
-    let lo_ok = match &r.0 {
-        Bound::Included(b) => k >= b.as_slice(),
-        Bound::Excluded(b) => k > b.as_slice(),
-        Bound::Unbounded => true,
-    };
-    let hi_ok = match &r.1 {
-        Bound::Included(b) => k <= b.as_slice(),
-        Bound::Excluded(b) => k < b.as_slice(),
-        Bound::Unbounded => true,
-    };
-    lo_ok && hi_ok
-}
-
-fn show_bound(b: &Bound<Vec<u8>>) -> String {
-    match b {
-        Bound::Included(k) => format!("Included({})", show(k)),
-        Bound::Excluded(k) => format!("Excluded({})", show(k)),
-        Bound::Unbounded => "Unbounded".to_string(),
-    }
-}
-
-/// Compares a scan with the expected entries; panics naming the first difference.
-fn compare_scan(
-    ctx: &str,
-    got: sealdb::Result<Vec<(Vec<u8>, Vec<u8>)>>,
-    expected: &[(&Vec<u8>, &Vec<u8>)],
-) {
-    let got = got.unwrap_or_else(|e| panic!("{ctx}: scan failed: {e}"));
-    for (i, (g, e)) in got.iter().zip(expected.iter()).enumerate() {
-        assert!(
-            g.0 == *e.0 && g.1 == *e.1,
-            "{ctx}: entry {i} differs: got key {} value {}, expected key {} value {}",
-            show(&g.0),
-            show(&g.1),
-            show(e.0),
-            show(e.1)
-        );
-    }
-    if got.len() != expected.len() {
-        let n = got.len().min(expected.len());
-        let extra = if got.len() > n {
-            format!("first extra entry returned: key {}", show(&got[n].0))
-        } else {
-            format!("first missing entry: key {}", show(expected[n].0))
-        };
-        panic!("{ctx}: got {} entries, expected {}; {extra}", got.len(), expected.len());
-    }
-}
-
-/// Something with get/iter/range/prefix: the DB or one of its snapshots.
-trait View {
-    fn get(&self, k: &[u8]) -> sealdb::Result<Option<Vec<u8>>>;
-    fn iter(&self) -> sealdb::Iter;
-    fn range(&self, r: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> sealdb::Iter;
-    fn prefix(&self, p: &[u8]) -> sealdb::Iter;
-}
-
-impl View for DB {
-    fn get(&self, k: &[u8]) -> sealdb::Result<Option<Vec<u8>>> {
-        DB::get(self, k)
-    }
-    fn iter(&self) -> sealdb::Iter {
-        DB::iter(self)
-    }
-    fn range(&self, r: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> sealdb::Iter {
-        DB::range(self, r)
-    }
-    fn prefix(&self, p: &[u8]) -> sealdb::Iter {
-        DB::prefix(self, p)
-    }
-}
-
-impl View for Snapshot {
-    fn get(&self, k: &[u8]) -> sealdb::Result<Option<Vec<u8>>> {
-        Snapshot::get(self, k)
-    }
-    fn iter(&self) -> sealdb::Iter {
-        Snapshot::iter(self)
-    }
-    fn range(&self, r: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> sealdb::Iter {
-        Snapshot::range(self, r)
-    }
-    fn prefix(&self, p: &[u8]) -> sealdb::Iter {
-        Snapshot::prefix(self, p)
-    }
-}
-
-fn check_get(ctx: &str, view: &dyn View, model: &Model, k: &[u8]) {
-    let got = view.get(k).unwrap_or_else(|e| panic!("{ctx}: get {} failed: {e}", show(k)));
-    let want = model.get(k);
-    assert!(
-        got.as_ref() == want,
-        "{ctx}: get {} returned {}, expected {}",
-        show(k),
-        show_opt(got.as_deref()),
-        show_opt(want.map(Vec::as_slice))
-    );
-}
-
-/// Checks everything: a full scan, every pool key, probes, ranges and prefixes.
+/// Checks everything: the shared model check (full scan, every model key, absent keys next
+/// to them, ranges, prefixes), then pool keys, random probes, random ranges and prefixes.
 fn full_check(
     ctx: &str,
     view: &dyn View,
@@ -265,27 +164,24 @@ fn full_check(
     rng: &mut StdRng,
     gets_of_whole_pool: bool,
 ) {
-    let all: Vec<_> = model.iter().collect();
-    compare_scan(&format!("{ctx}: iter()"), collect(view.iter()), &all);
+    common::check_model(ctx, view, model);
     if gets_of_whole_pool {
-        for k in pool {
-            check_get(ctx, view, model, k);
-        }
+        check_gets(ctx, view, model, pool.iter().map(Vec::as_slice));
     } else {
         for _ in 0..100 {
             let k = &pool[rng.gen_range(0..pool.len())];
-            check_get(ctx, view, model, k);
+            check_gets(ctx, view, model, [k.as_slice()]);
         }
     }
     for _ in 0..20 {
         let k = random_probe(rng, pool);
-        check_get(ctx, view, model, &k);
+        check_gets(ctx, view, model, [k.as_slice()]);
     }
     for _ in 0..20 {
         let r = random_range(rng, pool);
-        let expected: Vec<_> = model.iter().filter(|(k, _)| in_range(k, &r)).collect();
-        let c = format!("{ctx}: range({}, {})", show_bound(&r.0), show_bound(&r.1));
-        compare_scan(&c, collect(view.range(r)), &expected);
+        let what = format!("range{}", describe_range(&r));
+        let expected = model.iter().filter(|(k, _)| in_range(k, &r));
+        check_scan(ctx, &what, view.scan_range(r.clone()), expected);
     }
     for i in 0..20 {
         let p: Vec<u8> = match i {
@@ -299,8 +195,8 @@ fn full_check(
                 k[..rng.gen_range(0..=k.len().min(6))].to_vec()
             }
         };
-        let expected: Vec<_> = model.iter().filter(|(k, _)| k.starts_with(&p)).collect();
-        compare_scan(&format!("{ctx}: prefix({})", show(&p)), collect(view.prefix(&p)), &expected);
+        let expected = model.iter().filter(|(k, _)| k.starts_with(&p));
+        check_scan(ctx, &format!("prefix({})", hex_key(&p)), view.scan_prefix(&p), expected);
     }
 }
 
@@ -332,13 +228,13 @@ fn run_model(mode: Mode, background: bool, default_seed: u64) {
             0..=449 => {
                 let k = pick_key(&mut rng, &pool, &model, 0.3);
                 let v = random_value(&mut rng, op);
-                db.put(&k, &v).unwrap_or_else(|e| panic!("{ctx}: put {}: {e}", show(&k)));
+                db.put(&k, &v).unwrap_or_else(|e| panic!("{ctx}: put {}: {e}", hex_key(&k)));
                 model.insert(k, v);
             }
             // delete (half of them of present keys)
             450..=599 => {
                 let k = pick_key(&mut rng, &pool, &model, 0.5);
-                db.delete(&k).unwrap_or_else(|e| panic!("{ctx}: delete {}: {e}", show(&k)));
+                db.delete(&k).unwrap_or_else(|e| panic!("{ctx}: delete {}: {e}", hex_key(&k)));
                 model.remove(&k);
             }
             // batch with mixed puts and deletes, some keys repeated (last op wins)
@@ -372,7 +268,7 @@ fn run_model(mode: Mode, background: bool, default_seed: u64) {
                 } else {
                     random_probe(&mut rng, &pool)
                 };
-                check_get(&ctx, &db, &model, &k);
+                check_gets(&ctx, &db, &model, [k.as_slice()]);
             }
             980..=981 => {
                 db.flush().unwrap_or_else(|e| panic!("{ctx}: flush: {e}"));
@@ -418,12 +314,8 @@ fn run_model(mode: Mode, background: bool, default_seed: u64) {
             _ => {
                 let p = pick_key(&mut rng, &pool, &model, 0.5);
                 let p = p[..p.len().min(2)].to_vec();
-                let expected: Vec<_> = model.iter().filter(|(k, _)| k.starts_with(&p)).collect();
-                compare_scan(
-                    &format!("{ctx}: prefix({})", show(&p)),
-                    collect(db.prefix(&p)),
-                    &expected,
-                );
+                let expected = model.iter().filter(|(k, _)| k.starts_with(&p));
+                check_scan(&ctx, &format!("prefix({})", hex_key(&p)), db.prefix(&p), expected);
             }
         }
         if (op + 1) % CHECK_EVERY == 0 {
@@ -491,4 +383,61 @@ fn model_aes256gcm() {
 #[test]
 fn model_chacha20poly1305() {
     run_model(Mode::ChaCha, false, 0x5EED_0003);
+}
+
+/// The shared checker fails on every kind of difference, for `DB` and `Snapshot`, naming the
+/// key in hex and never printing a long value.
+#[test]
+fn check_model_detects_every_difference() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = MasterKey::generate();
+    let db = open(&dir.path().join("db"), Mode::Aes, &key, false);
+    let long_value = b"SECRET-VALUE-THAT-MUST-NOT-BE-PRINTED-0123456789".to_vec();
+    let mut model = Model::new();
+    for (k, v) in [(&b"a"[..], &b"1"[..]), (b"b\x00", &long_value), (b"c", b""), (b"d", b"4")] {
+        db.put(k, v).expect("put");
+        model.insert(k.to_vec(), v.to_vec());
+    }
+    let snap = db.snapshot();
+    common::check_model("exact", &db, &model);
+    common::check_model("exact snapshot", &snap, &model);
+
+    let mut wrong: Vec<(&str, Model, &str)> = Vec::new();
+    let mut m = model.clone();
+    m.remove(&b"c"[..]);
+    wrong.push(("a key missing from the model", m, "0x63"));
+    let mut m = model.clone();
+    m.insert(b"bb".to_vec(), b"x".to_vec());
+    wrong.push(("a key the database lacks", m, "0x6262"));
+    let mut m = model.clone();
+    m.insert(b"\xff".to_vec(), b"x".to_vec());
+    wrong.push(("a key the database lacks, after the last", m, "0xff"));
+    let mut m = model.clone();
+    m.insert(b"d".to_vec(), b"5".to_vec());
+    wrong.push(("a short value differs", m, "0x64"));
+    let mut m = model.clone();
+    let mut other = long_value.clone();
+    other[40] ^= 1;
+    m.insert(b"b\x00".to_vec(), other);
+    wrong.push(("a long value differs", m, "0x6200"));
+    wrong.push(("an empty model", Model::new(), "0x61"));
+    for (what, m, key_hex) in &wrong {
+        for (name, view) in [("DB", &db as &dyn View), ("snapshot", &snap as &dyn View)] {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                common::check_model(what, view, m);
+            }));
+            let msg = match r {
+                Ok(()) => panic!("{name}: check_model passed with {what}"),
+                Err(p) => common::panic_message(&*p),
+            };
+            assert!(
+                msg.contains(key_hex),
+                "{name}, {what}: message does not name {key_hex}: {msg}"
+            );
+            // Neither the bytes nor the hex of the long value.
+            for leak in ["SECRET", "534543524554"] {
+                assert!(!msg.contains(leak), "{name}, {what}: message shows a long value: {msg}");
+            }
+        }
+    }
 }

@@ -131,12 +131,7 @@ fn run(mode: Mode, key: &MasterKey) -> Vec<(&'static str, Vec<String>)> {
 
     // Reopen (replays and rewrites whatever it needs), check the data, write more, drop.
     let db = open(&path, mode, key);
-    let got: Vec<_> = db.iter().collect::<sealdb::Result<_>>().expect("iter");
-    assert!(
-        got.len() == expected.len()
-            && got.iter().zip(expected.iter()).all(|(g, e)| g.0 == *e.0 && g.1 == *e.1),
-        "{mode:?}: reopened database does not hold what was written"
-    );
+    common::check_model(&format!("{mode:?}: reopened"), &db, &expected);
     for i in 3_000..3_200 {
         db.put(pk(i), value(i, &mut rng)).expect("put");
     }

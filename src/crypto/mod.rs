@@ -15,7 +15,7 @@ pub use master::{KeyProvider, MasterKey};
 
 use hkdf::Hkdf;
 use sha2::Sha256;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::{Error, Result};
 
@@ -36,12 +36,19 @@ pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<()> {
 }
 
 /// HKDF-SHA256 of `ikm` with `salt`, expanded under `info` into 32 bytes.
+///
+/// The output is expanded straight into the zeroizing [`SecretKey`], and the pseudorandom key
+/// (PRK) that extraction returns is cleared here. What `hkdf`/`hmac`/`sha2` keep inside their
+/// own states (the HMAC states keyed by the PRK, the hash buffer that held `ikm`, the
+/// intermediate blocks of the expansion) they do not let a caller clear: see
+/// `docs/security.md`, "Key material in memory".
 pub(crate) fn hkdf32(ikm: &[u8], salt: &[u8], info: &[&[u8]]) -> SecretKey {
-    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
-    let mut out = Zeroizing::new([0u8; 32]);
+    let (mut prk, hk) = Hkdf::<Sha256>::extract(Some(salt), ikm);
+    prk.as_mut_slice().zeroize();
+    let mut out = SecretKey([0u8; 32]);
     // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
-    hk.expand_multi_info(info, out.as_mut()).unwrap_or_else(|_| unreachable!());
-    SecretKey(*out)
+    hk.expand_multi_info(info, &mut out.0).unwrap_or_else(|_| unreachable!());
+    out
 }
 
 /// A data key: random, identified by a u32, stored only wrapped by the master key.

@@ -24,8 +24,9 @@
 //!       registries written before audit keys could rotate)
 //! ```
 //!
-//! Open checks, in order: crc (a damaged file is corruption), magic and version, K from the
-//! master key source (a source of another kind is `WrongMasterKey`), the check value (a
+//! Open checks, in order: crc (a damaged file is corruption), magic and version, the Argon2id
+//! costs against their limits (`PassphraseCost::check`: a forged cost is corruption naming the
+//! field's offset, before any memory is allocated), K from the master key source (a source of another kind is `WrongMasterKey`), the check value (a
 //! different key is `WrongMasterKey`), then the tag. Nothing is written on failure.
 
 use std::collections::BTreeMap;
@@ -33,6 +34,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
+use super::master::{argon2_params, KDF_ARGON2ID};
 use super::{hkdf32, random_bytes, DataKey, Kek, MasterKey, SecretKey};
 use crate::coding::{put_u32, put_u64, Reader};
 use crate::error::{Error, Result};
@@ -235,6 +237,11 @@ impl KeyRing {
             return Err(bad(12, "key registry parameters too long"));
         }
         let params = r.bytes(plen).ok_or_else(|| bad(16, "key registry truncated"))?;
+        if kdf == KDF_ARGON2ID {
+            // The costs are not authenticated yet (the tag is checked under the key they
+            // derive): bound them before any memory or time is spent on them.
+            argon2_params(params).map_err(|(at, why)| bad(16 + at, why))?;
+        }
         let salt: [u8; 16] = r.array().ok_or_else(|| bad(r.pos(), "key registry truncated"))?;
         let check: [u8; 16] = r.array().ok_or_else(|| bad(r.pos(), "key registry truncated"))?;
         let nonce: [u8; 12] = r.array().ok_or_else(|| bad(r.pos(), "key registry truncated"))?;

@@ -492,7 +492,14 @@ impl Inner {
         let number = st.next_file_number;
         st.next_file_number += 1;
         let data = self.manifest_data(st);
-        let r = manifest::write(self.fs.as_ref(), &self.dir, number, &data, self.keys().as_deref());
+        let r = manifest::write(
+            self.fs.as_ref(),
+            &self.dir,
+            number,
+            &data,
+            self.keys().as_deref(),
+            self.tuning.build.compression,
+        );
         if r.is_ok() {
             st.reserved_file_numbers = data.next_file_number;
         }

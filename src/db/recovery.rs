@@ -88,7 +88,7 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     let ring0 = loaded.as_ref().map(|(r, _)| Arc::new(r.clone()));
     let keyref = ring0.as_deref();
     let (mut data, has_manifest) = read_manifest(fs.as_ref(), &dir, keyref)?;
-    let scan = scan_dir(fs.as_ref(), &dir, &mut data, has_manifest, keyref)?;
+    let scan = scan_dir(fs.as_ref(), &dir, &mut data, has_manifest, keyref, options.compression)?;
     let cache = Arc::new(BlockCache::new(options.cache_size));
     let version = open_tables(&fs, &dir, &data, keyref, &cache)?;
     let vlog = open_segments(&fs, &dir, &data, keyref, &cache)?;
@@ -149,6 +149,7 @@ fn scan_dir(
     data: &mut ManifestData,
     has_manifest: bool,
     keyref: Option<&KeyRing>,
+    compression: bool,
 ) -> Result<Scan> {
     let mut max_number = 0;
     let mut wals = Vec::new();
@@ -194,7 +195,7 @@ fn scan_dir(
         // here on leaves a directory that opens.
         let number = data.next_file_number;
         data.next_file_number += 1;
-        manifest::write(fs, dir, number, data, keyref)?;
+        manifest::write(fs, dir, number, data, keyref, compression)?;
     }
     Ok(Scan { wals, orphans })
 }
@@ -357,11 +358,17 @@ fn start(
     let reserved = data.next_file_number + manifest::FILE_NUMBER_RESERVE;
     let number = data.next_file_number;
     let reservation = ManifestData { next_file_number: reserved, ..data.clone() };
-    manifest::write(fs.as_ref(), dir, number, &reservation, keyref)?;
+    manifest::write(fs.as_ref(), dir, number, &reservation, keyref, tuning.build.compression)?;
     data.next_file_number += 1;
     let wal_number = data.next_file_number;
     data.next_file_number += 1;
-    let writer = WalWriter::create(fs.as_ref(), &names::wal(dir, wal_number), wal_number, keyref)?;
+    let writer = WalWriter::create(
+        fs.as_ref(),
+        &names::wal(dir, wal_number),
+        wal_number,
+        keyref,
+        options.compression,
+    )?;
     let segment_number = data.next_file_number;
     data.next_file_number += 1;
     let vlog_writer =

@@ -399,14 +399,19 @@ impl Inner {
             return Err(e);
         }
         let path = names::wal(&self.dir, number);
-        let writer =
-            match WalWriter::create(self.fs.as_ref(), &path, number, self.keys().as_deref()) {
-                Ok(w) => w,
-                Err(e) => {
-                    self.poison("creating a WAL failed", &e);
-                    return Err(e);
-                }
-            };
+        let writer = match WalWriter::create(
+            self.fs.as_ref(),
+            &path,
+            number,
+            self.keys().as_deref(),
+            self.tuning.build.compression,
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                self.poison("creating a WAL failed", &e);
+                return Err(e);
+            }
+        };
         let mem = Arc::new(MemTable::new(number));
         let mut st = self.state.lock();
         st.imms.push_back(std::mem::replace(&mut ws.mem, mem.clone()));

@@ -4,6 +4,13 @@
 //! Writable files are append-only and unbuffered: `append` hands the bytes to the OS before it
 //! returns, so an acknowledged write survives the process being killed; `sync` makes it survive
 //! power loss. Buffering, where wanted, is the caller's.
+//!
+//! Permissions: on unix every file [`StdFs`] creates is mode 0600 ([`FILE_MODE`]) and every
+//! directory 0700 ([`DIR_MODE`]), set at creation so no umask can widen them and no other user
+//! can open a file in the window before a `chmod`. A file that already exists with a wider mode
+//! when it is created over (truncated) is narrowed to 0600. On other platforms files get the
+//! platform's default access control (on Windows, the directory's inherited ACL): restrict
+//! the data directory itself there.
 
 mod fault;
 
@@ -45,9 +52,9 @@ pub trait DirLock: Send + Sync {}
 
 /// The file-system operations the engine uses.
 pub trait Fs: Send + Sync + std::fmt::Debug {
-    /// Creates (or truncates) `path` for appending.
+    /// Creates (or truncates) `path` for appending. On unix a new file is mode 0600.
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
-    /// Opens `path` (created if missing) for appending at its end.
+    /// Opens `path` (created if missing, mode 0600 on unix) for appending at its end.
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let _ = path;
         Err(io::Error::new(io::ErrorKind::Unsupported, "this file system cannot append"))
@@ -64,12 +71,44 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     fn exists(&self, path: &Path) -> bool;
     /// The names of the entries of directory `dir`.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
-    /// Creates `dir` and its parents.
+    /// Creates `dir` and its missing parents (mode 0700 on unix).
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// fsyncs a directory, making renames and creations in it durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Takes an exclusive lock on `path` (created if missing) or fails with `WouldBlock`.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+}
+
+/// Mode of every file sealdb creates (unix): owner read and write only.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every directory sealdb creates (unix): owner only.
+pub const DIR_MODE: u32 = 0o700;
+
+/// Options that create files with [`FILE_MODE`] on unix.
+fn file_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(FILE_MODE);
+    }
+    o
+}
+
+/// Narrows an existing file opened for (re)creation to [`FILE_MODE`] if it is wider: the mode
+/// given at creation applies only to a file that did not exist.
+fn narrow_mode(file: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o777 & !FILE_MODE != 0 {
+            file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// The real file system.
@@ -142,16 +181,14 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
 
 impl Fs for StdFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(at(path))?;
+        let file =
+            file_options().write(true).create(true).truncate(true).open(path).map_err(at(path))?;
+        narrow_mode(&file).map_err(at(path))?;
         Ok(Box::new(StdWritable { file, len: 0, path: path.to_path_buf() }))
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let file = OpenOptions::new().append(true).create(true).open(path).map_err(at(path))?;
+        let file = file_options().append(true).create(true).open(path).map_err(at(path))?;
+        narrow_mode(&file).map_err(at(path))?;
         let len = file.metadata().map_err(at(path))?.len();
         Ok(Box::new(StdWritable { file, len, path: path.to_path_buf() }))
     }
@@ -180,7 +217,14 @@ impl Fs for StdFs {
         Ok(out)
     }
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        fs::create_dir_all(dir).map_err(at(dir))
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(DIR_MODE);
+        }
+        b.create(dir).map_err(at(dir))
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         #[cfg(unix)]
@@ -194,13 +238,14 @@ impl Fs for StdFs {
         }
     }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
-        let file = OpenOptions::new()
+        let file = file_options()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)
             .map_err(at(path))?;
+        narrow_mode(&file).map_err(at(path))?;
         match file.try_lock() {
             Ok(()) => Ok(Box::new(StdLock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
@@ -274,5 +319,39 @@ pub mod names {
     /// Path of value-log segment `n`.
     pub fn vlog(dir: &Path, n: u64) -> PathBuf {
         dir.join(format!("{n:06}.vlog"))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    /// A file that already exists with a wider mode is narrowed when sealdb creates over it,
+    /// opens it for appending or locks it (the mode given at creation applies only to a new
+    /// file).
+    #[test]
+    fn existing_wide_files_are_narrowed() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, op) in ["create", "append", "lock"].iter().enumerate() {
+            let p = dir.path().join(format!("f{i}"));
+            fs::write(&p, b"x").unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o666)).unwrap();
+            match *op {
+                "create" => drop(StdFs.create(&p).unwrap()),
+                "append" => drop(StdFs.open_append(&p).unwrap()),
+                _ => drop(StdFs.lock(&p).unwrap()),
+            }
+            assert_eq!(mode(&p), FILE_MODE, "{op}");
+        }
+        let nested = dir.path().join("a").join("b");
+        StdFs.create_dir_all(&nested).unwrap();
+        assert_eq!(mode(&nested), DIR_MODE);
+        assert_eq!(mode(&dir.path().join("a")), DIR_MODE);
     }
 }

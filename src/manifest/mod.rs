@@ -230,17 +230,19 @@ pub(crate) fn peek_encrypted(fs: &dyn Fs, dir: &Path) -> Option<bool> {
     }
 }
 
-/// Writes a new manifest atomically: temp file, fsync, rename, fsync directory.
+/// Writes a new manifest atomically: temp file, fsync, rename, fsync directory. The block is
+/// offered to LZ4 only when `compress` (`Options::compression`) is on.
 pub(crate) fn write(
     fs: &dyn Fs,
     dir: &Path,
     number: u64,
     data: &ManifestData,
     keys: Option<&KeyRing>,
+    compress: bool,
 ) -> Result<()> {
     let (mut bytes, cipher) = FileHeader::create(FileKind::Manifest, number, keys)?;
     let offset = bytes.len() as u64;
-    cipher.seal(BlockKind::Manifest, offset, 1, true, &data.encode(), &mut bytes);
+    cipher.seal(BlockKind::Manifest, offset, 1, compress, &data.encode(), &mut bytes);
     crate::io::write_atomic(fs, dir, names::MANIFEST, &bytes)?;
     Ok(())
 }

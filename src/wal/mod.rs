@@ -44,21 +44,25 @@ pub(crate) struct WalWriter {
     cipher: FileCipher,
     next_nonce: u64,
     buf: Vec<u8>,
+    /// Offer records to LZ4 (`Options::compression`).
+    compress: bool,
 }
 
 impl WalWriter {
-    /// Creates WAL `number` at `path` and durably writes its header.
+    /// Creates WAL `number` at `path` and durably writes its header. Records are offered to
+    /// LZ4 only when `compress` (`Options::compression`) is on.
     pub(crate) fn create(
         fs: &dyn Fs,
         path: &Path,
         number: u64,
         keys: Option<&KeyRing>,
+        compress: bool,
     ) -> Result<WalWriter> {
         let (header, cipher) = FileHeader::create(FileKind::Wal, number, keys)?;
         let mut file = fs.create(path)?;
         file.append(&header)?;
         file.sync()?;
-        Ok(WalWriter { file, cipher, next_nonce: 1, buf: Vec::new() })
+        Ok(WalWriter { file, cipher, next_nonce: 1, buf: Vec::new(), compress })
     }
 
     /// Seals `payload` as one record and hands it to the OS.
@@ -66,7 +70,7 @@ impl WalWriter {
         self.buf.clear();
         let offset = self.file.len();
         // Small records (a single put) rarely compress; trying costs more than it saves.
-        let compress = payload.len() >= COMPRESS_MIN;
+        let compress = self.compress && payload.len() >= COMPRESS_MIN;
         self.cipher.seal(BlockKind::Wal, offset, self.next_nonce, compress, payload, &mut self.buf);
         self.next_nonce += 1;
         self.file.append(&self.buf)?;
@@ -201,6 +205,18 @@ pub(crate) fn check_chain(dir: &Path, log_number: u64, wals: &[(u64, Replayed)])
 
 /// Reads every complete record of the WAL at `path`, calling `f` with each batch payload until
 /// it returns `false`.
+///
+/// Where the log ends (`docs/format.md`, "Reading"): a crash can cut the file anywhere after
+/// its synced header, so every way a cut can look ends the log without error, and everything
+/// else is [`Error::Corruption`] naming the file and the record's offset:
+/// - a file shorter than its header: no records (the header is synced before any record);
+/// - fewer than 32 bytes (a record header) left: end of log, whatever those bytes are;
+/// - a record header that fails its checks while every byte from it to the end of the file is
+///   zero (a zero-filled tail): end of log;
+/// - a record header whose stated length runs past the end of the file: end of log;
+/// - a record header that fails its checks with any non-zero byte at or after it: corruption;
+/// - a complete record that fails authentication or does not decode (in `f`), and a record
+///   after the end record: corruption, wherever it is in the file, the last record included.
 pub(crate) fn replay(
     fs: &dyn Fs,
     path: &Path,
@@ -255,4 +271,309 @@ pub(crate) fn replay(
         pos += len;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::io::StdFs;
+    use crate::options::Cipher;
+
+    const NUMBER: u64 = 5;
+
+    /// The three ways a WAL is sealed.
+    fn modes() -> Vec<(&'static str, Option<KeyRing>)> {
+        vec![
+            ("plain", None),
+            ("AES-256-GCM", Some(KeyRing::fixed(Cipher::Aes256Gcm, [7; 32]))),
+            ("ChaCha20-Poly1305", Some(KeyRing::fixed(Cipher::ChaCha20Poly1305, [7; 32]))),
+        ]
+    }
+
+    /// The payload of batch record `i`: a put and a delete; record 1 is large enough to be
+    /// compressed.
+    fn payload(i: u64) -> Vec<u8> {
+        let value: Vec<u8> = if i == 1 {
+            (0..2_000u32).map(|j| (j / 50) as u8).collect()
+        } else {
+            format!("value {i}").into_bytes()
+        };
+        let mut p = Vec::new();
+        encode_record_header(&mut p, 1 + 10 * i, 2);
+        encode_op(&mut p, ValueKind::Put, format!("key{i}").as_bytes(), &value);
+        encode_op(&mut p, ValueKind::Delete, b"gone", b"");
+        p
+    }
+
+    /// A WAL as written, and where its records are.
+    struct Wal {
+        dir: tempfile::TempDir,
+        path: PathBuf,
+        keys: Option<KeyRing>,
+        mode: &'static str,
+        bytes: Vec<u8>,
+        header_len: usize,
+        /// (offset, sealed length, payload) of each record, the end record included.
+        records: Vec<(usize, usize, Vec<u8>)>,
+    }
+
+    /// Writes a WAL of `n` batch records, then the end record naming `end` if given.
+    fn write_wal(mode: &'static str, keys: Option<KeyRing>, n: u64, end: Option<u64>) -> Wal {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("000005.wal");
+        let mut w = WalWriter::create(&StdFs, &path, NUMBER, keys.as_ref(), true).expect("create");
+        let mut records = Vec::new();
+        let mut add = |w: &mut WalWriter, p: Vec<u8>, last: bool| {
+            let at = w.len() as usize;
+            if last {
+                w.finish(u64::from_le_bytes(p[..8].try_into().expect("8 bytes"))).expect("finish");
+            } else {
+                w.add_record(&p).expect("add");
+            }
+            records.push((at, w.len() as usize - at, p));
+        };
+        for i in 0..n {
+            add(&mut w, payload(i), false);
+        }
+        if let Some(next) = end {
+            add(&mut w, next.to_le_bytes().to_vec(), true);
+        }
+        w.sync().expect("sync");
+        drop(w);
+        let bytes = std::fs::read(&path).expect("read");
+        let header_len = FileHeader::len(keys.is_some());
+        assert_eq!(records.first().map_or(bytes.len(), |r| r.0), header_len, "{mode}");
+        assert_eq!(records.last().map_or(header_len, |r| r.0 + r.1), bytes.len(), "{mode}");
+        Wal { dir, path, keys, mode, bytes, header_len, records }
+    }
+
+    impl Wal {
+        /// Replays `bytes` as this WAL's file; returns the payloads `f` was given.
+        fn replay(&self, bytes: &[u8]) -> (Result<Replayed>, Vec<Vec<u8>>) {
+            std::fs::write(&self.path, bytes).expect("write");
+            let mut seen = Vec::new();
+            let r = replay(&StdFs, &self.path, NUMBER, self.keys.as_ref(), |p| {
+                seen.push(p.to_vec());
+                Ok(true)
+            });
+            (r, seen)
+        }
+
+        /// Replays `bytes` and checks that the log ends cleanly after the first `n` records.
+        fn expect_records(&self, bytes: &[u8], n: usize, what: &str) {
+            let (r, seen) = self.replay(bytes);
+            let ctx =
+                format!("{}: {what} ({} of {} bytes)", self.mode, bytes.len(), self.bytes.len());
+            let r = r.unwrap_or_else(|e| panic!("{ctx}: replay failed: {e}"));
+            let batches: Vec<&Vec<u8>> = self.records[..n]
+                .iter()
+                .map(|r| &r.2)
+                .filter(|p| p.len() != END_RECORD_LEN)
+                .collect();
+            assert_eq!(seen.iter().collect::<Vec<_>>(), batches, "{ctx}: records replayed");
+            assert_eq!(r.records, batches.len() as u64, "{ctx}: records counted");
+            let end = self.records[..n].iter().find(|r| r.2.len() == END_RECORD_LEN);
+            let next = end.map(|r| u64::from_le_bytes(r.2[..8].try_into().expect("8 bytes")));
+            assert_eq!(r.next, next, "{ctx}: end record");
+        }
+
+        /// Replays `bytes` and checks that it is corruption of this WAL at `offset`.
+        fn expect_corruption(&self, bytes: &[u8], offset: usize, what: &str) {
+            let ctx = format!("{}: {what}", self.mode);
+            match self.replay(bytes).0 {
+                Err(Error::Corruption { file, offset: at, reason }) => {
+                    assert_eq!(file, self.path, "{ctx}: file named ({reason})");
+                    assert_eq!(at, offset as u64, "{ctx}: offset named ({reason})");
+                }
+                Err(e) => panic!("{ctx}: expected corruption at {offset}, got {e}"),
+                Ok(r) => panic!("{ctx}: expected corruption at {offset}, replayed {r:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn empty_file_and_file_cut_inside_its_header_hold_no_records() {
+        for (mode, keys) in modes() {
+            let wal = write_wal(mode, keys, 3, None);
+            assert_eq!(wal.dir.path(), wal.path.parent().expect("parent"));
+            wal.expect_records(&[], 0, "empty file");
+            for cut in 1..wal.header_len {
+                wal.expect_records(&wal.bytes[..cut], 0, "cut inside the file header");
+            }
+        }
+    }
+
+    #[test]
+    fn header_only_file_holds_no_records() {
+        for (mode, keys) in modes() {
+            let wal = write_wal(mode, keys, 0, None);
+            assert_eq!(wal.bytes.len(), wal.header_len, "{mode}");
+            wal.expect_records(&wal.bytes, 0, "header only");
+            // Also the header of a WAL that had records, cut at its end.
+            let wal = write_wal(mode, wal.keys, 3, None);
+            wal.expect_records(&wal.bytes[..wal.header_len], 0, "cut after the header");
+        }
+    }
+
+    #[test]
+    fn cut_at_a_record_boundary_ends_the_log_there() {
+        for (mode, keys) in modes() {
+            let wal = write_wal(mode, keys, 3, Some(9));
+            for (i, &(at, _, _)) in wal.records.iter().enumerate() {
+                wal.expect_records(&wal.bytes[..at], i, &format!("cut before record {i}"));
+            }
+            wal.expect_records(&wal.bytes, wal.records.len(), "whole file");
+        }
+    }
+
+    #[test]
+    fn cut_inside_a_record_header_ends_the_log_before_it() {
+        for (mode, keys) in modes() {
+            let wal = write_wal(mode, keys, 3, Some(9));
+            for (i, &(at, _, _)) in wal.records.iter().enumerate() {
+                for k in 1..HEADER_LEN {
+                    let what = format!("cut {k} bytes into the header of record {i}");
+                    wal.expect_records(&wal.bytes[..at + k], i, &what);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cut_inside_a_record_body_ends_the_log_before_it() {
+        for (mode, keys) in modes() {
+            let wal = write_wal(mode, keys, 3, Some(9));
+            for (i, &(at, len, _)) in wal.records.iter().enumerate() {
+                for k in HEADER_LEN..len {
+                    let what = format!("cut {k} bytes into record {i}");
+                    wal.expect_records(&wal.bytes[..at + k], i, &what);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_filled_tail_ends_the_log() {
+        for (mode, keys) in modes() {
+            for end in [None, Some(9)] {
+                let wal = write_wal(mode, keys.clone(), 3, end);
+                for (i, &(at, _, _)) in wal.records.iter().enumerate() {
+                    for zeros in [1, HEADER_LEN - 1, HEADER_LEN, HEADER_LEN + 1, 100, 4096] {
+                        let mut t = wal.bytes[..at].to_vec();
+                        t.resize(at + zeros, 0);
+                        let what = format!("{zeros} zero bytes after record {i} (end {end:?})");
+                        wal.expect_records(&t, i, &what);
+                    }
+                }
+                let mut t = wal.bytes.clone();
+                t.resize(t.len() + 4096, 0);
+                wal.expect_records(
+                    &t,
+                    wal.records.len(),
+                    &format!("zeros after all (end {end:?})"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn non_zero_tail_is_corruption_unless_shorter_than_a_record_header() {
+        for (mode, keys) in modes() {
+            let wal = write_wal(mode, keys, 3, None);
+            let end = wal.bytes.len();
+            for (len, byte) in [(1, 0xaa), (HEADER_LEN - 1, 0xaa), (HEADER_LEN - 1, 0)] {
+                let mut t = wal.bytes.clone();
+                t.resize(end + len, byte);
+                wal.expect_records(&t, 3, &format!("{len} bytes of {byte:#x} at the end"));
+            }
+            for len in [HEADER_LEN, HEADER_LEN + 1, 1000] {
+                let mut t = wal.bytes.clone();
+                t.resize(end + len, 0);
+                t[end + len - 1] = 1; // zeros but for the last byte
+                wal.expect_corruption(&t, end, &format!("{len}-byte tail, last byte non-zero"));
+            }
+        }
+    }
+
+    #[test]
+    fn flipped_byte_in_a_middle_record_is_corruption() {
+        for (mode, keys) in modes() {
+            let wal = write_wal(mode, keys, 3, None);
+            let (at, len, _) = wal.records[1];
+            for pos in at..at + len {
+                let mut t = wal.bytes.clone();
+                t[pos] ^= 0x01;
+                wal.expect_corruption(&t, at, &format!("flip at {pos} in record 1 of 3"));
+            }
+        }
+    }
+
+    #[test]
+    fn flipped_byte_in_the_last_record_is_corruption_not_a_torn_tail() {
+        for (mode, keys) in modes() {
+            for end in [None, Some(9)] {
+                let wal = write_wal(mode, keys.clone(), 3, end);
+                let i = wal.records.len() - 1;
+                let (at, len, _) = wal.records[i];
+                for pos in at..at + len {
+                    let mut t = wal.bytes.clone();
+                    t[pos] ^= 0x80;
+                    let what = format!("flip at {pos} in the last record (end {end:?})");
+                    wal.expect_corruption(&t, at, &what);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn record_after_the_end_record_is_corruption() {
+        for (mode, keys) in modes() {
+            let wal = write_wal(mode, keys, 2, Some(9));
+            let mut w = WalWriter::create(&StdFs, &wal.path, NUMBER, wal.keys.as_ref(), true)
+                .expect("create");
+            let mut records = Vec::new();
+            for i in 0..2 {
+                w.add_record(&payload(i)).expect("add");
+            }
+            w.finish(9).expect("finish");
+            records.push(w.len() as usize);
+            w.add_record(&payload(2)).expect("add after the end record");
+            w.sync().expect("sync");
+            drop(w);
+            let bytes = std::fs::read(&wal.path).expect("read");
+            wal.expect_corruption(&bytes, records[0], "a record after the end record");
+            // Cut inside that record: the log ends at the end record, as written.
+            wal.expect_records(&bytes[..records[0] + HEADER_LEN], 3, "torn record after the end");
+        }
+    }
+
+    #[test]
+    fn undecodable_record_is_corruption_at_its_offset() {
+        for (mode, keys) in modes() {
+            let wal = write_wal(mode, keys, 3, None);
+            std::fs::write(&wal.path, &wal.bytes).expect("write");
+            let mut n = 0;
+            let r = replay(&StdFs, &wal.path, NUMBER, wal.keys.as_ref(), |p| {
+                n += 1;
+                decode_ops(p, |_| {}).map_err(|e| Error::corruption("elsewhere", 0, e))?;
+                if n == 2 {
+                    return Err(Error::corruption("elsewhere", 0, "rejected by the caller"));
+                }
+                Ok(true)
+            });
+            match r {
+                Err(Error::Corruption { file, offset, reason }) => {
+                    assert_eq!(
+                        (file, offset),
+                        (wal.path.clone(), wal.records[1].0 as u64),
+                        "{mode}"
+                    );
+                    assert_eq!(reason, "rejected by the caller", "{mode}");
+                }
+                other => panic!("{mode}: expected corruption of record 1, got {other:?}"),
+            }
+        }
+    }
 }

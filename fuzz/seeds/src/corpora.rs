@@ -1,445 +1,20 @@
-//! Regenerates the seed corpora of the fuzz targets, `fuzz/corpus/<target>/`.
-//!
-//! `cargo run --example make_fuzz_seeds [OUT_DIR]` (default: `fuzz/corpus` of this crate).
-//! Each target's directory is emptied and refilled with a handful of small, meaningful inputs
-//! for the matching function of `sealdb::decode`: hand-encoded inputs that follow the formats
-//! documented in `src/`, and blocks, WAL records, manifests, headers, registries and audit logs
-//! taken from real databases written through the public API. Seeds that hold random salts or
-//! times (key registries, encrypted file headers, real audit logs) differ from one run to the
-//! next; the rest are deterministic. The `model_ops` seeds are not decoder inputs but operation
-//! scripts (see `fuzz/fuzz_targets/model_ops.rs`).
+//! The seeds of each target: one `<target>_seeds` function per fuzz target.
 
 use std::fmt::Write as _;
-use std::fs;
-use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use sealdb::seal::{parse_header, BlockKind, FileCipher};
-use sealdb::{decode, Cipher, Encryption, MasterKey, Options, WriteBatch, DB};
+use sealdb::decode;
 
-/// The key `sealdb::decode` opens registries with (`FUZZ_KEY` in src/decode.rs).
-const FUZZ_KEY: [u8; 32] = [0x5a; 32];
-/// Largest sequence number (56 bits), as in src/key.rs.
-const MAX_SEQ: u64 = (1 << 56) - 1;
-/// Op kinds of a WAL record and value kinds of an internal key (`src/key.rs`).
-const DELETE: u8 = 0;
-const PUT: u8 = 1;
-const POINTER: u8 = 2;
-/// Bytes of a plain file header with its check block (`FileHeader::len(false)`).
-const PLAIN_HEADER_LEN: usize = 100;
-/// Bytes of an encrypted file header with its check block (`FileHeader::len(true)`).
-const ENCRYPTED_HEADER_LEN: usize = 112;
+use crate::encode::{
+    block, ikey, manifest, manifest_v2, noise, plain_file_header, pointer, wal_record, FileEntry,
+    Op, SegmentEntry,
+};
+use crate::real::Real;
+use crate::{BoxResult, Corpus, DELETE, FUZZ_KEY, MAX_SEQ, POINTER, PUT};
 
-type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
-/// Writes the seeds of one target.
-type Make = fn(&mut Corpus, &Real) -> BoxResult<()>;
-
-// ---- little encoders, following src/coding.rs -------------------------------------------------
-
-fn put_varint(dst: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        dst.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    dst.push(v as u8);
-}
-
-fn put_len_prefixed(dst: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint(dst, bytes.len() as u64);
-    dst.extend_from_slice(bytes);
-}
-
-/// An encoded internal key: user key ‖ (seq << 8 | kind) as u64 LE (`src/key.rs`).
-fn ikey(user: &[u8], seq: u64, kind: u8) -> Vec<u8> {
-    let mut v = user.to_vec();
-    v.extend_from_slice(&((seq << 8) | u64::from(kind)).to_le_bytes());
-    v
-}
-
-/// A value-log pointer (`src/vlog/mod.rs`): segment u64 ‖ offset u64 ‖ sealed length u32.
-fn pointer(segment: u64, offset: u64, len: u32) -> Vec<u8> {
-    let mut v = segment.to_le_bytes().to_vec();
-    v.extend_from_slice(&offset.to_le_bytes());
-    v.extend_from_slice(&len.to_le_bytes());
-    v
-}
-
-/// Deterministic bytes that LZ4 cannot shrink (xorshift).
-fn noise(len: usize, mut state: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
-/// A data or index block (src/sstable/block.rs): entries with prefix-compressed keys, then
-/// the restart offsets and their count.
-fn block(entries: &[(Vec<u8>, Vec<u8>)], restart_interval: usize) -> Vec<u8> {
-    let (mut out, mut restarts, mut last) = (Vec::new(), Vec::new(), Vec::<u8>::new());
-    for (i, (k, v)) in entries.iter().enumerate() {
-        let shared = if i % restart_interval == 0 {
-            restarts.push(out.len() as u32);
-            0
-        } else {
-            last.iter().zip(k).take_while(|(a, b)| a == b).count()
-        };
-        put_varint(&mut out, shared as u64);
-        put_varint(&mut out, (k.len() - shared) as u64);
-        put_varint(&mut out, v.len() as u64);
-        out.extend_from_slice(&k[shared..]);
-        out.extend_from_slice(v);
-        last.clone_from(k);
-    }
-    if restarts.is_empty() {
-        restarts.push(0);
-    }
-    for r in &restarts {
-        out.extend_from_slice(&r.to_le_bytes());
-    }
-    out.extend_from_slice(&(restarts.len() as u32).to_le_bytes());
-    out
-}
-
-/// One WAL op (`src/wal/mod.rs`): kind (0 delete, 1 put, 2 value-log pointer), key, value
-/// (none for a delete).
-type Op<'a> = (u8, &'a [u8], &'a [u8]);
-
-/// A WAL record payload: first sequence u64 ‖ count u32 ‖ ops.
-fn wal_record(first_seq: u64, ops: &[Op<'_>]) -> Vec<u8> {
-    let mut out = first_seq.to_le_bytes().to_vec();
-    out.extend_from_slice(&(ops.len() as u32).to_le_bytes());
-    for &(kind, k, v) in ops {
-        out.push(kind);
-        put_len_prefixed(&mut out, k);
-        if kind != DELETE {
-            put_len_prefixed(&mut out, v);
-        }
-    }
-    out
-}
-
-/// One file entry of a manifest.
-struct FileEntry {
-    level: u8,
-    number: u64,
-    size: u64,
-    key_id: u32,
-    max_seq: u64,
-    smallest: Vec<u8>,
-    largest: Vec<u8>,
-}
-
-impl FileEntry {
-    /// A table of `level` numbered `number` whose keys run from `lo` to `hi` (user keys).
-    fn new(level: u8, number: u64, lo: &[u8], hi: &[u8], max_seq: u64) -> FileEntry {
-        FileEntry {
-            level,
-            number,
-            size: 4096,
-            key_id: 0,
-            max_seq,
-            smallest: ikey(lo, max_seq, PUT),
-            largest: ikey(hi, 1, DELETE),
-        }
-    }
-}
-
-/// A manifest payload (`src/manifest/mod.rs`), with live value-log segments as
-/// (number, discard bytes).
-fn manifest(
-    next_file: u64,
-    last_seq: u64,
-    log: u64,
-    files: &[FileEntry],
-    segments: &[(u64, u64)],
-) -> Vec<u8> {
-    let mut out = vec![1u8];
-    for v in [next_file, last_seq, log] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&(files.len() as u32).to_le_bytes());
-    for f in files {
-        out.push(f.level);
-        out.extend_from_slice(&f.number.to_le_bytes());
-        out.extend_from_slice(&f.size.to_le_bytes());
-        out.extend_from_slice(&f.key_id.to_le_bytes());
-        out.extend_from_slice(&f.max_seq.to_le_bytes());
-        put_len_prefixed(&mut out, &f.smallest);
-        put_len_prefixed(&mut out, &f.largest);
-    }
-    out.extend_from_slice(&(segments.len() as u32).to_le_bytes());
-    for (number, discard) in segments {
-        out.extend_from_slice(&number.to_le_bytes());
-        out.extend_from_slice(&discard.to_le_bytes());
-    }
-    out
-}
-
-/// A live segment of a version-2 manifest.
-#[derive(Clone, Copy)]
-struct SegmentEntry {
-    number: u64,
-    discard: u64,
-    len: u64,
-    flags: u8,
-}
-
-/// A version-2 manifest payload (`src/manifest/mod.rs`): version 1's layout with segment
-/// lengths and flags, then the rotation counter and the audit anchor.
-fn manifest_v2(
-    head: (u64, u64, u64),
-    files: &[FileEntry],
-    segments: &[SegmentEntry],
-    rotation: (u32, u64),
-    audit: (u64, [u8; 32]),
-) -> Vec<u8> {
-    let mut out = manifest(head.0, head.1, head.2, files, &[]);
-    out[0] = 2;
-    out.truncate(out.len() - 4);
-    out.extend_from_slice(&(segments.len() as u32).to_le_bytes());
-    for s in segments {
-        out.extend_from_slice(&s.number.to_le_bytes());
-        out.extend_from_slice(&s.discard.to_le_bytes());
-        out.extend_from_slice(&s.len.to_le_bytes());
-        out.push(s.flags);
-    }
-    out.extend_from_slice(&rotation.0.to_le_bytes());
-    out.extend_from_slice(&rotation.1.to_le_bytes());
-    out.extend_from_slice(&audit.0.to_le_bytes());
-    out.extend_from_slice(&audit.1);
-    out
-}
-
-/// A plain (unencrypted) file header of `magic` for file `number` with its crc check block
-/// (`src/seal/file_header.rs`), built with the public sealing API.
-fn plain_file_header(magic: [u8; 8], number: u64, salt: [u8; 32]) -> Vec<u8> {
-    let mut out = magic.to_vec();
-    out.extend_from_slice(&1u16.to_le_bytes()); // version
-    out.extend_from_slice(&0u16.to_le_bytes()); // flags: not encrypted
-    out.extend_from_slice(&[0; 4]); // algorithm none, reserved
-    out.extend_from_slice(&0u32.to_le_bytes()); // key id
-    out.extend_from_slice(&0u32.to_le_bytes()); // reserved
-    out.extend_from_slice(&number.to_le_bytes());
-    out.extend_from_slice(&salt);
-    let clear = out.clone();
-    let offset = clear.len() as u64;
-    FileCipher::plain(number).seal_with_ad(
-        BlockKind::FileHeader,
-        offset,
-        0,
-        false,
-        &[],
-        &clear,
-        &mut out,
-    );
-    out
-}
-
-// ---- real databases ------------------------------------------------------------------------------
-
-/// Bytes taken from real databases written through the public API.
-#[derive(Default)]
-struct Real {
-    data_blocks: Vec<Vec<u8>>,
-    index_blocks: Vec<Vec<u8>>,
-    filters: Vec<Vec<u8>>,
-    wal_payloads: Vec<Vec<u8>>,
-    manifest_payloads: Vec<Vec<u8>>,
-    /// (name, bytes) of file headers.
-    headers: Vec<(String, Vec<u8>)>,
-    /// (name, bytes) of key registries.
-    registries: Vec<(String, Vec<u8>)>,
-    /// (name, bytes) of `AUDIT.log` files (their MACs under their database's audit key).
-    audit_logs: Vec<(String, Vec<u8>)>,
-}
-
-/// The number in a file name such as `000007.sst`.
-fn file_number(p: &Path) -> u64 {
-    p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).unwrap_or(0)
-}
-
-fn files_ending(dir: &Path, suffix: &str) -> BoxResult<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(suffix)))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
-/// Walks the sealed blocks of a plain file after its header, opening each as the first of
-/// `kinds` it opens as.
-fn open_blocks(bytes: &[u8], number: u64, kinds: &[BlockKind]) -> Vec<(BlockKind, Vec<u8>)> {
-    let cipher = FileCipher::plain(number);
-    let (mut pos, mut out) = (PLAIN_HEADER_LEN, Vec::new());
-    while let Some(rest) = bytes.get(pos..) {
-        let Ok(h) = parse_header(rest) else { break };
-        let Some(sealed) = rest.get(..h.sealed_len()) else { break };
-        if let Some((k, p)) =
-            kinds.iter().find_map(|&k| cipher.open(k, pos as u64, sealed).ok().map(|p| (k, p)))
-        {
-            out.push((k, p));
-        }
-        pos += sealed.len();
-    }
-    out
-}
-
-fn fill(db: &DB) -> sealdb::Result<()> {
-    for i in 0..40u32 {
-        db.put(format!("user:{i:04}"), format!("value-{i}-{}", "v".repeat((i % 5) as usize * 7)))?;
-    }
-    db.put("key", "probed by the bloom_filter target")?;
-    db.put("another key", "")?;
-    let mut b = WriteBatch::new();
-    b.put("batch:a", "1");
-    b.delete("user:0003");
-    b.put("batch:b", vec![0u8; 150]);
-    db.write(b)?;
-    db.delete("user:0007")
-}
-
-/// A plain database with compression off, small blocks and a low value-log threshold: data,
-/// index and filter blocks, WAL records (with a value-log pointer), the manifest payload
-/// (with a segment) and plain file headers.
-fn plain_database(real: &mut Real) -> BoxResult<()> {
-    let dir = tempfile::tempdir()?;
-    let opts = Options::new(dir.path())
-        .compression(false)
-        .block_size(256)
-        .background_work(false)
-        .bloom_bits_per_key(10)
-        .value_threshold(100);
-    let db = DB::open(opts)?;
-    fill(&db)?;
-    db.sync()?;
-    for wal in files_ending(dir.path(), ".wal")? {
-        let bytes = fs::read(&wal)?;
-        real.headers.push(("plain-wal".into(), bytes[..PLAIN_HEADER_LEN].to_vec()));
-        for (_, p) in open_blocks(&bytes, file_number(&wal), &[BlockKind::Wal]) {
-            real.wal_payloads.push(p);
-        }
-    }
-    db.flush()?;
-    db.close()?;
-    for sst in files_ending(dir.path(), ".sst")? {
-        let bytes = fs::read(&sst)?;
-        real.headers.push(("plain-sst".into(), bytes[..PLAIN_HEADER_LEN].to_vec()));
-        let kinds = [BlockKind::Data, BlockKind::Index, BlockKind::Filter];
-        for (k, p) in open_blocks(&bytes, file_number(&sst), &kinds) {
-            match k {
-                BlockKind::Data => real.data_blocks.push(p),
-                BlockKind::Index => real.index_blocks.push(p),
-                _ => real.filters.push(p),
-            }
-        }
-    }
-    for vlog in files_ending(dir.path(), ".vlog")?.iter().take(1) {
-        real.headers.push(("plain-vlog".into(), fs::read(vlog)?[..PLAIN_HEADER_LEN].to_vec()));
-    }
-    let bytes = fs::read(dir.path().join("MANIFEST"))?;
-    real.headers.push(("plain-manifest".into(), bytes[..PLAIN_HEADER_LEN].to_vec()));
-    let number = u64::from_le_bytes(bytes[24..32].try_into()?);
-    for (_, p) in open_blocks(&bytes, number, &[BlockKind::Manifest]) {
-        real.manifest_payloads.push(p);
-    }
-    Ok(())
-}
-
-/// An encrypted database under `master`: its key registry (which `decode::key_registry` opens
-/// when `master` is the fuzzing key) and, if `headers`, an encrypted table header.
-fn encrypted_database(
-    real: &mut Real,
-    master: MasterKey,
-    cipher: Cipher,
-    name: &str,
-    headers: bool,
-) -> BoxResult<()> {
-    let dir = tempfile::tempdir()?;
-    let enc = Encryption::new(master).cipher(cipher);
-    let db = DB::open(Options::new(dir.path()).with_encryption(enc).background_work(false))?;
-    fill(&db)?;
-    db.flush()?;
-    db.close()?;
-    real.registries.push((name.into(), fs::read(dir.path().join("KEYS"))?));
-    if let Some(sst) = files_ending(dir.path(), ".sst")?.first().filter(|_| headers) {
-        let header = fs::read(sst)?[..ENCRYPTED_HEADER_LEN].to_vec();
-        // As is (wrong file number for `decode::file_header`), and renumbered to file 1 so the
-        // decoder reaches the key lookup and the tag check.
-        let mut renumbered = header.clone();
-        renumbered[24..32].copy_from_slice(&1u64.to_le_bytes());
-        real.headers.push((format!("{name}-sst"), header));
-        real.headers.push((format!("{name}-sst-renumbered-1"), renumbered));
-    }
-    Ok(())
-}
-
-/// An encrypted database under the fuzzing key taken through key events (opens, data-key
-/// rotations, re-encryption that destroys the retired keys, a master-key rotation): its
-/// `AUDIT.log`, which `DB::verify_audit_log` accepts. Its MACs are under the database's own audit
-/// key, so `decode::audit_log` (fuzzing key) rejects them at the first line: they seed the
-/// format, not the chain.
-fn audited_database(real: &mut Real, cipher: Cipher, name: &str, full: bool) -> BoxResult<()> {
-    const NEW_MASTER: [u8; 32] = [0xa5; 32];
-    let dir = tempfile::tempdir()?;
-    let open = |key: [u8; 32]| {
-        let enc = Encryption::new(MasterKey::from_bytes(key)).cipher(cipher);
-        DB::open(Options::new(dir.path()).with_encryption(enc).background_work(false))
-    };
-    let db = open(FUZZ_KEY)?;
-    fill(&db)?;
-    db.rotate_data_key()?;
-    if full {
-        db.flush()?;
-        db.rotate_data_key()?;
-        db.reencrypt()?;
-    }
-    db.rotate_master_key(MasterKey::from_bytes(NEW_MASTER))?;
-    db.close()?;
-    let db = open(NEW_MASTER)?;
-    let events = db.verify_audit_log()?;
-    db.close()?;
-    let log = fs::read(dir.path().join("AUDIT.log"))?;
-    let lines = String::from_utf8(log.clone())?.lines().count();
-    assert_eq!(lines, events, "{name}: one line per event");
-    real.audit_logs.push((name.into(), log));
-    Ok(())
-}
-
-// ---- the corpora ---------------------------------------------------------------------------------
-
-struct Corpus {
-    root: PathBuf,
-    written: usize,
-    bytes: usize,
-}
-
-impl Corpus {
-    /// Empties (or creates) the directory of `target`.
-    fn reset(&self, target: &str) -> BoxResult<()> {
-        let dir = self.root.join(target);
-        if dir.exists() {
-            fs::remove_dir_all(&dir)?;
-        }
-        fs::create_dir_all(&dir)?;
-        Ok(())
-    }
-
-    fn add(&mut self, target: &str, name: &str, bytes: &[u8]) -> BoxResult<()> {
-        fs::write(self.root.join(target).join(name), bytes)?;
-        self.written += 1;
-        self.bytes += bytes.len();
-        Ok(())
-    }
-}
-
-fn sealed_block_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
+pub(crate) fn sealed_block_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     let compressible = b"user:0001 value-0001 user:0002 value-0002 ".repeat(6);
     let incompressible = noise(160, 0x9e37_79b9_7f4a_7c15);
     let real_data = real.data_blocks.first().cloned().unwrap_or_default();
@@ -468,7 +43,7 @@ fn sealed_block_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     Ok(())
 }
 
-fn data_block_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
+pub(crate) fn data_block_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     let kv = |i: u32| {
         (ikey(format!("key{i:04}").as_bytes(), u64::from(i) + 1, PUT), format!("v{i}").into_bytes())
     };
@@ -503,7 +78,7 @@ fn data_block_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     Ok(())
 }
 
-fn bloom_filter_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
+pub(crate) fn bloom_filter_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     for (i, f) in real.filters.iter().take(2).enumerate() {
         c.add("bloom_filter", &format!("real-{i}"), f)?;
     }
@@ -532,7 +107,7 @@ fn bloom_filter_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     Ok(())
 }
 
-fn wal_record_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
+pub(crate) fn wal_record_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     c.add("wal_record", "one-put", &wal_record(1, &[(PUT, b"key", b"value")]))?;
     let mixed: [Op<'_>; 3] = [(PUT, b"a", b"1"), (DELETE, b"b", b""), (PUT, b"", b"")];
     c.add("wal_record", "put-delete-empty", &wal_record(42, &mixed))?;
@@ -555,7 +130,7 @@ fn wal_record_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     Ok(())
 }
 
-fn manifest_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
+pub(crate) fn manifest_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     c.add("manifest", "no-files", &manifest(2, 0, 1, &[], &[]))?;
     let one = [FileEntry::new(0, 5, b"a", b"z", 9)];
     c.add("manifest", "one-file", &manifest(6, 9, 4, &one, &[]))?;
@@ -588,41 +163,26 @@ fn manifest_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
         SegmentEntry { number: 7, discard: 100, len: 112, flags: 1 },
     ];
     let anchor = (3, [0xab; 32]);
-    c.add("manifest", "v2-no-files", &manifest_v2((2, 0, 1), &[], &[], (0, 0), (0, [0; 32])))?;
-    c.add(
-        "manifest",
-        "v2-one-file-two-segments",
-        &manifest_v2((9, 9, 8), &one, &segs, (1, 5000), anchor),
-    )?;
+    let no_files = manifest_v2((2, 0, 1), &[], &[], (0, 0), (0, [0; 32]));
+    c.add("manifest", "v2-no-files", &no_files)?;
+    let two = manifest_v2((9, 9, 8), &one, &segs, (1, 5000), anchor);
+    c.add("manifest", "v2-one-file-two-segments", &two)?;
     let edge_seg =
         [SegmentEntry { number: u64::MAX - 1, discard: u64::MAX, len: u64::MAX, flags: 1 }];
-    let edge_v2 = manifest_v2(
-        (u64::MAX, MAX_SEQ, u64::MAX),
-        &edge,
-        &edge_seg,
-        (u32::MAX, u64::MAX),
-        (u64::MAX, [0xff; 32]),
-    );
+    let edge_head = (u64::MAX, MAX_SEQ, u64::MAX);
+    let edge_tail = ((u32::MAX, u64::MAX), (u64::MAX, [0xff; 32]));
+    let edge_v2 = manifest_v2(edge_head, &edge, &edge_seg, edge_tail.0, edge_tail.1);
     c.add("manifest", "v2-edge-values", &edge_v2)?;
     let mut bad_flags = segs;
     bad_flags[0].flags = 2;
-    c.add(
-        "manifest",
-        "v2-unknown-segment-flag",
-        &manifest_v2((9, 9, 8), &one, &bad_flags, (1, 0), anchor),
-    )?;
-    let mut two_active = bad_flags;
+    let unknown_flag = manifest_v2((9, 9, 8), &one, &bad_flags, (1, 0), anchor);
+    c.add("manifest", "v2-unknown-segment-flag", &unknown_flag)?;
+    let mut two_active = segs;
     two_active[0].flags = 1;
-    c.add(
-        "manifest",
-        "v2-two-active-segments",
-        &manifest_v2((9, 9, 8), &one, &two_active, (1, 0), anchor),
-    )?;
-    c.add(
-        "manifest",
-        "v2-anchor-without-lines",
-        &manifest_v2((2, 0, 1), &[], &[], (0, 0), (0, [1; 32])),
-    )?;
+    let both_active = manifest_v2((9, 9, 8), &one, &two_active, (1, 0), anchor);
+    c.add("manifest", "v2-two-active-segments", &both_active)?;
+    let no_lines = manifest_v2((2, 0, 1), &[], &[], (0, 0), (0, [1; 32]));
+    c.add("manifest", "v2-anchor-without-lines", &no_lines)?;
     for (i, p) in real.manifest_payloads.iter().take(2).enumerate() {
         c.add("manifest", &format!("real-{i}"), p)?;
     }
@@ -631,14 +191,14 @@ fn manifest_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
 
 /// Replaces the registry's trailing crc32 (of every byte before it) after an edit, so the
 /// decoder gets past the crc to the check value or the tag.
-fn fix_registry_crc(reg: &mut [u8]) {
+pub(crate) fn fix_registry_crc(reg: &mut [u8]) {
     if let Some(at) = reg.len().checked_sub(4) {
         let crc = crc32fast::hash(&reg[..at]);
         reg[at..].copy_from_slice(&crc.to_le_bytes());
     }
 }
 
-fn key_registry_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
+pub(crate) fn key_registry_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     let reg = decode::registry_for_fuzzing();
     c.add("key_registry", "aes-one-key", &reg)?;
     for (name, r) in &real.registries {
@@ -679,7 +239,7 @@ fn key_registry_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     Ok(())
 }
 
-fn file_header_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
+pub(crate) fn file_header_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     let valid = plain_file_header(*b"SEALSST\0", 1, [0; 32]);
     c.add("file_header", "plain-sst-1-valid", &valid)?;
     let salted: [u8; 32] = noise(32, 3).try_into().map_err(|_| "salt length")?;
@@ -704,7 +264,7 @@ fn file_header_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     Ok(())
 }
 
-fn vlog_entry_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
+pub(crate) fn vlog_entry_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
     // Entries: sequence ‖ length-prefixed key ‖ value (the rest of the payload).
     let sizes: [(&str, usize, usize); 6] = [
         ("empty-key-and-value", 0, 0),
@@ -732,7 +292,7 @@ fn vlog_entry_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
 
 /// A table footer payload (`src/sstable/table.rs`): the (offset u64, sealed length u32) handles
 /// of the index, filter and properties blocks.
-fn table_footer(handles: [(u64, u32); 3]) -> Vec<u8> {
+pub(crate) fn table_footer(handles: [(u64, u32); 3]) -> Vec<u8> {
     let mut out = Vec::with_capacity(36);
     for (offset, len) in handles {
         out.extend_from_slice(&offset.to_le_bytes());
@@ -741,7 +301,7 @@ fn table_footer(handles: [(u64, u32); 3]) -> Vec<u8> {
     out
 }
 
-fn table_footer_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
+pub(crate) fn table_footer_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
     // `decode::table_footer` checks the handles against data in [100, 1 MiB).
     const END: u64 = 1 << 20;
     let valid: [(&str, [(u64, u32); 3]); 4] = [
@@ -774,7 +334,7 @@ fn table_footer_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
 
 /// An audit log (`src/crypto/audit.rs`) of `bodies` (`{"ts":..,"event":"..",..` without the
 /// closing brace), each line's MAC chained under the fuzzing key.
-fn audit_log(bodies: &[&str]) -> Vec<u8> {
+pub(crate) fn audit_log(bodies: &[&str]) -> Vec<u8> {
     let mut prev = [0u8; 32];
     let mut out = String::new();
     for body in bodies {
@@ -787,7 +347,7 @@ fn audit_log(bodies: &[&str]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn audit_log_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
+pub(crate) fn audit_log_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
     const OPEN: &str = r#"{"ts":1763870000,"event":"open","key_id":1,"keys":1"#;
     const ROTATE: &str = r#"{"ts":1763870001,"event":"rotate_data_key","key_id":2"#;
     const MASTER: &str = r#"{"ts":1763870002,"event":"rotate_master_key""#;
@@ -830,7 +390,7 @@ fn audit_log_seeds(c: &mut Corpus, real: &Real) -> BoxResult<()> {
 /// One operation of a `model_ops` input (`fuzz/common/model_ops.rs` has the format). Keys
 /// are indexes into its key space, lengths and fills its length and fill bytes.
 #[derive(Clone)]
-enum M {
+pub(crate) enum M {
     Put(u8, u8, u8),
     Delete(u8),
     /// (delete, key, length, fill) per op.
@@ -854,13 +414,13 @@ enum M {
 
 /// Length bytes of `model_ops`: 0..=127 are themselves, 128 is 255, 129 is 256, then 37-byte
 /// steps (200 is 2883, 255 is 4918).
-const SMALL: u8 = 40;
-const BIG: u8 = 200;
-const HUGE: u8 = 255;
+pub(crate) const SMALL: u8 = 40;
+pub(crate) const BIG: u8 = 200;
+pub(crate) const HUGE: u8 = 255;
 
 /// Encodes a `model_ops` input: mode (0 plain, 1 AES-256-GCM, 2 ChaCha20-Poly1305), then
 /// the ops.
-fn model_script(mode: u8, ops: &[M]) -> Vec<u8> {
+pub(crate) fn model_script(mode: u8, ops: &[M]) -> Vec<u8> {
     let mut out = vec![mode];
     for op in ops {
         match op.clone() {
@@ -892,7 +452,7 @@ fn model_script(mode: u8, ops: &[M]) -> Vec<u8> {
     out
 }
 
-fn model_ops_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
+pub(crate) fn model_ops_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
     use M::{
         Arm, Batch, CheckSnapshot, Clear, Compact, Delete, Flush, Get, Put, Range, Reencrypt,
         Reopen, Rotate, Scan, Sync, TakeSnapshot,
@@ -1034,45 +594,5 @@ fn model_ops_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
     for (name, mode, ops) in scripts {
         c.add("model_ops", name, &model_script(mode, &ops))?;
     }
-    Ok(())
-}
-
-fn main() -> BoxResult<()> {
-    let root = match std::env::args().nth(1) {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join("corpus"),
-    };
-    let mut real = Real::default();
-    plain_database(&mut real)?;
-    let raw = || MasterKey::from_bytes(FUZZ_KEY);
-    encrypted_database(&mut real, raw(), Cipher::Aes256Gcm, "aes", true)?;
-    encrypted_database(&mut real, raw(), Cipher::ChaCha20Poly1305, "chacha", true)?;
-    // A passphrase registry (Argon2id parameters in the header; the decoder's raw key does not
-    // open it), at the lowest cost.
-    let pass = MasterKey::from_passphrase_with_cost("fuzz", 8, 1, 1);
-    encrypted_database(&mut real, pass, Cipher::Aes256Gcm, "passphrase", false)?;
-    audited_database(&mut real, Cipher::Aes256Gcm, "aes-rotations-reencrypt", true)?;
-    audited_database(&mut real, Cipher::ChaCha20Poly1305, "chacha-one-rotation", false)?;
-    let mut c = Corpus { root, written: 0, bytes: 0 };
-    let targets: [(&str, Make); 11] = [
-        ("sealed_block", sealed_block_seeds),
-        ("data_block", data_block_seeds),
-        ("bloom_filter", bloom_filter_seeds),
-        ("wal_record", wal_record_seeds),
-        ("manifest", manifest_seeds),
-        ("key_registry", key_registry_seeds),
-        ("file_header", file_header_seeds),
-        ("vlog_entry", vlog_entry_seeds),
-        ("table_footer", table_footer_seeds),
-        ("audit_log", audit_log_seeds),
-        ("model_ops", model_ops_seeds),
-    ];
-    for (target, make) in targets {
-        c.reset(target)?;
-        let before = c.written;
-        make(&mut c, &real)?;
-        println!("{target:>14}: {} seeds", c.written - before);
-    }
-    println!("wrote {} seeds, {} bytes, under {}", c.written, c.bytes, c.root.display());
     Ok(())
 }
