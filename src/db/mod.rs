@@ -512,3 +512,34 @@ impl Inner {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_used_up_reservation_is_renewed_before_a_number_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DB::open(Options::new(dir.path()).background_work(false)).unwrap();
+        let on_disk =
+            || manifest::read(db.inner.fs.as_ref(), dir.path(), None).unwrap().next_file_number;
+        for round in 0..3u8 {
+            let before = on_disk();
+            let n = {
+                let mut st = db.inner.state.lock();
+                // As if every reserved number had been handed out since the last manifest write.
+                assert_eq!(st.reserved_file_numbers, before);
+                st.next_file_number = st.reserved_file_numbers;
+                db.inner.alloc_file_number(&mut st).unwrap()
+            };
+            assert!(n >= before, "round {round}: the number lies beyond the old reservation");
+            assert!(n < on_disk(), "round {round}: {n} used before a manifest reserved it");
+            // Within a reservation no manifest is written.
+            let again = on_disk();
+            let m = db.inner.alloc_file_number(&mut db.inner.state.lock()).unwrap();
+            assert_eq!((m, on_disk()), (n + 1, again));
+            db.put([round], [round]).unwrap();
+            db.flush().unwrap();
+        }
+    }
+}
