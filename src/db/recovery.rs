@@ -1,0 +1,357 @@
+//! Open and recovery: lock the directory, load the keys, read the manifest, scan the
+//! directory, open tables and segments, replay the WALs, start.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::version::{SuperVersion, TableFile, Version};
+use super::write::{Queue, WalState};
+use super::{jobs, keys, Inner, State, Tuning};
+use crate::crypto::registry::KeyRing;
+use crate::crypto::Kek;
+use crate::error::{Error, Result};
+use crate::io::{names, Fs};
+use crate::key::ValueKind;
+use crate::manifest::{self, ManifestData};
+use crate::memtable::MemTable;
+use crate::options::Options;
+use crate::sstable::BlockCache;
+use crate::vlog::{Pointer, VlogSet, VlogWriter};
+use crate::wal::{self, WalWriter};
+
+fn is_not_found(e: &Error) -> bool {
+    matches!(e, Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Loads the key registry, or creates one for a new encrypted database. Writes nothing unless
+/// the master key opens the registry (or the database is new).
+fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRing, Kek)>> {
+    let keys_path = dir.join(names::KEYS);
+    let has_keys = fs.exists(&keys_path);
+    let manifest_enc = manifest::peek_encrypted(fs, dir);
+    let Some(enc) = &options.encryption else {
+        if has_keys {
+            return Err(Error::EncryptionRequired(dir.to_path_buf()));
+        }
+        if manifest_enc == Some(true) {
+            // An encrypted database always has its registry; a manifest claiming encryption
+            // without one was damaged (or the registry was deleted).
+            return Err(Error::corruption(
+                dir.join(names::MANIFEST),
+                10,
+                "manifest claims encryption but there is no key registry",
+            ));
+        }
+        return Ok(None);
+    };
+    if !has_keys {
+        match manifest_enc {
+            Some(false) => return Err(Error::NotEncrypted(dir.to_path_buf())),
+            Some(true) => return Err(Error::corruption(&keys_path, 0, "key registry missing")),
+            None if fs.exists(&dir.join(names::MANIFEST)) => {
+                return Err(Error::corruption(
+                    dir.join(names::MANIFEST),
+                    0,
+                    "manifest header unreadable",
+                ));
+            }
+            None => {}
+        }
+        let ring = KeyRing::generate(enc.cipher)?;
+        let kek = enc.master.resolve_new()?;
+        keys::write_registry(fs, dir, &ring, &kek)?;
+        return Ok(Some((ring, kek)));
+    }
+    let bytes = fs.read_all(&keys_path)?;
+    let (mut ring, kek) = KeyRing::decode(&bytes, &keys_path, &enc.master).inspect_err(|e| {
+        if matches!(e, Error::WrongMasterKey) {
+            tracing::warn!(dir = %dir.display(), "sealdb: open refused, wrong master key");
+        }
+    })?;
+    if ring.cipher() != enc.cipher {
+        ring.set_cipher(enc.cipher);
+        keys::write_registry(fs, dir, &ring, &kek)?;
+    }
+    Ok(Some((ring, kek)))
+}
+
+#[allow(clippy::needless_pass_by_value)] // `DB::open` hands its options over for good
+pub(super) fn open_inner(options: Options) -> Result<Inner> {
+    let fs = options.fs.clone();
+    let dir = options.path.clone();
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "{} exists and is not a directory",
+            dir.display()
+        )));
+    }
+    fs.create_dir_all(&dir)?;
+    let lock = fs.lock(&dir.join(names::LOCK)).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked(dir.clone())
+        } else {
+            Error::Io(e)
+        }
+    })?;
+    let loaded = load_keys(&options, fs.as_ref(), &dir)?;
+    let ring0 = loaded.as_ref().map(|(r, _)| Arc::new(r.clone()));
+    let keyref = ring0.as_deref();
+
+    let has_manifest = fs.exists(&dir.join(names::MANIFEST));
+    let mut data = if has_manifest {
+        manifest::read(fs.as_ref(), &dir, keyref)?
+    } else {
+        ManifestData { next_file_number: 1, ..ManifestData::default() }
+    };
+
+    // Scan the directory: stale temp files, orphan tables, WALs to replay.
+    let mut max_number = 0;
+    let mut wals = Vec::new();
+    let live: std::collections::HashSet<u64> = data.files.iter().map(|(_, f)| f.number).collect();
+    let mut orphans = Vec::new();
+    for name in fs.list(&dir)? {
+        match names::parse(&name) {
+            Some(names::FileName::Temp) => orphans.push(dir.join(&name)),
+            Some(names::FileName::Wal(n)) => {
+                max_number = max_number.max(n);
+                if n >= data.log_number {
+                    wals.push(n);
+                } else {
+                    orphans.push(dir.join(&name));
+                }
+            }
+            Some(names::FileName::Table(n)) => {
+                max_number = max_number.max(n);
+                if !live.contains(&n) {
+                    orphans.push(dir.join(&name));
+                }
+            }
+            Some(names::FileName::ValueLog(n)) => {
+                max_number = max_number.max(n);
+                if !data.segments.iter().any(|(s, _)| *s == n) {
+                    orphans.push(dir.join(&name));
+                }
+            }
+            None => {}
+        }
+    }
+    if !has_manifest && (!wals.is_empty() || !live.is_empty() || max_number > 0) {
+        return Err(Error::corruption(
+            dir.join(names::MANIFEST),
+            0,
+            "manifest missing but data files exist",
+        ));
+    }
+    wals.sort_unstable();
+    data.next_file_number = data.next_file_number.max(max_number + 1);
+    if !has_manifest {
+        // A new database: record it before creating any other file, so that a crash from
+        // here on leaves a directory that opens.
+        let number = data.next_file_number;
+        data.next_file_number += 1;
+        manifest::write(fs.as_ref(), &dir, number, &data, keyref)?;
+    }
+
+    let tuning = Tuning {
+        memtable_size: options.memtable_size,
+        max_immutable_memtables: options.max_immutable_memtables,
+        build: crate::sstable::BuildOptions {
+            block_size: options.block_size,
+            restart_interval: options.block_restart_interval,
+            compression: options.compression,
+            bloom_bits_per_key: options.bloom_bits_per_key,
+        },
+        target_file_size: options.target_file_size,
+        l0_compaction_trigger: options.l0_compaction_trigger,
+        l0_slowdown_trigger: options.l0_slowdown_trigger,
+        l0_stop_trigger: options.l0_stop_trigger,
+        level_base_size: options.level_base_size,
+        level_size_multiplier: options.level_size_multiplier,
+        sync_writes: options.sync_writes,
+        background_work: options.background_work,
+        value_threshold: options.value_threshold,
+        vlog_segment_size: options.vlog_segment_size,
+        vlog_gc_ratio: options.vlog_gc_ratio,
+    };
+    let cache = Arc::new(BlockCache::new(options.cache_size));
+
+    // Open every table the manifest names.
+    let mut version = Version::default();
+    for (level, meta) in &data.files {
+        let path = names::table(&dir, meta.number);
+        let table =
+            crate::sstable::Table::open(fs.as_ref(), &path, meta.number, keyref, cache.clone())
+                .map_err(|e| {
+                    if is_not_found(&e) {
+                        Error::corruption(&path, 0, "table named by the manifest is missing")
+                    } else {
+                        e
+                    }
+                })?;
+        if table.key_id() != meta.key_id {
+            return Err(Error::corruption(&path, 16, "table key id differs from the manifest"));
+        }
+        let tf = TableFile::new(meta.clone(), Arc::new(table), fs.clone(), path);
+        version.levels[usize::from(*level)].push(Arc::new(tf));
+    }
+    version.normalize();
+
+    // Open the value-log segments the manifest names.
+    let mut vlog = VlogSet { cache: Some(cache.clone()), ..VlogSet::default() };
+    for &(n, discard) in &data.segments {
+        let path = names::vlog(&dir, n);
+        let seg = crate::vlog::Segment::open(&fs, &path, n, keyref).map_err(|e| {
+            if is_not_found(&e) {
+                Error::corruption(&path, 0, "value-log segment named by the manifest is missing")
+            } else {
+                e
+            }
+        })?;
+        seg.discard.store(discard, Ordering::Relaxed);
+        vlog.segments.insert(n, Arc::new(seg));
+    }
+
+    // Replay the WALs into one memtable. A record whose value-log pointer runs past the end of
+    // its live segment lost its values in a crash before `sync()`: the log ends there. A pointer
+    // into a segment that is no longer live points at a value GC collected: GC rewrote it under
+    // a newer sequence later in the log if it was still the key's newest value, so the op is
+    // skipped. (Segments enter the manifest before any entry is written to them.)
+    let recovered = Arc::new(MemTable::new(0));
+    let mut last_seq = data.last_sequence;
+    let mut ended = false;
+    let mut replayed = Vec::with_capacity(wals.len());
+    for &n in &wals {
+        if ended {
+            break;
+        }
+        let path = names::wal(&dir, n);
+        let r = wal::replay(fs.as_ref(), &path, n, keyref, |payload| {
+            let mut complete = true;
+            let mut malformed = false;
+            wal::decode_ops(payload, |op| {
+                if op.kind == ValueKind::Pointer {
+                    match Pointer::decode(op.value) {
+                        None => malformed = true,
+                        Some(p) => {
+                            if let Some(s) = vlog.segments.get(&p.segment) {
+                                complete &= p
+                                    .offset
+                                    .checked_add(u64::from(p.len))
+                                    .is_some_and(|e| e <= s.size.load(Ordering::Relaxed));
+                            }
+                        }
+                    }
+                }
+            })
+            .map_err(|why| Error::corruption(&path, 0, why))?;
+            if malformed {
+                return Err(Error::corruption(
+                    &path,
+                    0,
+                    "malformed value-log pointer in WAL record",
+                ));
+            }
+            if !complete {
+                tracing::warn!(file = %path.display(), "WAL ends at a record whose values were lost before sync");
+                ended = true;
+                return Ok(false);
+            }
+            wal::decode_ops(payload, |op| {
+                last_seq = last_seq.max(op.seq);
+                let collected = op.kind == ValueKind::Pointer
+                    && Pointer::decode(op.value)
+                        .is_some_and(|p| !vlog.segments.contains_key(&p.segment));
+                if !collected {
+                    recovered.insert(op.key, op.seq, op.kind, op.value);
+                }
+            })
+            .map_err(|why| Error::corruption(&path, 0, why))?;
+            Ok(true)
+        })?;
+        replayed.push((n, r));
+    }
+    wal::check_chain(&dir, data.log_number, &replayed)?;
+
+    let wal_number = data.next_file_number;
+    data.next_file_number += 1;
+    let writer = WalWriter::create(fs.as_ref(), &names::wal(&dir, wal_number), wal_number, keyref)?;
+    let segment_number = data.next_file_number;
+    data.next_file_number += 1;
+    let vlog_writer =
+        VlogWriter::create(&fs, &names::vlog(&dir, segment_number), segment_number, keyref)?;
+    vlog.segments.insert(segment_number, vlog_writer.segment.clone());
+    let vlog = Arc::new(vlog);
+    let mem = Arc::new(MemTable::new(wal_number));
+    let state = State {
+        mem: mem.clone(),
+        imms: VecDeque::new(),
+        version: Arc::new(version),
+        next_file_number: data.next_file_number,
+        bg_error: None,
+        shutting_down: false,
+        compact_pointer: vec![Vec::new(); manifest::NUM_LEVELS],
+        vlog: vlog.clone(),
+        active_segment: segment_number,
+    };
+    let sv =
+        SuperVersion { mem: mem.clone(), imms: Vec::new(), version: state.version.clone(), vlog };
+    let keys = match (loaded, &options.encryption) {
+        (Some((ring, kek)), Some(enc)) => {
+            Some(keys::KeyAdmin::new(fs.as_ref(), &dir, ring, kek, enc)?)
+        }
+        _ => None,
+    };
+    let inner = Inner {
+        dir: dir.clone(),
+        fs: fs.clone(),
+        tuning,
+        keys,
+        cache,
+        state: Mutex::new(state),
+        bg_cv: Condvar::new(),
+        sv: RwLock::new(Arc::new(sv)),
+        last_seq: AtomicU64::new(last_seq),
+        queue: Mutex::new(Queue::default()),
+        queue_cv: Condvar::new(),
+        wal: Mutex::new(WalState {
+            writer,
+            vlog: vlog_writer,
+            mem,
+            ops: Vec::new(),
+            record: Vec::new(),
+        }),
+        flush_lock: Mutex::new(()),
+        compaction_lock: Mutex::new(()),
+        gc_lock: Mutex::new(()),
+        _lock: lock,
+    };
+
+    // Recovered writes go to an L0 table; then the manifest records the new WAL and the old
+    // WALs can go.
+    {
+        let mut st = inner.state.lock();
+        if !recovered.is_empty() {
+            let number = st.alloc_file_number();
+            let mut discards = jobs::Discards::new();
+            let file = jobs::build_l0(&inner, &recovered, number, &mut discards)?;
+            jobs::apply_discards(&st.vlog, &discards);
+            let mut v = (*st.version).clone();
+            v.levels[0].push(file);
+            v.normalize();
+            st.version = Arc::new(v);
+        }
+        inner.write_manifest(&mut st)?;
+        inner.install_sv(&st);
+    }
+    for n in wals {
+        let _ = fs.remove(&names::wal(&dir, n));
+    }
+    for p in orphans {
+        let _ = fs.remove(&p);
+    }
+    Ok(inner)
+}

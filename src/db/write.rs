@@ -1,0 +1,424 @@
+//! The write path: the group-commit queue, the leader's `write_group`, making room in the
+//! memtable, switching memtable, WAL and value-log segment, and syncing the logs.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::read::points_at;
+use super::{jobs, Inner, MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE};
+use crate::batch::{OpKind, WriteBatch};
+use crate::crypto::registry::KeyRing;
+use crate::error::{Error, Result};
+use crate::io::names;
+use crate::key::ValueKind;
+use crate::memtable::MemTable;
+use crate::vlog::{VlogWriter, POINTER_LEN};
+use crate::wal::{self, WalWriter};
+
+/// Largest group of batches written as one WAL record.
+const MAX_GROUP_BYTES: usize = 4 << 20;
+
+pub(super) struct WalState {
+    pub(super) writer: WalWriter,
+    pub(super) vlog: VlogWriter,
+    pub(super) mem: Arc<MemTable>,
+    pub(super) ops: Vec<u8>,
+    pub(super) record: Vec<u8>,
+}
+
+/// A value as the memtable stores it: inline, or a value-log pointer.
+enum Stored<'a> {
+    Inline(&'a [u8]),
+    Pointer([u8; POINTER_LEN]),
+}
+
+impl Stored<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Stored::Inline(v) => v,
+            Stored::Pointer(p) => p,
+        }
+    }
+}
+
+struct Pending {
+    ticket: u64,
+    batch: WriteBatch,
+    sync: bool,
+}
+
+#[derive(Default)]
+pub(super) struct Queue {
+    pending: Vec<Pending>,
+    leader: bool,
+    next_ticket: u64,
+    done: HashMap<u64, Result<()>>,
+}
+
+/// Makes an error that stands for `e` for every writer of a failed group.
+fn replicate(e: &Error) -> Error {
+    match e {
+        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        Error::Corruption { file, offset, reason } => {
+            Error::Corruption { file: file.clone(), offset: *offset, reason: reason.clone() }
+        }
+        Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
+        Error::Poisoned(s) => Error::Poisoned(s.clone()),
+        Error::Closed => Error::Closed,
+        other => Error::Poisoned(other.to_string()),
+    }
+}
+
+fn check_sizes(key: &[u8], value: &[u8]) -> Result<()> {
+    if key.len() > MAX_KEY_SIZE {
+        return Err(Error::InvalidArgument(format!(
+            "key of {} bytes exceeds {MAX_KEY_SIZE}",
+            key.len()
+        )));
+    }
+    if value.len() > MAX_VALUE_SIZE {
+        return Err(Error::InvalidArgument(format!(
+            "value of {} bytes exceeds {MAX_VALUE_SIZE}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Inner {
+    /// Whether the WAL or the active value-log segment is sealed under a key or cipher other
+    /// than the current one.
+    pub(crate) fn logs_stale(&self, ring: &KeyRing) -> bool {
+        let ws = self.wal.lock();
+        let cur = (ring.current().id, crate::seal::alg_id(Some(ring.cipher())));
+        (ws.writer.key_id(), ws.writer.alg()) != cur
+            || (ws.vlog.segment.key_id(), ws.vlog.segment.alg()) != cur
+    }
+
+    /// Starts a new WAL (freezing the memtable) and a new value-log segment, both under the
+    /// current key.
+    pub(crate) fn start_new_logs(&self) -> Result<()> {
+        let mut ws = self.wal.lock();
+        self.check_writable()?;
+        self.switch_memtable(&mut ws)?;
+        self.switch_vlog(&mut ws)
+    }
+
+    /// Waits until every frozen memtable is flushed (flushing them here without background
+    /// work).
+    pub(crate) fn flush_frozen(&self) -> Result<()> {
+        if self.tuning.background_work {
+            let mut st = self.state.lock();
+            loop {
+                if let Some(e) = &st.bg_error {
+                    return Err(Error::Poisoned(e.clone()));
+                }
+                if st.imms.is_empty() {
+                    return Ok(());
+                }
+                if st.shutting_down {
+                    return Err(Error::Closed);
+                }
+                self.bg_cv.wait(&mut st);
+            }
+        } else {
+            while jobs::flush_one(self)? {}
+            Ok(())
+        }
+    }
+
+    /// Group commit: queue the batch; the first writer without a leader becomes leader and
+    /// writes everything queued as one WAL record with one (optional) fsync.
+    pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        for (_, k, v) in &batch.ops {
+            check_sizes(k, v)?;
+        }
+        if batch.bytes > MAX_BATCH_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "batch of {} bytes exceeds {MAX_BATCH_SIZE}",
+                batch.bytes
+            )));
+        }
+        if batch.is_empty() && !sync {
+            return Ok(());
+        }
+        let mut q = self.queue.lock();
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.pending.push(Pending { ticket, batch, sync });
+        loop {
+            if let Some(r) = q.done.remove(&ticket) {
+                return r;
+            }
+            if q.leader {
+                self.queue_cv.wait(&mut q);
+                continue;
+            }
+            q.leader = true;
+            let mut bytes = 0;
+            let take = q
+                .pending
+                .iter()
+                .position(|p| {
+                    bytes += p.batch.bytes + 16 * p.batch.len();
+                    bytes > MAX_GROUP_BYTES
+                })
+                .unwrap_or(q.pending.len())
+                .max(1);
+            let group: Vec<Pending> = q.pending.drain(..take).collect();
+            drop(q);
+            let res = self.write_group(&group);
+            q = self.queue.lock();
+            for p in &group {
+                let r = match &res {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(replicate(e)),
+                };
+                q.done.insert(p.ticket, r);
+            }
+            q.leader = false;
+            self.queue_cv.notify_all();
+        }
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        let st = self.state.lock();
+        if let Some(e) = &st.bg_error {
+            return Err(Error::Poisoned(e.clone()));
+        }
+        if st.shutting_down {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn poison(&self, what: &str, e: &Error) {
+        let mut st = self.state.lock();
+        if st.bg_error.is_none() {
+            st.bg_error = Some(format!("{what}: {e}"));
+        }
+        self.bg_cv.notify_all();
+    }
+
+    fn write_group(&self, group: &[Pending]) -> Result<()> {
+        let mut guard = self.wal.lock();
+        let count: usize = group.iter().map(|p| p.batch.len()).sum();
+        let sync = self.tuning.sync_writes || group.iter().any(|p| p.sync);
+        if count > 0 {
+            self.make_room(&mut guard)?;
+            let ws = &mut *guard;
+            let has_rewrites = group
+                .iter()
+                .any(|p| p.batch.ops.iter().any(|(op, _, _)| matches!(op, OpKind::Rewrite(_))));
+            // Value-log GC rewrites apply only if the key still points where GC found it,
+            // judged against everything written before, including earlier ops of this group.
+            let check_sv = has_rewrites.then(|| self.sv.read().clone());
+            let mut written: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+            let first = self.last_seq.load(Ordering::Acquire) + 1;
+            let mut seq = first;
+            let mut applied: Vec<(&[u8], u64, ValueKind, Stored)> = Vec::with_capacity(count);
+            ws.ops.clear();
+            let compress = self.tuning.build.compression;
+            for p in group {
+                for (op, k, v) in &p.batch.ops {
+                    let (kind, val) = match op {
+                        OpKind::Delete => (ValueKind::Delete, Stored::Inline(&[])),
+                        OpKind::Put if v.len() >= self.tuning.value_threshold => {
+                            let ptr = ws.vlog.add(seq, k, v, compress);
+                            (ValueKind::Pointer, Stored::Pointer(ptr.encode()))
+                        }
+                        OpKind::Put => (ValueKind::Put, Stored::Inline(v)),
+                        OpKind::Rewrite(old) => {
+                            let sv = check_sv.as_ref().unwrap_or_else(|| unreachable!());
+                            let live = match points_at(sv, k, *old) {
+                                Ok(live) => live,
+                                Err(e) => {
+                                    ws.vlog.discard_staged();
+                                    return Err(e);
+                                }
+                            };
+                            if written.contains(k.as_slice()) || !live {
+                                continue;
+                            }
+                            let ptr = ws.vlog.add(seq, k, v, compress);
+                            (ValueKind::Pointer, Stored::Pointer(ptr.encode()))
+                        }
+                    };
+                    if has_rewrites {
+                        written.insert(k);
+                    }
+                    wal::encode_op(&mut ws.ops, kind, k, val.bytes());
+                    applied.push((k, seq, kind, val));
+                    seq += 1;
+                }
+            }
+            if !applied.is_empty() {
+                ws.record.clear();
+                wal::encode_record_header(&mut ws.record, first, applied.len() as u32);
+                ws.record.extend_from_slice(&ws.ops);
+                // Values reach the value log before the WAL record that points at them.
+                let before = ws.writer.len() + ws.vlog.len();
+                if let Err(e) = ws.vlog.write_staged() {
+                    self.poison("value-log write failed", &e);
+                    return Err(e);
+                }
+                if let Err(e) = ws.writer.add_record(&ws.record) {
+                    self.poison("WAL write failed", &e);
+                    return Err(e);
+                }
+                self.count_sealed(ws.writer.len() + ws.vlog.len() - before);
+                if sync {
+                    self.sync_logs(ws)?;
+                }
+                for (k, s, kind, val) in &applied {
+                    ws.mem.insert(k, *s, *kind, val.bytes());
+                }
+                self.last_seq.store(seq - 1, Ordering::Release);
+                if ws.vlog.len() >= self.tuning.vlog_segment_size {
+                    self.switch_vlog(ws)?;
+                }
+                return Ok(());
+            }
+            ws.vlog.discard_staged();
+        }
+        if sync {
+            self.check_writable()?;
+            self.sync_logs(&mut guard)?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the value log, then the WAL; a failure poisons the database.
+    fn sync_logs(&self, ws: &mut WalState) -> Result<()> {
+        if let Err(e) = ws.vlog.sync() {
+            self.poison("value-log fsync failed", &e);
+            return Err(e);
+        }
+        if let Err(e) = ws.writer.sync() {
+            self.poison("WAL fsync failed", &e);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Closes the active value-log segment and starts a new one, recorded in the manifest
+    /// before any entry is written to it.
+    fn switch_vlog(&self, ws: &mut WalState) -> Result<()> {
+        let r = (|| {
+            ws.vlog.sync()?;
+            let number = self.state.lock().alloc_file_number();
+            let keys = self.keys();
+            let path = names::vlog(&self.dir, number);
+            let w = VlogWriter::create(&self.fs, &path, number, keys.as_deref())?;
+            let mut st = self.state.lock();
+            let mut set = (*st.vlog).clone();
+            set.segments.insert(number, w.segment.clone());
+            let old = std::mem::replace(&mut st.vlog, Arc::new(set));
+            let old_active = std::mem::replace(&mut st.active_segment, number);
+            if let Err(e) = self.write_manifest(&mut st) {
+                st.vlog = old;
+                st.active_segment = old_active;
+                return Err(e);
+            }
+            self.install_sv(&st);
+            ws.vlog = w;
+            Ok(())
+        })();
+        if let Err(e) = &r {
+            self.poison("starting a value-log segment failed", e);
+        }
+        r
+    }
+
+    /// Makes the active value-log segment collectable by starting a new one, if it holds any
+    /// entry.
+    pub(crate) fn seal_active_segment(&self) -> Result<()> {
+        let mut ws = self.wal.lock();
+        self.check_writable()?;
+        if ws.vlog.len() > ws.vlog.segment.header_len {
+            self.switch_vlog(&mut ws)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for room in the memtable (switching to a new one when full) and applies L0
+    /// back-pressure. Called by the group-commit leader with the WAL locked.
+    fn make_room(&self, ws: &mut WalState) -> Result<()> {
+        let t = &self.tuning;
+        let mut slowed = false;
+        loop {
+            let mut st = self.state.lock();
+            if let Some(e) = &st.bg_error {
+                return Err(Error::Poisoned(e.clone()));
+            }
+            if st.shutting_down {
+                return Err(Error::Closed);
+            }
+            let l0 = st.version.levels[0].len();
+            if t.background_work && l0 >= t.l0_stop_trigger {
+                self.bg_cv.wait(&mut st);
+                continue;
+            }
+            if t.background_work && l0 >= t.l0_slowdown_trigger && !slowed {
+                drop(st);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                slowed = true;
+                continue;
+            }
+            if ws.mem.approximate_size() < t.memtable_size {
+                return Ok(());
+            }
+            if st.imms.len() >= t.max_immutable_memtables {
+                if t.background_work {
+                    self.bg_cv.wait(&mut st);
+                } else {
+                    drop(st);
+                    jobs::flush_one(self)?;
+                }
+                continue;
+            }
+            drop(st);
+            return self.switch_memtable(ws);
+        }
+    }
+
+    /// Freezes the memtable and starts a new one with a new WAL.
+    fn switch_memtable(&self, ws: &mut WalState) -> Result<()> {
+        let number = self.state.lock().alloc_file_number();
+        // The values the old WAL points at, then the old WAL with its end record naming the
+        // new one, are durable before the new WAL exists.
+        if let Err(e) = ws.vlog.sync().and_then(|()| ws.writer.finish(number)) {
+            self.poison("closing a WAL failed", &e);
+            return Err(e);
+        }
+        let path = names::wal(&self.dir, number);
+        let writer =
+            match WalWriter::create(self.fs.as_ref(), &path, number, self.keys().as_deref()) {
+                Ok(w) => w,
+                Err(e) => {
+                    self.poison("creating a WAL failed", &e);
+                    return Err(e);
+                }
+            };
+        let mem = Arc::new(MemTable::new(number));
+        let mut st = self.state.lock();
+        st.imms.push_back(std::mem::replace(&mut ws.mem, mem.clone()));
+        st.mem = mem;
+        self.install_sv(&st);
+        self.bg_cv.notify_all();
+        ws.writer = writer;
+        Ok(())
+    }
+
+    pub(super) fn flush(&self) -> Result<()> {
+        {
+            let mut ws = self.wal.lock();
+            self.check_writable()?;
+            if !ws.mem.is_empty() {
+                self.switch_memtable(&mut ws)?;
+            }
+        }
+        self.flush_frozen()
+    }
+}
