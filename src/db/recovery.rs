@@ -20,7 +20,8 @@ use crate::manifest::{self, ManifestData};
 use crate::memtable::MemTable;
 use crate::options::Options;
 use crate::sstable::BlockCache;
-use crate::vlog::{Pointer, VlogSet, VlogWriter};
+use crate::seal::FileHeader;
+use crate::vlog::{Pointer, Recorded, VlogSet, VlogWriter};
 use crate::wal::{self, WalWriter};
 
 fn is_not_found(e: &Error) -> bool {
@@ -132,7 +133,7 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
             }
             Some(names::FileName::ValueLog(n)) => {
                 max_number = max_number.max(n);
-                if !data.segments.iter().any(|(s, _)| *s == n) {
+                if !data.segments.iter().any(|s| s.number == n) {
                     orphans.push(dir.join(&name));
                 }
             }
@@ -200,51 +201,76 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
     }
     version.normalize();
 
-    // Open the value-log segments the manifest names.
+    // Open the value-log segments the manifest names, each checked against its recorded
+    // length. The one that was active may end in a torn tail past its durable mark; every
+    // other one is whole, and from here on all of them are closed.
     let mut vlog = VlogSet { cache: Some(cache.clone()), ..VlogSet::default() };
-    for &(n, discard) in &data.segments {
+    let mut was_active = None;
+    for meta in &data.segments {
+        let n = meta.number;
         let path = names::vlog(&dir, n);
-        let seg = crate::vlog::Segment::open(&fs, &path, n, keyref).map_err(|e| {
+        let recorded = match meta.len {
+            Some(len) if !meta.active => Recorded::Closed(len),
+            Some(durable) => Recorded::Active { durable },
+            // A version-1 manifest recorded no length: walk the whole segment.
+            None => Recorded::Active { durable: FileHeader::len(keyref.is_some()) as u64 },
+        };
+        let seg = crate::vlog::Segment::open(&fs, &path, n, keyref, recorded).map_err(|e| {
             if is_not_found(&e) {
                 Error::corruption(&path, 0, "value-log segment named by the manifest is missing")
             } else {
                 e
             }
         })?;
-        seg.discard.store(discard, Ordering::Relaxed);
+        seg.close();
+        seg.discard.store(meta.discard, Ordering::Relaxed);
+        if meta.active || meta.len.is_none() {
+            was_active = Some(n);
+        }
         vlog.segments.insert(n, Arc::new(seg));
     }
 
-    // Replay the WALs into one memtable. A record whose value-log pointer runs past the end of
-    // its live segment lost its values in a crash before `sync()`: the log ends there. A pointer
-    // into a segment that is no longer live points at a value GC collected: GC rewrote it under
-    // a newer sequence later in the log if it was still the key's newest value, so the op is
-    // skipped. (Segments enter the manifest before any entry is written to them.)
+    // Replay the WALs into one memtable. Every pointer op of a record is checked against its
+    // segment's length. Only the segment that was active can have lost values in a crash
+    // before `sync()`, and only records of the WAL being written then point at them: such a
+    // record ends the log, and no later WAL may hold a record (the value log is synced before
+    // a WAL ends, and a newer WAL is written to only after that). A pointer past the end of any
+    // other segment, or followed by records in a later WAL, is corruption. A pointer into a segment that is no longer
+    // live points at a value GC collected: GC rewrote it under a newer sequence later in the
+    // log if it was still the key's newest value, so the op is skipped. (Segments enter the
+    // manifest before any entry is written to them.)
     let recovered = Arc::new(MemTable::new(0));
     let mut last_seq = data.last_sequence;
-    let mut ended = false;
     let mut replayed = Vec::with_capacity(wals.len());
+    let mut ended: Option<u64> = None;
     for &n in &wals {
-        if ended {
-            break;
-        }
         let path = names::wal(&dir, n);
         let r = wal::replay(fs.as_ref(), &path, n, keyref, |payload| {
-            let mut complete = true;
+            if let Some(segment) = ended {
+                return Err(Error::corruption(
+                    names::vlog(&dir, segment),
+                    0,
+                    "values a WAL record points to are missing from this value-log segment, \
+                     yet a later WAL holds records",
+                ));
+            }
+            let mut lost = None;
             let mut malformed = false;
             wal::decode_ops(payload, |op| {
-                if op.kind == ValueKind::Pointer {
-                    match Pointer::decode(op.value) {
-                        None => malformed = true,
-                        Some(p) => {
-                            if let Some(s) = vlog.segments.get(&p.segment) {
-                                complete &= p
-                                    .offset
-                                    .checked_add(u64::from(p.len))
-                                    .is_some_and(|e| e <= s.size.load(Ordering::Relaxed));
-                            }
-                        }
-                    }
+                if op.kind != ValueKind::Pointer {
+                    return;
+                }
+                let Some(p) = Pointer::decode(op.value) else {
+                    malformed = true;
+                    return;
+                };
+                let Some(s) = vlog.segments.get(&p.segment) else { return };
+                let whole = p
+                    .offset
+                    .checked_add(u64::from(p.len))
+                    .is_some_and(|e| e <= s.size.load(Ordering::Relaxed));
+                if !whole && lost.is_none() {
+                    lost = Some(p.segment);
                 }
             })
             .map_err(|why| Error::corruption(&path, 0, why))?;
@@ -255,9 +281,16 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
                     "malformed value-log pointer in WAL record",
                 ));
             }
-            if !complete {
+            if let Some(segment) = lost {
+                if Some(segment) != was_active {
+                    return Err(Error::corruption(
+                        names::vlog(&dir, segment),
+                        0,
+                        "a WAL record points past the end of this value-log segment",
+                    ));
+                }
                 tracing::warn!(file = %path.display(), "WAL ends at a record whose values were lost before sync");
-                ended = true;
+                ended = Some(segment);
                 return Ok(false);
             }
             wal::decode_ops(payload, |op| {
