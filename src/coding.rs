@@ -7,10 +7,6 @@
 //! out-of-range read or overflow; callers turn `None` into `Error::Corruption` with
 //! their file and offset.
 
-/// Appends a little-endian `u16`.
-pub fn put_u16(dst: &mut Vec<u8>, v: u16) {
-    dst.extend_from_slice(&v.to_le_bytes());
-}
 /// Appends a little-endian `u32`.
 pub fn put_u32(dst: &mut Vec<u8>, v: u32) {
     dst.extend_from_slice(&v.to_le_bytes());

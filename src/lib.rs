@@ -18,24 +18,28 @@
 //!
 //! See `docs/design.md`, `docs/format.md` and `docs/security.md` in the repository.
 
-pub mod coding;
 pub mod crypto;
+/// Entry points into every decoder of bytes read from disk, for the fuzz crate; not stable API.
 #[doc(hidden)]
 pub mod decode;
 pub mod error;
 pub mod io;
 pub mod options;
+/// The sealed-block envelope; public for `benches/micro.rs` and the fuzz seed maker only, not
+/// stable API.
+#[doc(hidden)]
 pub mod seal;
-pub mod sstable;
-pub mod wal;
 
 mod batch;
+mod coding;
 mod db;
 mod iter;
 mod key;
 mod manifest;
 mod memtable;
+mod sstable;
 mod vlog;
+mod wal;
 
 pub use batch::WriteBatch;
 pub use crypto::{KeyProvider, MasterKey};

@@ -47,7 +47,7 @@ pub(crate) fn compaction_worker(inner: &Inner) {
         }
         let v = st.version.clone();
         let picked = if st.bg_error.is_none() {
-            compaction::pick(inner, &v, &mut st.compact_pointer)
+            compaction::pick(&v, &inner.tuning, &mut st.compact_pointer)
         } else {
             None
         };

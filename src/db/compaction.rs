@@ -1,9 +1,22 @@
-//! Compaction picking: which tables to compact next, chosen from the version.
+//! Compaction picking: which tables to compact next, and which tombstones a compaction may
+//! drop. Pure functions of the version and the tuning (plus the round-robin cursor, passed
+//! in); running a picked compaction is in `jobs.rs`, the worker loop in `background.rs`.
+//!
+//! - **Scores.** L0 scores its file count / `l0_compaction_trigger`; level *n* (1..=5) its
+//!   bytes / (`level_base_size` × `level_size_multiplier`^(n−1)). The last level is never a
+//!   source. The highest score ≥ 1 wins; on a tie the shallower level wins.
+//! - **Inputs.** From L0, every L0 file; from a deeper level, one file: the first whose
+//!   smallest key is after the level's cursor (wrapping to the first file); the cursor
+//!   advances to that file's largest key. Then every overlapping file of the next level.
+//! - **Trivial moves.** A single input with nothing overlapping below is moved down a level
+//!   without being rewritten.
+//! - **Tombstones** are dropped only where no level below the output holds a table whose
+//!   key range covers the key (so nothing older can reappear).
 
 use std::sync::Arc;
 
 use super::version::{TableFile, Version};
-use super::Inner;
+use super::Tuning;
 use crate::manifest::NUM_LEVELS;
 
 /// A chosen compaction.
@@ -14,10 +27,10 @@ pub(super) struct Compaction {
     pub(super) trivial_move: bool,
 }
 
-fn max_bytes_for_level(inner: &Inner, level: usize) -> u64 {
-    let mut b = inner.tuning.level_base_size;
+fn max_bytes_for_level(t: &Tuning, level: usize) -> u64 {
+    let mut b = t.level_base_size;
     for _ in 1..level {
-        b = b.saturating_mul(inner.tuning.level_size_multiplier);
+        b = b.saturating_mul(t.level_size_multiplier);
     }
     b
 }
@@ -28,15 +41,16 @@ fn key_range(files: &[Arc<TableFile>]) -> (Vec<u8>, Vec<u8>) {
     (lo, hi)
 }
 
-pub(super) fn pick(inner: &Inner, v: &Version, pointers: &mut [Vec<u8>]) -> Option<Compaction> {
-    let t = &inner.tuning;
+/// The compaction `v` needs next under tuning `t`, if any level scores at least 1; advances
+/// the round-robin cursor (`pointers`, one per level) of the level picked.
+pub(super) fn pick(v: &Version, t: &Tuning, pointers: &mut [Vec<u8>]) -> Option<Compaction> {
     let mut best = (0.0f64, 0usize);
     let l0_score = v.levels[0].len() as f64 / t.l0_compaction_trigger as f64;
     if l0_score >= 1.0 {
         best = (l0_score, 0);
     }
     for level in 1..NUM_LEVELS - 1 {
-        let score = v.level_size(level) as f64 / max_bytes_for_level(inner, level) as f64;
+        let score = v.level_size(level) as f64 / max_bytes_for_level(t, level) as f64;
         if score >= 1.0 && score > best.0 {
             best = (score, level);
         }
@@ -60,4 +74,199 @@ pub(super) fn pick(inner: &Inner, v: &Version, pointers: &mut [Vec<u8>]) -> Opti
     let mut all = inputs;
     all.extend(next);
     Some(Compaction { inputs: all, output_level: level + 1, trivial_move })
+}
+
+/// The compaction of `DB::compact`: every table into one level, the deepest non-empty one
+/// (at least L1); `None` when there is no table.
+pub(super) fn pick_all(v: &Version) -> Option<Compaction> {
+    let inputs: Vec<Arc<TableFile>> = v.all_files().map(|(_, f)| f.clone()).collect();
+    if inputs.is_empty() {
+        return None;
+    }
+    let deepest = (1..NUM_LEVELS).rev().find(|&l| !v.levels[l].is_empty()).unwrap_or(1);
+    Some(Compaction { inputs, output_level: deepest, trivial_move: false })
+}
+
+/// Whether a compaction into `output_level` of version `base` may drop a tombstone of
+/// `user_key`: no table below the output level covers the key.
+pub(super) fn may_drop_tombstone(base: &Version, output_level: usize, user_key: &[u8]) -> bool {
+    base.levels[output_level + 1..].iter().all(|lvl| {
+        lvl.iter().all(|f| user_key < f.meta.smallest_user() || user_key > f.meta.largest_user())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::version::testing::Files;
+    use super::*;
+
+    fn tuning(files: &Files) -> Tuning {
+        let mut t = files.tuning();
+        t.l0_compaction_trigger = 4;
+        t.level_base_size = 1000;
+        t.level_size_multiplier = 10;
+        t
+    }
+
+    fn numbers(c: &Compaction) -> Vec<u64> {
+        let mut n: Vec<u64> = c.inputs.iter().map(|f| f.meta.number).collect();
+        n.sort_unstable();
+        n
+    }
+
+    fn no_cursors() -> Vec<Vec<u8>> {
+        vec![Vec::new(); NUM_LEVELS]
+    }
+
+    #[test]
+    fn nothing_below_the_triggers() {
+        let fx = Files::new();
+        let t = tuning(&fx);
+        let mut v = Version::default();
+        for n in 1..4 {
+            v.levels[0].push(fx.file(n, b"a", b"z", 10));
+        }
+        v.levels[1].push(fx.file(10, b"a", b"m", 999));
+        v.levels[2].push(fx.file(20, b"a", b"m", 9_999));
+        assert!(pick(&v, &t, &mut no_cursors()).is_none());
+    }
+
+    #[test]
+    fn l0_at_its_trigger_compacts_every_l0_file_with_the_overlapping_l1_files() {
+        let fx = Files::new();
+        let t = tuning(&fx);
+        let mut v = Version::default();
+        v.levels[0].push(fx.file(1, b"c", b"e", 10));
+        v.levels[0].push(fx.file(2, b"d", b"f", 10));
+        v.levels[0].push(fx.file(3, b"a", b"b", 10));
+        v.levels[0].push(fx.file(4, b"e", b"g", 10));
+        v.levels[1].push(fx.file(10, b"a", b"a", 10)); // overlaps [a, g]
+        v.levels[1].push(fx.file(11, b"h", b"k", 10)); // does not
+        let c = pick(&v, &t, &mut no_cursors()).expect("L0 is at its trigger");
+        assert_eq!(c.output_level, 1);
+        assert_eq!(numbers(&c), vec![1, 2, 3, 4, 10]);
+        assert!(!c.trivial_move);
+    }
+
+    #[test]
+    fn highest_score_wins_and_a_tie_goes_to_the_shallower_level() {
+        let fx = Files::new();
+        let t = tuning(&fx);
+        let mut v = Version::default();
+        // L1: 2000 / 1000 = 2.0; L2: 30000 / 10000 = 3.0.
+        v.levels[1].push(fx.file(10, b"a", b"b", 2_000));
+        v.levels[2].push(fx.file(20, b"c", b"d", 30_000));
+        let c = pick(&v, &t, &mut no_cursors()).expect("over size");
+        assert_eq!(c.output_level, 3);
+        assert_eq!(numbers(&c), vec![20]);
+
+        // L0: 8 / 4 = 2.0 ties L1: 2.0; L0 goes first.
+        let mut v = Version::default();
+        for n in 1..=8 {
+            v.levels[0].push(fx.file(n, b"a", b"b", 1));
+        }
+        v.levels[1].push(fx.file(10, b"x", b"y", 2_000));
+        let c = pick(&v, &t, &mut no_cursors()).expect("over size");
+        assert_eq!(c.output_level, 1);
+        assert_eq!(numbers(&c), (1..=8).collect::<Vec<_>>());
+
+        // L1 2.0 ties L2 2.0: L1 goes first.
+        let mut v = Version::default();
+        v.levels[1].push(fx.file(10, b"a", b"b", 2_000));
+        v.levels[2].push(fx.file(20, b"x", b"y", 20_000));
+        let c = pick(&v, &t, &mut no_cursors()).expect("over size");
+        assert_eq!(c.output_level, 2);
+    }
+
+    #[test]
+    fn the_last_level_is_never_a_source() {
+        let fx = Files::new();
+        let t = tuning(&fx);
+        let mut v = Version::default();
+        v.levels[NUM_LEVELS - 1].push(fx.file(60, b"a", b"b", u64::MAX / 2));
+        assert!(pick(&v, &t, &mut no_cursors()).is_none());
+    }
+
+    #[test]
+    fn round_robin_cursor_advances_and_wraps() {
+        let fx = Files::new();
+        let t = tuning(&fx);
+        let mut v = Version::default();
+        v.levels[1].push(fx.file(10, b"a", b"c", 700));
+        v.levels[1].push(fx.file(11, b"d", b"f", 700));
+        v.levels[1].push(fx.file(12, b"g", b"i", 700));
+        v.normalize();
+        let mut cursors = no_cursors();
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            let c = pick(&v, &t, &mut cursors).expect("L1 over size");
+            order.push(numbers(&c)[0]);
+            assert_eq!(cursors[1], c.inputs[0].meta.largest_user());
+        }
+        assert_eq!(order, vec![10, 11, 12, 10]);
+        // Other levels' cursors are untouched.
+        assert!(cursors.iter().enumerate().all(|(l, c)| l == 1 || c.is_empty()));
+    }
+
+    #[test]
+    fn trivial_move_only_for_a_single_input_with_nothing_below() {
+        let fx = Files::new();
+        let t = tuning(&fx);
+        let mut v = Version::default();
+        v.levels[1].push(fx.file(10, b"a", b"c", 2_000));
+        v.levels[2].push(fx.file(20, b"d", b"f", 10));
+        let c = pick(&v, &t, &mut no_cursors()).expect("L1 over size");
+        assert!(c.trivial_move);
+        assert_eq!(numbers(&c), vec![10]);
+
+        v.levels[2].push(fx.file(21, b"c", b"c", 10));
+        v.normalize();
+        let c = pick(&v, &t, &mut no_cursors()).expect("L1 over size");
+        assert!(!c.trivial_move);
+        assert_eq!(numbers(&c), vec![10, 21]);
+
+        // L0 with several files is never a move, even with an empty L1.
+        let mut v = Version::default();
+        for n in 1..=4 {
+            v.levels[0].push(fx.file(n, b"a", b"b", 1));
+        }
+        assert!(!pick(&v, &t, &mut no_cursors()).expect("L0 full").trivial_move);
+    }
+
+    #[test]
+    fn tombstones_drop_only_where_no_deeper_table_covers_the_key() {
+        let fx = Files::new();
+        let mut v = Version::default();
+        v.levels[1].push(fx.file(10, b"a", b"z", 10));
+        v.levels[3].push(fx.file(30, b"f", b"h", 10));
+        v.levels[5].push(fx.file(50, b"p", b"p", 10));
+        // Output L1: L3 and L5 lie below.
+        assert!(may_drop_tombstone(&v, 1, b"a"));
+        assert!(!may_drop_tombstone(&v, 1, b"f"));
+        assert!(!may_drop_tombstone(&v, 1, b"g"));
+        assert!(!may_drop_tombstone(&v, 1, b"h"));
+        assert!(may_drop_tombstone(&v, 1, b"i"));
+        assert!(!may_drop_tombstone(&v, 1, b"p"));
+        // Output L3: only L5 lies below; the output level itself does not count.
+        assert!(may_drop_tombstone(&v, 3, b"g"));
+        assert!(!may_drop_tombstone(&v, 3, b"p"));
+        // The bottom-most level drops every tombstone.
+        assert!(may_drop_tombstone(&v, NUM_LEVELS - 1, b"p"));
+    }
+
+    #[test]
+    fn pick_all_targets_the_deepest_non_empty_level() {
+        let fx = Files::new();
+        assert!(pick_all(&Version::default()).is_none());
+        let mut v = Version::default();
+        v.levels[0].push(fx.file(1, b"a", b"b", 1));
+        let c = pick_all(&v).expect("one table");
+        assert_eq!(c.output_level, 1);
+        v.levels[4].push(fx.file(40, b"c", b"d", 1));
+        v.levels[2].push(fx.file(20, b"e", b"f", 1));
+        let c = pick_all(&v).expect("tables");
+        assert_eq!(c.output_level, 4);
+        assert_eq!(numbers(&c), vec![1, 20, 40]);
+        assert!(!c.trivial_move);
+    }
 }

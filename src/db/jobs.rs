@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::compaction::Compaction;
+use super::compaction::{self, Compaction};
 use super::version::TableFile;
 use super::Inner;
 use crate::error::{Error, Result};
 use crate::io::names;
 use crate::iter::InternalIterator;
 use crate::key::ValueKind;
-use crate::manifest::{FileMeta, NUM_LEVELS};
+use crate::manifest::FileMeta;
 use crate::memtable::{MemIter, MemTable};
 use crate::sstable::{Table, TableBuilder};
 use crate::vlog::{Pointer, VlogSet};
@@ -204,17 +204,12 @@ pub(super) fn run(inner: &Inner, c: &Compaction) -> Result<()> {
         }
         let mut merged = crate::iter::MergingIter::new(children);
         merged.seek_to_first()?;
-        let deeper = &base.levels[c.output_level + 1..];
         write_tables(
             inner,
             &mut merged,
             inner.tuning.target_file_size,
             || inner.state.lock().alloc_file_number(),
-            |uk| {
-                deeper.iter().all(|lvl| {
-                    lvl.iter().all(|f| uk < f.meta.smallest_user() || uk > f.meta.largest_user())
-                })
-            },
+            |uk| compaction::may_drop_tombstone(&base, c.output_level, uk),
             &|| inner.state.lock().shutting_down,
             &mut discards,
         )?
@@ -248,12 +243,7 @@ pub(super) fn run(inner: &Inner, c: &Compaction) -> Result<()> {
 pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
     let _g = inner.compaction_lock.lock();
     let v = inner.state.lock().version.clone();
-    let inputs: Vec<Arc<TableFile>> = v.all_files().map(|(_, f)| f.clone()).collect();
-    if inputs.is_empty() {
-        return Ok(());
-    }
-    let deepest = (1..NUM_LEVELS).rev().find(|&l| !v.levels[l].is_empty()).unwrap_or(1);
-    let c = Compaction { inputs, output_level: deepest, trivial_move: false };
+    let Some(c) = compaction::pick_all(&v) else { return Ok(()) };
     run(inner, &c)?;
     if let Some(e) = &inner.state.lock().bg_error {
         return Err(Error::Poisoned(e.clone()));

@@ -1,9 +1,7 @@
 //! Key management of an open database: data-key and master-key rotation, the re-encryption
 //! compactor, key destruction, automatic rotation and the audit log.
 //!
-//! Lock order (the whole engine's): `queue` alone; `gc_lock` → `wal` → `compaction_lock` →
-//! `flush_lock` → `state`; `admin` is taken alone or innermost. Nothing holding
-//! `compaction_lock` or `flush_lock` waits for `wal`.
+//! Locks are taken in the engine's order, stated on [`Inner`](super::Inner).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -304,7 +302,8 @@ pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
 /// registry (rewritten atomically) and zeroized. Returns the destroyed ids.
 pub(crate) fn destroy_retired(inner: &Inner) -> Result<Vec<u32>> {
     let ka = admin_of(inner)?;
-    // No file can be in the making under an old key while these are held (in lock order).
+    // No file can be in the making under an old key while these are held (in the lock order
+    // stated on `Inner`).
     let _gc = inner.gc_lock.lock();
     let ws = inner.wal.lock();
     let _c = inner.compaction_lock.lock();

@@ -1,11 +1,20 @@
-//! The database facade: open and recovery, the write path with group commit, reads,
-//! snapshots, iterators and the background workers.
+//! The database facade: [`DB`], [`Snapshot`], and the engine they share ([`Inner`], its
+//! mutable [`State`]). Each concern has one file:
 //!
-//! Thread safety and lock order: `queue` (writers waiting for group commit) is taken alone;
-//! then `gc_lock` → `wal` → `compaction_lock` → `flush_lock` → `state` (the group-commit
-//! leader takes `wal`, then `flush_lock` when it must flush inline, then `state`; background
-//! workers take `flush_lock` or `compaction_lock`, then `state` briefly). `sv` (the
-//! super-version readers clone) is written only while `state` is held.
+//! | to read how ...                                              | open            |
+//! | ------------------------------------------------------------ | --------------- |
+//! | open and recovery work (scan, keys, tables, WAL replay)      | `recovery.rs`   |
+//! | a write reaches the WAL and memtable (group commit, stalls)  | `write.rs`      |
+//! | a read finds a key (`get`, the shared read methods)          | `read.rs`       |
+//! | iterators are built over a super-version                     | `iters.rs`      |
+//! | compaction picks its inputs, where tombstones drop           | `compaction.rs` |
+//! | flushes and compactions are executed                         | `jobs.rs`       |
+//! | value-log GC works                                           | `gc.rs`         |
+//! | keys rotate, files are re-encrypted, keys destroyed, audited | `keys.rs`       |
+//! | the background threads loop                                  | `background.rs` |
+//! | versions and super-versions hold tables alive                | `version.rs`    |
+//!
+//! Locks are taken in the order stated once, on [`Inner`].
 
 mod background;
 mod compaction;
@@ -19,7 +28,6 @@ pub(crate) mod version;
 mod write;
 
 use std::collections::{HashMap, VecDeque};
-use std::ops::RangeBounds;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,7 +46,7 @@ use crate::memtable::MemTable;
 use crate::options::{Cipher, Options};
 use crate::sstable::BlockCache;
 use crate::vlog::VlogSet;
-use read::{bounds, get_at, prefix_bounds};
+use read::{read_methods, ReadView};
 use recovery::open_inner;
 use version::{SuperVersion, Version};
 use write::{Queue, WalState};
@@ -95,6 +103,27 @@ impl State {
     }
 }
 
+/// The engine behind a [`DB`], shared with its background threads.
+///
+/// # Lock order
+///
+/// The one statement of it; every other place links here. A thread holding a lock takes only
+/// locks to its right:
+///
+/// `gc_lock` → `wal` → `compaction_lock` → `flush_lock` → `state` → `sv` (write) and
+/// `KeyAdmin::admin`
+///
+/// - `queue` is taken alone (a writer releases it before the group-commit leader takes `wal`).
+/// - The group-commit leader holds `wal`, then takes `flush_lock` when it must flush inline
+///   (no background work), then `state`; nothing holding `compaction_lock` or `flush_lock`
+///   waits for `wal`.
+/// - Value-log GC holds `gc_lock` while it writes through the write path (`queue`, then
+///   `wal`); key destruction holds `gc_lock`, `wal`, `compaction_lock` and `flush_lock`
+///   together, in this order, then takes `state` and the key `admin` lock, one at a time.
+/// - Background workers take `flush_lock` or `compaction_lock`, then `state` briefly.
+/// - `sv` (the super-version readers clone) is written only while `state` is held; readers
+///   take only its read lock, also under `wal` (the leader checks GC rewrites).
+/// - `admin` (key administration) is taken alone or innermost.
 pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn Fs>,
@@ -167,8 +196,12 @@ pub struct DataKeyInfo {
 impl DB {
     /// Opens the database at `options.path()`, creating it if missing, and recovers any
     /// writes left in its WAL.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the public contract takes the options by value, as a move"
+    )]
     pub fn open(options: Options) -> Result<DB> {
-        let inner = Arc::new(open_inner(options)?);
+        let inner = Arc::new(open_inner(&options)?);
         let mut threads = Vec::new();
         if inner.tuning.background_work {
             for (name, f) in [
@@ -207,28 +240,7 @@ impl DB {
         self.inner.write(WriteBatch::new(), true)
     }
 
-    /// Reads the newest value of `key`.
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        let (seq, sv) = self.inner.read_view();
-        get_at(key.as_ref(), seq, &sv)
-    }
-
-    /// All pairs in ascending key order.
-    pub fn iter(&self) -> Iter {
-        self.range::<&[u8], _>(..)
-    }
-
-    /// The pairs whose keys fall in `range`, ascending.
-    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
-        let (seq, sv) = self.inner.read_view();
-        iters::new_iter(sv, seq, bounds(&range))
-    }
-
-    /// The pairs whose keys start with `prefix`, ascending.
-    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
-        let (seq, sv) = self.inner.read_view();
-        iters::new_iter(sv, seq, prefix_bounds(prefix.as_ref()))
-    }
+    read_methods!("the newest", "");
 
     /// A frozen view of the database as of now.
     pub fn snapshot(&self) -> Snapshot {
@@ -241,8 +253,10 @@ impl DB {
         self.inner.flush()
     }
 
-    /// Compacts every table into the last level, dropping overwritten and deleted entries;
-    /// returns when done.
+    /// Flushes the memtable, compacts every table into one level (the deepest non-empty one,
+    /// at least L1, not necessarily the last), dropping overwritten and deleted entries; then
+    /// collects every value-log segment holding garbage and, if any was collected, flushes and
+    /// compacts again. Returns when done.
     pub fn compact(&self) -> Result<()> {
         self.inner.flush()?;
         jobs::compact_all(&self.inner)?;
@@ -282,7 +296,10 @@ impl DB {
 
     /// Re-wraps every data key under `new`, atomically on disk; afterwards only `new` opens
     /// the database.
-    #[allow(clippy::needless_pass_by_value)] // the contract takes the key by value, as a move
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the public contract takes the key by value, as a move"
+    )]
     pub fn rotate_master_key(&self, new: MasterKey) -> Result<()> {
         keys::rotate_master_key(&self.inner, &new)
     }
@@ -295,7 +312,7 @@ impl DB {
     }
 
     /// Checks the MAC chain of the audit log (`AUDIT.log`); returns its number of events.
-    /// An edited, dropped or reordered line is [`Error::Corruption`] naming the line.
+    /// An edited, dropped or reordered line is [`Error::Corruption`](crate::Error::Corruption) naming the line.
     pub fn verify_audit_log(&self) -> Result<usize> {
         keys::verify_audit_log(&self.inner)
     }
@@ -363,21 +380,18 @@ impl Drop for DB {
 }
 
 impl Snapshot {
-    /// Reads `key` as of the snapshot.
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        get_at(key.as_ref(), self.seq, &self.sv)
+    read_methods!("the snapshot's", " as of the snapshot");
+}
+
+impl ReadView for DB {
+    fn view(&self) -> (u64, Arc<SuperVersion>) {
+        self.inner.read_view()
     }
-    /// All pairs as of the snapshot.
-    pub fn iter(&self) -> Iter {
-        self.range::<&[u8], _>(..)
-    }
-    /// The pairs in `range` as of the snapshot.
-    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
-        iters::new_iter(self.sv.clone(), self.seq, bounds(&range))
-    }
-    /// The pairs with `prefix` as of the snapshot.
-    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
-        iters::new_iter(self.sv.clone(), self.seq, prefix_bounds(prefix.as_ref()))
+}
+
+impl ReadView for Snapshot {
+    fn view(&self) -> (u64, Arc<SuperVersion>) {
+        (self.seq, self.sv.clone())
     }
 }
 

@@ -12,6 +12,48 @@ use crate::iter::prefix_end;
 use crate::key::ValueKind;
 use crate::vlog::Pointer;
 
+/// What every read works on: a sequence number and the super-version taken with it. [`DB`]
+/// takes a fresh pair per call, a [`Snapshot`] keeps the pair it was made with; both get their
+/// read methods from [`read_methods!`], the one implementation of `get`, `iter`, `range` and
+/// `prefix`.
+///
+/// [`DB`]: super::DB
+/// [`Snapshot`]: super::Snapshot
+pub(super) trait ReadView {
+    /// The sequence number and super-version a read sees.
+    fn view(&self) -> (u64, Arc<SuperVersion>);
+}
+
+/// The public read methods of a [`ReadView`] type. `$which` completes "Reads ... value of
+/// `key`", `$as_of` ends the iterator methods' first sentence.
+macro_rules! read_methods {
+    ($which:literal, $as_of:literal) => {
+        #[doc = concat!("Reads ", $which, " value of `key`.")]
+        pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+            let (seq, sv) = read::ReadView::view(self);
+            read::get_at(key.as_ref(), seq, &sv)
+        }
+
+        #[doc = concat!("All pairs in ascending key order", $as_of, ".")]
+        pub fn iter(&self) -> Iter {
+            self.range::<&[u8], _>(..)
+        }
+
+        #[doc = concat!("The pairs whose keys fall in `range`, ascending", $as_of, ".")]
+        pub fn range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(&self, range: R) -> Iter {
+            let (seq, sv) = read::ReadView::view(self);
+            iters::new_iter(sv, seq, read::bounds(&range))
+        }
+
+        #[doc = concat!("The pairs whose keys start with `prefix`, ascending", $as_of, ".")]
+        pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
+            let (seq, sv) = read::ReadView::view(self);
+            iters::new_iter(sv, seq, read::prefix_bounds(prefix.as_ref()))
+        }
+    };
+}
+pub(super) use read_methods;
+
 /// Reads `key` as of `seq` in `sv`: memtables, then L0 newest first, then each level.
 pub(super) fn get_at(key: &[u8], seq: u64, sv: &SuperVersion) -> Result<Option<Vec<u8>>> {
     match get_raw(key, seq, sv)? {

@@ -2,7 +2,7 @@
 //! directory, open tables and segments, replay the WALs, start.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use super::{jobs, keys, Inner, State, Tuning};
 use crate::crypto::registry::KeyRing;
 use crate::crypto::Kek;
 use crate::error::{Error, Result};
-use crate::io::{names, Fs};
+use crate::io::{names, DirLock, Fs};
 use crate::key::ValueKind;
 use crate::manifest::{self, ManifestData};
 use crate::memtable::MemTable;
@@ -80,41 +80,83 @@ fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRi
     Ok(Some((ring, kek)))
 }
 
-#[allow(clippy::needless_pass_by_value)] // `DB::open` hands its options over for good
-pub(super) fn open_inner(options: Options) -> Result<Inner> {
+/// Opens the database: each step below is one function of this file, in this order.
+pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     let fs = options.fs.clone();
     let dir = options.path.clone();
+    let lock = lock_dir(fs.as_ref(), &dir)?;
+    let loaded = load_keys(options, fs.as_ref(), &dir)?;
+    let ring0 = loaded.as_ref().map(|(r, _)| Arc::new(r.clone()));
+    let keyref = ring0.as_deref();
+    let (mut data, has_manifest) = read_manifest(fs.as_ref(), &dir, keyref)?;
+    let scan = scan_dir(fs.as_ref(), &dir, &mut data, has_manifest, keyref)?;
+    let cache = Arc::new(BlockCache::new(options.cache_size));
+    let version = open_tables(&fs, &dir, &data, keyref, &cache)?;
+    let (vlog, was_active) = open_segments(&fs, &dir, &data, keyref, &cache)?;
+    let (recovered, last_seq) =
+        replay_wals(fs.as_ref(), &dir, &scan.wals, &data, (&vlog, was_active), keyref)?;
+    let inner = start(options, lock, loaded, &mut data, version, vlog, cache, last_seq)?;
+    install_recovered(&inner, &recovered)?;
+    remove_obsolete(fs.as_ref(), &dir, scan);
+    Ok(inner)
+}
+
+/// Creates the directory if missing and takes its lock file: one process at a time.
+fn lock_dir(fs: &dyn Fs, dir: &Path) -> Result<Box<dyn DirLock>> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::InvalidArgument(format!(
             "{} exists and is not a directory",
             dir.display()
         )));
     }
-    fs.create_dir_all(&dir)?;
-    let lock = fs.lock(&dir.join(names::LOCK)).map_err(|e| {
+    fs.create_dir_all(dir)?;
+    fs.lock(&dir.join(names::LOCK)).map_err(|e| {
         if e.kind() == std::io::ErrorKind::WouldBlock {
-            Error::Locked(dir.clone())
+            Error::Locked(dir.to_path_buf())
         } else {
             Error::Io(e)
         }
-    })?;
-    let loaded = load_keys(&options, fs.as_ref(), &dir)?;
-    let ring0 = loaded.as_ref().map(|(r, _)| Arc::new(r.clone()));
-    let keyref = ring0.as_deref();
+    })
+}
 
+/// Reads the manifest, or starts an empty one for a new database; says whether one was read.
+fn read_manifest(
+    fs: &dyn Fs,
+    dir: &Path,
+    keyref: Option<&KeyRing>,
+) -> Result<(ManifestData, bool)> {
     let has_manifest = fs.exists(&dir.join(names::MANIFEST));
-    let mut data = if has_manifest {
-        manifest::read(fs.as_ref(), &dir, keyref)?
+    let data = if has_manifest {
+        manifest::read(fs, dir, keyref)?
     } else {
         ManifestData { next_file_number: 1, ..ManifestData::default() }
     };
+    Ok((data, has_manifest))
+}
 
-    // Scan the directory: stale temp files, orphan tables, WALs to replay.
+/// What the directory scan found besides the files the manifest names.
+struct Scan {
+    /// WALs to replay, oldest first.
+    wals: Vec<u64>,
+    /// Stale temp files, and tables, segments and WALs no manifest names: removed once open.
+    orphans: Vec<PathBuf>,
+}
+
+/// Scans the directory: stale temp files, orphan tables, WALs to replay. Moves
+/// `next_file_number` past every file found; a new database's manifest is written here,
+/// before any other file.
+fn scan_dir(
+    fs: &dyn Fs,
+    dir: &Path,
+    data: &mut ManifestData,
+    has_manifest: bool,
+    keyref: Option<&KeyRing>,
+) -> Result<Scan> {
     let mut max_number = 0;
     let mut wals = Vec::new();
     let live: std::collections::HashSet<u64> = data.files.iter().map(|(_, f)| f.number).collect();
     let mut orphans = Vec::new();
-    for name in fs.list(&dir)? {
+    for name in fs.list(dir)? {
         match names::parse(&name) {
             Some(names::FileName::Temp) => orphans.push(dir.join(&name)),
             Some(names::FileName::Wal(n)) => {
@@ -154,36 +196,22 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
         // here on leaves a directory that opens.
         let number = data.next_file_number;
         data.next_file_number += 1;
-        manifest::write(fs.as_ref(), &dir, number, &data, keyref)?;
+        manifest::write(fs, dir, number, data, keyref)?;
     }
+    Ok(Scan { wals, orphans })
+}
 
-    let tuning = Tuning {
-        memtable_size: options.memtable_size,
-        max_immutable_memtables: options.max_immutable_memtables,
-        build: crate::sstable::BuildOptions {
-            block_size: options.block_size,
-            restart_interval: options.block_restart_interval,
-            compression: options.compression,
-            bloom_bits_per_key: options.bloom_bits_per_key,
-        },
-        target_file_size: options.target_file_size,
-        l0_compaction_trigger: options.l0_compaction_trigger,
-        l0_slowdown_trigger: options.l0_slowdown_trigger,
-        l0_stop_trigger: options.l0_stop_trigger,
-        level_base_size: options.level_base_size,
-        level_size_multiplier: options.level_size_multiplier,
-        sync_writes: options.sync_writes,
-        background_work: options.background_work,
-        value_threshold: options.value_threshold,
-        vlog_segment_size: options.vlog_segment_size,
-        vlog_gc_ratio: options.vlog_gc_ratio,
-    };
-    let cache = Arc::new(BlockCache::new(options.cache_size));
-
-    // Open every table the manifest names.
+/// Opens every table the manifest names.
+fn open_tables(
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    data: &ManifestData,
+    keyref: Option<&KeyRing>,
+    cache: &Arc<BlockCache>,
+) -> Result<Version> {
     let mut version = Version::default();
     for (level, meta) in &data.files {
-        let path = names::table(&dir, meta.number);
+        let path = names::table(dir, meta.number);
         let table =
             crate::sstable::Table::open(fs.as_ref(), &path, meta.number, keyref, cache.clone())
                 .map_err(|e| {
@@ -200,22 +228,31 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
         version.levels[usize::from(*level)].push(Arc::new(tf));
     }
     version.normalize();
+    Ok(version)
+}
 
-    // Open the value-log segments the manifest names, each checked against its recorded
-    // length. The one that was active may end in a torn tail past its durable mark; every
-    // other one is whole, and from here on all of them are closed.
+/// Opens the value-log segments the manifest names, each checked against its recorded
+/// length; returns them with the number of the one that was active. That one may end in a
+/// torn tail past its durable mark; every other one is whole. From here on all are closed.
+fn open_segments(
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    data: &ManifestData,
+    keyref: Option<&KeyRing>,
+    cache: &Arc<BlockCache>,
+) -> Result<(VlogSet, Option<u64>)> {
     let mut vlog = VlogSet { cache: Some(cache.clone()), ..VlogSet::default() };
     let mut was_active = None;
     for meta in &data.segments {
         let n = meta.number;
-        let path = names::vlog(&dir, n);
+        let path = names::vlog(dir, n);
         let recorded = match meta.len {
             Some(len) if !meta.active => Recorded::Closed(len),
             Some(durable) => Recorded::Active { durable },
             // A version-1 manifest recorded no length: walk the whole segment.
             None => Recorded::Active { durable: FileHeader::len(keyref.is_some()) as u64 },
         };
-        let seg = crate::vlog::Segment::open(&fs, &path, n, keyref, recorded).map_err(|e| {
+        let seg = crate::vlog::Segment::open(fs, &path, n, keyref, recorded).map_err(|e| {
             if is_not_found(&e) {
                 Error::corruption(&path, 0, "value-log segment named by the manifest is missing")
             } else {
@@ -229,26 +266,38 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
         }
         vlog.segments.insert(n, Arc::new(seg));
     }
+    Ok((vlog, was_active))
+}
 
-    // Replay the WALs into one memtable. Every pointer op of a record is checked against its
-    // segment's length. Only the segment that was active can have lost values in a crash
-    // before `sync()`, and only records of the WAL being written then point at them: such a
-    // record ends the log, and no later WAL may hold a record (the value log is synced before
-    // a WAL ends, and a newer WAL is written to only after that). A pointer past the end of any
-    // other segment, or followed by records in a later WAL, is corruption. A pointer into a segment that is no longer
-    // live points at a value GC collected: GC rewrote it under a newer sequence later in the
-    // log if it was still the key's newest value, so the op is skipped. (Segments enter the
-    // manifest before any entry is written to them.)
+/// Replays the WALs into one memtable; returns it with the last sequence number seen.
+///
+/// Every pointer op of a record is checked against its segment's length. Only the segment
+/// that was active (`was_active`) can have lost values in a crash before `sync()`, and only
+/// records of the WAL being written then point at them: such a record ends the log, and no
+/// later WAL may hold a record (the value log is synced before a WAL ends, and a newer WAL is
+/// written to only after that). A pointer past the end of any other segment, or followed by
+/// records in a later WAL, is corruption. A pointer into a segment that is no longer live
+/// points at a value GC collected: GC rewrote it under a newer sequence later in the log if
+/// it was still the key's newest value, so the op is skipped. (Segments enter the manifest
+/// before any entry is written to them.)
+fn replay_wals(
+    fs: &dyn Fs,
+    dir: &Path,
+    wals: &[u64],
+    data: &ManifestData,
+    (vlog, was_active): (&VlogSet, Option<u64>),
+    keyref: Option<&KeyRing>,
+) -> Result<(Arc<MemTable>, u64)> {
     let recovered = Arc::new(MemTable::new(0));
     let mut last_seq = data.last_sequence;
     let mut replayed = Vec::with_capacity(wals.len());
     let mut ended: Option<u64> = None;
-    for &n in &wals {
-        let path = names::wal(&dir, n);
-        let r = wal::replay(fs.as_ref(), &path, n, keyref, |payload| {
+    for &n in wals {
+        let path = names::wal(dir, n);
+        let r = wal::replay(fs, &path, n, keyref, |payload| {
             if let Some(segment) = ended {
                 return Err(Error::corruption(
-                    names::vlog(&dir, segment),
+                    names::vlog(dir, segment),
                     0,
                     "values a WAL record points to are missing from this value-log segment, \
                      yet a later WAL holds records",
@@ -284,7 +333,7 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
             if let Some(segment) = lost {
                 if Some(segment) != was_active {
                     return Err(Error::corruption(
-                        names::vlog(&dir, segment),
+                        names::vlog(dir, segment),
                         0,
                         "a WAL record points past the end of this value-log segment",
                     ));
@@ -307,15 +356,34 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
         })?;
         replayed.push((n, r));
     }
-    wal::check_chain(&dir, data.log_number, &replayed)?;
+    wal::check_chain(dir, data.log_number, &replayed)?;
+    Ok((recovered, last_seq))
+}
 
+/// Starts a new WAL and value-log segment and assembles the engine around the recovered
+/// tables and segments.
+#[expect(clippy::too_many_arguments, reason = "one call site: the steps of `open_inner`")]
+fn start(
+    options: &Options,
+    lock: Box<dyn DirLock>,
+    loaded: Option<(KeyRing, Kek)>,
+    data: &mut ManifestData,
+    version: Version,
+    mut vlog: VlogSet,
+    cache: Arc<BlockCache>,
+    last_seq: u64,
+) -> Result<Inner> {
+    let fs = &options.fs;
+    let dir = &options.path;
+    let keyref = loaded.as_ref().map(|(r, _)| r);
+    let tuning = Tuning::from_options(options);
     let wal_number = data.next_file_number;
     data.next_file_number += 1;
-    let writer = WalWriter::create(fs.as_ref(), &names::wal(&dir, wal_number), wal_number, keyref)?;
+    let writer = WalWriter::create(fs.as_ref(), &names::wal(dir, wal_number), wal_number, keyref)?;
     let segment_number = data.next_file_number;
     data.next_file_number += 1;
     let vlog_writer =
-        VlogWriter::create(&fs, &names::vlog(&dir, segment_number), segment_number, keyref)?;
+        VlogWriter::create(fs, &names::vlog(dir, segment_number), segment_number, keyref)?;
     vlog.segments.insert(segment_number, vlog_writer.segment.clone());
     let vlog = Arc::new(vlog);
     let mem = Arc::new(MemTable::new(wal_number));
@@ -334,7 +402,7 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
         SuperVersion { mem: mem.clone(), imms: Vec::new(), version: state.version.clone(), vlog };
     let keys = match (loaded, &options.encryption) {
         (Some((ring, kek)), Some(enc)) => {
-            Some(keys::KeyAdmin::new(fs.as_ref(), &dir, ring, kek, enc)?)
+            Some(keys::KeyAdmin::new(fs.as_ref(), dir, ring, kek, enc)?)
         }
         _ => None,
     };
@@ -362,15 +430,18 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
         gc_lock: Mutex::new(()),
         _lock: lock,
     };
+    Ok(inner)
+}
 
-    // Recovered writes go to an L0 table; then the manifest records the new WAL and the old
-    // WALs can go.
+/// Writes the recovered memtable to an L0 table; then the manifest records the new WAL and
+/// the old WALs can go.
+fn install_recovered(inner: &Inner, recovered: &Arc<MemTable>) -> Result<()> {
     {
         let mut st = inner.state.lock();
         if !recovered.is_empty() {
             let number = st.alloc_file_number();
             let mut discards = jobs::Discards::new();
-            let file = jobs::build_l0(&inner, &recovered, number, &mut discards)?;
+            let file = jobs::build_l0(inner, recovered, number, &mut discards)?;
             jobs::apply_discards(&st.vlog, &discards);
             let mut v = (*st.version).clone();
             v.levels[0].push(file);
@@ -380,11 +451,41 @@ pub(super) fn open_inner(options: Options) -> Result<Inner> {
         inner.write_manifest(&mut st)?;
         inner.install_sv(&st);
     }
-    for n in wals {
-        let _ = fs.remove(&names::wal(&dir, n));
+    Ok(())
+}
+
+/// Removes the replayed WALs (now in an L0 table named by the manifest) and the orphans.
+fn remove_obsolete(fs: &dyn Fs, dir: &Path, scan: Scan) {
+    for n in scan.wals {
+        let _ = fs.remove(&names::wal(dir, n));
     }
-    for p in orphans {
+    for p in scan.orphans {
         let _ = fs.remove(&p);
     }
-    Ok(inner)
+}
+impl Tuning {
+    /// The engine's copy of the tuning options.
+    pub(super) fn from_options(options: &Options) -> Tuning {
+        Tuning {
+            memtable_size: options.memtable_size,
+            max_immutable_memtables: options.max_immutable_memtables,
+            build: crate::sstable::BuildOptions {
+                block_size: options.block_size,
+                restart_interval: options.block_restart_interval,
+                compression: options.compression,
+                bloom_bits_per_key: options.bloom_bits_per_key,
+            },
+            target_file_size: options.target_file_size,
+            l0_compaction_trigger: options.l0_compaction_trigger,
+            l0_slowdown_trigger: options.l0_slowdown_trigger,
+            l0_stop_trigger: options.l0_stop_trigger,
+            level_base_size: options.level_base_size,
+            level_size_multiplier: options.level_size_multiplier,
+            sync_writes: options.sync_writes,
+            background_work: options.background_work,
+            value_threshold: options.value_threshold,
+            vlog_segment_size: options.vlog_segment_size,
+            vlog_gc_ratio: options.vlog_gc_ratio,
+        }
+    }
 }

@@ -97,3 +97,126 @@ pub(crate) struct SuperVersion {
     pub(crate) version: Arc<Version>,
     pub(crate) vlog: Arc<crate::vlog::VlogSet>,
 }
+
+/// Table files for unit tests: one real (tiny) table shared by files whose manifest records
+/// say what each test needs (number, key range, size).
+#[cfg(test)]
+pub(super) mod testing {
+    use std::sync::Arc;
+
+    use super::TableFile;
+    use crate::db::Tuning;
+    use crate::io::{Fs, StdFs};
+    use crate::key::{self, ValueKind};
+    use crate::manifest::FileMeta;
+    use crate::options::Options;
+    use crate::sstable::{BlockCache, Table, TableBuilder};
+
+    pub(in crate::db) struct Files {
+        dir: tempfile::TempDir,
+        fs: Arc<dyn Fs>,
+        table: Arc<Table>,
+    }
+
+    impl Files {
+        pub(in crate::db) fn new() -> Files {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let fs: Arc<dyn Fs> = Arc::new(StdFs);
+            let path = dir.path().join("000001.sst");
+            let build = Tuning::from_options(&Options::new(dir.path())).build;
+            let mut b = TableBuilder::create(fs.as_ref(), &path, 1, None, build).expect("create");
+            b.add(b"k", 1, ValueKind::Put, b"v").expect("add");
+            b.finish().expect("finish");
+            let cache = Arc::new(BlockCache::new(1 << 20));
+            let table = Arc::new(Table::open(fs.as_ref(), &path, 1, None, cache).expect("open"));
+            Files { dir, fs, table }
+        }
+
+        /// The default tuning.
+        pub(in crate::db) fn tuning(&self) -> Tuning {
+            Tuning::from_options(&Options::new(self.dir.path()))
+        }
+
+        /// A file numbered `number` holding user keys `lo..=hi` in `size` bytes; its largest
+        /// sequence number is `number`.
+        pub(in crate::db) fn file(
+            &self,
+            number: u64,
+            lo: &[u8],
+            hi: &[u8],
+            size: u64,
+        ) -> Arc<TableFile> {
+            let (mut smallest, mut largest) = (Vec::new(), Vec::new());
+            key::encode(&mut smallest, lo, number, ValueKind::Put);
+            key::encode(&mut largest, hi, number, ValueKind::Put);
+            let meta = FileMeta { number, size, key_id: 0, max_seq: number, smallest, largest };
+            let path = self.dir.path().join(format!("{number:06}.unused"));
+            Arc::new(TableFile::new(meta, self.table.clone(), self.fs.clone(), path))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Files;
+    use super::*;
+
+    fn numbers(files: &[Arc<TableFile>]) -> Vec<u64> {
+        files.iter().map(|f| f.meta.number).collect()
+    }
+
+    fn sorted_level(fx: &Files) -> Version {
+        let mut v = Version::default();
+        v.levels[1].push(fx.file(12, b"m", b"p", 1));
+        v.levels[1].push(fx.file(10, b"b", b"d", 1));
+        v.levels[1].push(fx.file(11, b"f", b"f", 1));
+        v.normalize();
+        v
+    }
+
+    #[test]
+    fn find_in_level_finds_the_only_file_that_can_hold_a_key() {
+        let fx = Files::new();
+        let v = sorted_level(&fx);
+        let find = |k: &[u8]| v.find_in_level(1, k).map(|f| f.meta.number);
+        assert_eq!(numbers(&v.levels[1]), vec![10, 11, 12]);
+        assert_eq!(find(b"a"), None); // before the first file
+        assert_eq!(find(b"b"), Some(10)); // smallest key, inclusive
+        assert_eq!(find(b"c"), Some(10));
+        assert_eq!(find(b"d"), Some(10)); // largest key, inclusive
+        assert_eq!(find(b"e"), None); // in a gap
+        assert_eq!(find(b"f"), Some(11)); // a one-key file
+        assert_eq!(find(b"ff"), None);
+        assert_eq!(find(b"n"), Some(12));
+        assert_eq!(find(b"q"), None); // after the last file
+        assert_eq!(v.find_in_level(2, b"c").map(|f| f.meta.number), None); // empty level
+    }
+
+    #[test]
+    fn overlapping_is_inclusive_at_both_ends() {
+        let fx = Files::new();
+        let v = sorted_level(&fx);
+        assert_eq!(numbers(&v.overlapping(1, b"a", b"a")), Vec::<u64>::new());
+        assert_eq!(numbers(&v.overlapping(1, b"a", b"b")), vec![10]);
+        assert_eq!(numbers(&v.overlapping(1, b"d", b"f")), vec![10, 11]);
+        assert_eq!(numbers(&v.overlapping(1, b"e", b"e")), Vec::<u64>::new());
+        assert_eq!(numbers(&v.overlapping(1, b"a", b"z")), vec![10, 11, 12]);
+        assert_eq!(numbers(&v.overlapping(1, b"p", b"z")), vec![12]);
+    }
+
+    #[test]
+    fn l0_files_overlap_and_sort_newest_first() {
+        let fx = Files::new();
+        let mut v = Version::default();
+        v.levels[0].push(fx.file(3, b"a", b"k", 1));
+        v.levels[0].push(fx.file(7, b"c", b"e", 1));
+        v.levels[0].push(fx.file(5, b"j", b"z", 1));
+        v.normalize();
+        // Newest (largest sequence) first: the order a read must search L0 in.
+        assert_eq!(numbers(&v.levels[0]), vec![7, 5, 3]);
+        assert_eq!(numbers(&v.overlapping(0, b"d", b"d")), vec![7, 3]);
+        assert_eq!(numbers(&v.overlapping(0, b"j", b"j")), vec![5, 3]);
+        assert_eq!(v.level_size(0), 3);
+        assert_eq!(v.all_files().count(), 3);
+    }
+}
