@@ -430,7 +430,15 @@ impl Inner {
                 .vlog
                 .segments
                 .values()
-                .map(|s| (s.number, s.discard.load(Ordering::Relaxed)))
+                .map(|s| {
+                    let (len, active) = s.recorded();
+                    manifest::SegmentMeta {
+                        number: s.number,
+                        discard: s.discard.load(Ordering::Relaxed),
+                        len: Some(len),
+                        active,
+                    }
+                })
                 .collect(),
         }
     }

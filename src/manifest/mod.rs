@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! MANIFEST = file header ‖ one sealed block (kind Manifest, nonce 1) holding:
-//!   version u8 (1) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
+//!   version u8 (2) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
 //!   ‖ file count u32 ‖ file* ‖ segment count u32 ‖ segment*
 //! file     = level u8 ‖ number u64 ‖ size u64 ‖ key id u32 ‖ max sequence u64
 //!            ‖ varint len ‖ smallest internal key ‖ varint len ‖ largest internal key
-//! segment  = number u64 ‖ discard bytes u64         (live value-log segments)
+//! segment  = number u64 ‖ discard bytes u64 ‖ length u64 ‖ flags u8   (live value-log segments;
+//!            flag 1: active, the length is the bytes known durable; else closed, exact length)
+//! Version 1 (still read) had no segment length or flags.
 //! ```
 //! A change writes `MANIFEST.tmp`, fsyncs it, renames it over `MANIFEST` and fsyncs the
 //! directory, so the manifest on disk is always one whole, authenticated snapshot: a truncated
@@ -24,7 +26,10 @@ use crate::seal::{BlockKind, FileHeader, FileKind};
 
 /// Number of levels.
 pub(crate) const NUM_LEVELS: usize = 7;
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+const VERSION_1: u8 = 1;
+/// Segment flag: the segment being appended to.
+const SEGMENT_ACTIVE: u8 = 1;
 const MAX_FILES: u32 = 1 << 24;
 
 /// A live SSTable as the manifest records it.
@@ -48,6 +53,19 @@ impl FileMeta {
     }
 }
 
+/// A live value-log segment as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SegmentMeta {
+    pub(crate) number: u64,
+    /// Bytes of entries known to be garbage.
+    pub(crate) discard: u64,
+    /// Closed: the exact length. Active: the bytes known durable. `None` only from a
+    /// version-1 manifest, which did not record lengths.
+    pub(crate) len: Option<u64>,
+    /// Whether this is the segment being appended to.
+    pub(crate) active: bool,
+}
+
 /// The state a manifest records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ManifestData {
@@ -55,8 +73,8 @@ pub(crate) struct ManifestData {
     pub(crate) last_sequence: u64,
     pub(crate) log_number: u64,
     pub(crate) files: Vec<(u8, FileMeta)>,
-    /// Live value-log segments: (number, bytes known to be garbage).
-    pub(crate) segments: Vec<(u64, u64)>,
+    /// Live value-log segments.
+    pub(crate) segments: Vec<SegmentMeta>,
 }
 
 impl ManifestData {
@@ -76,9 +94,11 @@ impl ManifestData {
             put_len_prefixed(&mut out, &f.largest);
         }
         put_u32(&mut out, self.segments.len() as u32);
-        for (n, d) in &self.segments {
-            put_u64(&mut out, *n);
-            put_u64(&mut out, *d);
+        for seg in &self.segments {
+            put_u64(&mut out, seg.number);
+            put_u64(&mut out, seg.discard);
+            put_u64(&mut out, seg.len.unwrap_or(0));
+            out.push(if seg.active { SEGMENT_ACTIVE } else { 0 });
         }
         out
     }
@@ -86,9 +106,11 @@ impl ManifestData {
     /// Decodes a manifest payload (already authenticated).
     pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<ManifestData, &'static str> {
         let mut r = Reader::new(bytes);
-        if r.u8() != Some(VERSION) {
+        let version = r.u8();
+        if version != Some(VERSION) && version != Some(VERSION_1) {
             return Err("unknown manifest version");
         }
+        let v1 = version == Some(VERSION_1);
         let next_file_number = r.u64().ok_or("manifest truncated")?;
         let last_sequence = r.u64().ok_or("manifest truncated")?;
         let log_number = r.u64().ok_or("manifest truncated")?;
@@ -122,12 +144,25 @@ impl ManifestData {
         }
         let mut segments = Vec::new();
         for _ in 0..count {
-            let n = r.u64().ok_or("manifest truncated")?;
-            let d = r.u64().ok_or("manifest truncated")?;
-            if n >= next_file_number {
+            let number = r.u64().ok_or("manifest truncated")?;
+            let discard = r.u64().ok_or("manifest truncated")?;
+            if number >= next_file_number {
                 return Err("manifest segment number not below next file number");
             }
-            segments.push((n, d));
+            let (len, active) = if v1 {
+                (None, false)
+            } else {
+                let len = r.u64().ok_or("manifest truncated")?;
+                let flags = r.u8().ok_or("manifest truncated")?;
+                if flags & !SEGMENT_ACTIVE != 0 {
+                    return Err("unknown manifest segment flags");
+                }
+                (Some(len), flags & SEGMENT_ACTIVE != 0)
+            };
+            if active && segments.iter().any(|s: &SegmentMeta| s.active) {
+                return Err("manifest names two active segments");
+            }
+            segments.push(SegmentMeta { number, discard, len, active });
         }
         if !r.is_empty() {
             return Err("trailing bytes in manifest");
@@ -201,7 +236,10 @@ mod tests {
                     largest: sk,
                 },
             )],
-            segments: vec![(4, 1000)],
+            segments: vec![
+                SegmentMeta { number: 4, discard: 1000, len: Some(5000), active: false },
+                SegmentMeta { number: 5, discard: 0, len: Some(64), active: true },
+            ],
         };
         assert_eq!(ManifestData::decode(&d.encode()).unwrap(), d);
         let enc = d.encode();

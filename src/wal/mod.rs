@@ -62,6 +62,9 @@ impl WalWriter {
         let mut file = fs.create(path)?;
         file.append(&header)?;
         file.sync()?;
+        // The directory entry too: a write acknowledged by `sync()` into this WAL must not
+        // vanish with an entry a power loss forgot.
+        fs.sync_dir(path.parent().unwrap_or(Path::new(".")))?;
         Ok(WalWriter { file, cipher, next_nonce: 1, buf: Vec::new(), compress })
     }
 
@@ -178,13 +181,33 @@ pub(crate) struct Replayed {
 /// record is accepted only when no later WAL holds a record (a crash during a switch or an open
 /// leaves such empty WALs behind).
 pub(crate) fn check_chain(dir: &Path, log_number: u64, wals: &[(u64, Replayed)]) -> Result<()> {
-    let Some(&(first, _)) = wals.first() else { return Ok(()) };
+    let Some(&(first, _)) = wals.first() else {
+        if log_number > 0 {
+            return Err(Error::corruption(
+                crate::io::names::wal(dir, log_number),
+                0,
+                "the WAL the manifest names as the oldest needed is missing",
+            ));
+        }
+        return Ok(());
+    };
     if log_number > 0 && first != log_number {
         return Err(Error::corruption(
             crate::io::names::wal(dir, log_number),
             0,
             "the WAL the manifest names as the oldest needed is missing",
         ));
+    }
+    // A WAL's end record is written only after the WAL it names exists durably (its header
+    // and directory entry synced), so the newest WAL naming a next one means that one is gone.
+    if let Some(&(n, r)) = wals.last() {
+        if let Some(next) = r.next {
+            return Err(Error::corruption(
+                crate::io::names::wal(dir, next),
+                0,
+                format!("WAL {n} ends naming this WAL, which is missing"),
+            ));
+        }
     }
     for (i, pair) in wals.windows(2).enumerate() {
         let ((n, r), (next, _)) = (pair[0], pair[1]);
@@ -323,7 +346,7 @@ mod tests {
     fn write_wal(mode: &'static str, keys: Option<KeyRing>, n: u64, end: Option<u64>) -> Wal {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("000005.wal");
-        let mut w = WalWriter::create(&StdFs, &path, NUMBER, keys.as_ref()).expect("create");
+        let mut w = WalWriter::create(&StdFs, &path, NUMBER, keys.as_ref(), true).expect("create");
         let mut records = Vec::new();
         let mut add = |w: &mut WalWriter, p: Vec<u8>, last: bool| {
             let at = w.len() as usize;
@@ -531,8 +554,8 @@ mod tests {
     fn record_after_the_end_record_is_corruption() {
         for (mode, keys) in modes() {
             let wal = write_wal(mode, keys, 2, Some(9));
-            let mut w =
-                WalWriter::create(&StdFs, &wal.path, NUMBER, wal.keys.as_ref()).expect("create");
+            let mut w = WalWriter::create(&StdFs, &wal.path, NUMBER, wal.keys.as_ref(), true)
+                .expect("create");
             let mut records = Vec::new();
             for i in 0..2 {
                 w.add_record(&payload(i)).expect("add");
