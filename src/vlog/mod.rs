@@ -19,7 +19,8 @@
 //! authenticated entry boundary exactly at it: a length it did not authenticate stops it with
 //! `Corruption` (see [`Segment::scan`]). Only the part of the active segment past its durable
 //! mark may be torn by a crash; recovery walks that part, authenticating every entry, and the
-//! segment ends at the last whole entry ([`Recorded::Active`]).
+//! segment ends where a crash can end it: an entry cut by the end of the file, or an all-zero
+//! tail ([`Recorded::Active`]); any other damage there is `Corruption`.
 //!
 //! Large values are written once: the group-commit leader appends them here and logs only
 //! the pointer in the WAL record (after the value-log write, fsynced before it on `sync()`), so
@@ -81,7 +82,8 @@ pub(crate) enum Recorded {
     /// after it are never read.
     Closed(u64),
     /// The segment being appended to: this many bytes were durable when the manifest was
-    /// written. What follows may be torn by a crash; it ends at the last whole, authentic entry.
+    /// written. What follows may be torn by a crash: it is walked, each entry opened, and ends
+    /// at an entry cut by the end of the file or at an all-zero tail.
     Active {
         /// Bytes known durable.
         durable: u64,
@@ -177,23 +179,33 @@ impl Segment {
         Ok(seg)
     }
 
-    /// The end of the last whole, authentic entry at or after `from` (an entry boundary), up to
-    /// `file_len`: the first entry that is cut, fails its header check or fails to open ends
-    /// the walk. Only I/O errors are errors.
+    /// The end of the entries at or after `from` (an entry boundary), up to `file_len`, by the
+    /// rules a crash allows (those of the WAL): the segment ends at an entry cut by the end of
+    /// the file, or where every remaining byte is zero. A header that fails its check with a
+    /// non-zero byte after it, or a whole entry that fails to open, is `Corruption`: a crash
+    /// does not make those, and treating them as a torn tail would drop what follows.
     fn authentic_end(&self, from: u64, file_len: u64) -> Result<u64> {
         let mut pos = from;
         let mut hb = [0u8; HEADER_LEN];
-        while pos + HEADER_LEN as u64 <= file_len {
+        while pos < file_len {
+            let rest = file_len - pos;
+            if rest < HEADER_LEN as u64 {
+                break; // an entry cut inside its header
+            }
             self.file.read_exact_at(&mut hb, pos)?;
-            let Ok(h) = parse_header(&hb) else { break };
+            let h = match parse_header(&hb) {
+                Ok(h) => h,
+                Err(_) if self.zero_from(pos, file_len)? => break,
+                Err(e) => return Err(self.corruption(pos, e.reason())),
+            };
             let len = h.sealed_len() as u64;
-            if len > file_len - pos {
-                break;
+            if len > rest {
+                break; // an entry cut by the end of the file
             }
             let sealed = self.read_raw(pos, len as usize)?;
-            if self.cipher.open(BlockKind::ValueLog, pos, &sealed).is_err() {
-                break;
-            }
+            self.cipher
+                .open(BlockKind::ValueLog, pos, &sealed)
+                .map_err(|e| self.corruption(pos, e.reason()))?;
             pos += len;
         }
         if pos < file_len {
@@ -205,6 +217,18 @@ impl Segment {
             );
         }
         Ok(pos)
+    }
+
+    /// Whether every byte of the file from `pos` to `file_len` is zero.
+    fn zero_from(&self, mut pos: u64, file_len: u64) -> Result<bool> {
+        while pos < file_len {
+            let n = (file_len - pos).min(CHUNK);
+            if self.read_raw(pos, n as usize)?.iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            pos += n;
+        }
+        Ok(true)
     }
 
     /// What a manifest records of this segment: (length, active). Closed: the exact length;
