@@ -40,7 +40,9 @@ pub fn sealed_block(data: &[u8]) -> usize {
     ciphers().iter().filter_map(|c| c.open(BlockKind::Data, 0, data).ok()).map(|p| p.len()).sum()
 }
 
-/// Parses a data or index block and walks it: first to last, and seeks to a few keys.
+/// Parses a data or index block and walks it: first to last, last to first, seeks to a few
+/// keys and to the entries before them, and a mix of steps both ways (each walk ends: every
+/// step back lands on an earlier entry or stops).
 pub fn data_block(data: &[u8]) -> usize {
     let Ok(block) = Block::new(data.to_vec()) else { return 0 };
     let block = Arc::new(block);
@@ -51,9 +53,26 @@ pub fn data_block(data: &[u8]) -> usize {
         n += it.key().len() + it.value().len();
         it.next();
     }
+    it.seek_to_last();
+    while it.valid() {
+        n += it.key().len() + it.value().len();
+        it.prev();
+    }
     for target in [&b""[..], b"a\xff\xff\xff\xff\xff\xff\xff\xff", b"zzzzzzzzzzzzzzzz"] {
         let mut it = BlockIter::new(block.clone());
         it.seek(target);
+        n += usize::from(it.valid());
+        it.seek_before(target);
+        n += usize::from(it.valid());
+    }
+    // Steps both ways, chosen by the block's own bytes, from the last entry.
+    it.seek_to_last();
+    for &b in data.iter().take(64) {
+        if b & 1 == 0 {
+            it.next();
+        } else {
+            it.prev();
+        }
         n += usize::from(it.valid());
     }
     n

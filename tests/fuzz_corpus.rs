@@ -257,7 +257,7 @@ fn corpora_and_mutations_decode_without_panic() {
         );
         if o.seeds == 0 {
             problems.push(format!(
-                "{}: no seeds in fuzz/corpus/{}/ (regenerate: cargo run --example make_fuzz_seeds)",
+                "{}: no seeds in fuzz/corpus/{}/ (regenerate: cargo run --manifest-path fuzz/seeds/Cargo.toml)",
                 o.target, o.target
             ));
         }
@@ -271,7 +271,7 @@ fn corpora_and_mutations_decode_without_panic() {
 }
 
 /// The seeds are not stale: for every target at least one seed gets past the first checks
-/// (after a format change, regenerate them with `cargo run --example make_fuzz_seeds`).
+/// (after a format change, regenerate them with `cargo run --manifest-path fuzz/seeds/Cargo.toml`).
 #[test]
 fn every_target_has_a_seed_that_decodes() {
     install_hook();
@@ -283,7 +283,7 @@ fn every_target_has_a_seed_that_decodes() {
         });
         assert!(
             reached,
-            "{target}: no seed in {} decodes; regenerate: cargo run --example make_fuzz_seeds",
+            "{target}: no seed in {} decodes; regenerate: cargo run --manifest-path fuzz/seeds/Cargo.toml",
             dir.display()
         );
     }
@@ -301,7 +301,7 @@ fn model_seeds_run_clean() {
         let regressions = files_in(&dir.join("regressions").join(target));
         if seeds.is_empty() {
             problems.push(format!(
-                "{target}: no seeds in fuzz/corpus/{target}/ (regenerate: cargo run --example make_fuzz_seeds)"
+                "{target}: no seeds in fuzz/corpus/{target}/ (regenerate: cargo run --manifest-path fuzz/seeds/Cargo.toml)"
             ));
         }
         let start = std::time::Instant::now();

@@ -1,4 +1,5 @@
-//! Fuzz target: `sealdb::decode::data_block` must not panic, loop or allocate without bound.
+//! Fuzz target: `sealdb::decode::data_block` (walks forward and backward, seeks, steps both
+//! ways) must not panic, loop or allocate without bound.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -37,6 +37,17 @@ impl LevelIter {
         }
         Ok(())
     }
+
+    /// Moves to earlier files until positioned at an entry or before the first file.
+    fn skip_empty_back(&mut self) -> Result<()> {
+        while self.cur.as_ref().is_some_and(|c| !c.valid()) && self.index > 0 {
+            self.open(self.index - 1);
+            if let Some(c) = &mut self.cur {
+                c.seek_to_last()?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl InternalIterator for LevelIter {
@@ -63,6 +74,36 @@ impl InternalIterator for LevelIter {
             c.next()?;
         }
         self.skip_empty()
+    }
+    fn seek_to_last(&mut self) -> Result<()> {
+        let Some(last) = self.files.len().checked_sub(1) else {
+            self.cur = None;
+            return Ok(());
+        };
+        self.open(last);
+        if let Some(c) = &mut self.cur {
+            c.seek_to_last()?;
+        }
+        self.skip_empty_back()
+    }
+    fn seek_before(&mut self, user_key: &[u8]) -> Result<()> {
+        // The last file that starts before `user_key` holds the entry before it, if any does.
+        let i = self.files.partition_point(|f| f.meta.smallest_user() < user_key);
+        let Some(i) = i.checked_sub(1) else {
+            self.cur = None;
+            return Ok(());
+        };
+        self.open(i);
+        if let Some(c) = &mut self.cur {
+            c.seek_before(user_key)?;
+        }
+        self.skip_empty_back()
+    }
+    fn prev(&mut self) -> Result<()> {
+        if let Some(c) = &mut self.cur {
+            c.prev()?;
+        }
+        self.skip_empty_back()
     }
     fn user_key(&self) -> &[u8] {
         self.cur.as_ref().map_or(&[][..], |c| c.user_key())
@@ -101,7 +142,6 @@ pub(crate) fn new_iter(
     seq: u64,
     (start, end): (Bound<Vec<u8>>, Bound<Vec<u8>>),
 ) -> Iter {
-    let inner = merged(&sv);
     let vlog = sv.vlog.clone();
-    Iter::new(inner, vlog, seq, start, end, Box::new(sv))
+    Iter::new(vlog, seq, start, end, Box::new(move || merged(&sv)))
 }

@@ -459,11 +459,14 @@ impl Inner {
                 .vlog
                 .segments
                 .values()
-                .map(|s| manifest::SegmentMeta {
-                    number: s.number,
-                    discard: s.discard.load(Ordering::Relaxed),
-                    len: Some(s.size.load(Ordering::Acquire)),
-                    active: s.number == st.active_segment,
+                .map(|s| {
+                    let (len, active) = s.recorded();
+                    manifest::SegmentMeta {
+                        number: s.number,
+                        discard: s.discard.load(Ordering::Relaxed),
+                        len: Some(len),
+                        active,
+                    }
                 })
                 .collect(),
             rotation: self.keys.as_ref().map_or((0, 0), keys::KeyAdmin::rotation),

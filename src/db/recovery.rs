@@ -19,8 +19,9 @@ use crate::key::ValueKind;
 use crate::manifest::{self, ManifestData};
 use crate::memtable::MemTable;
 use crate::options::Options;
+use crate::seal::FileHeader;
 use crate::sstable::BlockCache;
-use crate::vlog::{Pointer, VlogSet, VlogWriter};
+use crate::vlog::{Pointer, Recorded, VlogSet, VlogWriter};
 use crate::wal::{self, WalWriter};
 
 fn is_not_found(e: &Error) -> bool {
@@ -91,8 +92,9 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     let scan = scan_dir(fs.as_ref(), &dir, &mut data, has_manifest, keyref, options.compression)?;
     let cache = Arc::new(BlockCache::new(options.cache_size));
     let version = open_tables(&fs, &dir, &data, keyref, &cache)?;
-    let vlog = open_segments(&fs, &dir, &data, keyref, &cache)?;
-    let (recovered, last_seq) = replay_wals(fs.as_ref(), &dir, &scan.wals, &data, &vlog, keyref)?;
+    let (vlog, was_active) = open_segments(&fs, &dir, &data, keyref, &cache)?;
+    let (recovered, last_seq) =
+        replay_wals(fs.as_ref(), &dir, &scan.wals, &data, (&vlog, was_active), keyref)?;
     let inner = start(options, lock, loaded, &mut data, version, vlog, cache, last_seq)?;
     install_recovered(&inner, &recovered)?;
     remove_obsolete(fs.as_ref(), &dir, scan);
@@ -241,68 +243,95 @@ fn open_tables(
     Ok(version)
 }
 
-/// Opens the value-log segments the manifest names.
+/// Opens the value-log segments the manifest names, each checked against its recorded
+/// length; returns them with the number of the one that was active. That one may end in a
+/// torn tail past its durable mark; every other one is whole. From here on all are closed.
 fn open_segments(
     fs: &Arc<dyn Fs>,
     dir: &Path,
     data: &ManifestData,
     keyref: Option<&KeyRing>,
     cache: &Arc<BlockCache>,
-) -> Result<VlogSet> {
+) -> Result<(VlogSet, Option<u64>)> {
     let mut vlog = VlogSet { cache: Some(cache.clone()), ..VlogSet::default() };
-    for &manifest::SegmentMeta { number: n, discard, .. } in &data.segments {
+    let mut was_active = None;
+    for meta in &data.segments {
+        let n = meta.number;
         let path = names::vlog(dir, n);
-        let seg = crate::vlog::Segment::open(fs, &path, n, keyref).map_err(|e| {
+        let recorded = match meta.len {
+            Some(len) if !meta.active => Recorded::Closed(len),
+            Some(durable) => Recorded::Active { durable },
+            // A version-1 manifest recorded no length: walk the whole segment.
+            None => Recorded::Active { durable: FileHeader::len(keyref.is_some()) as u64 },
+        };
+        let seg = crate::vlog::Segment::open(fs, &path, n, keyref, recorded).map_err(|e| {
             if is_not_found(&e) {
                 Error::corruption(&path, 0, "value-log segment named by the manifest is missing")
             } else {
                 e
             }
         })?;
-        seg.discard.store(discard, Ordering::Relaxed);
+        seg.close();
+        seg.discard.store(meta.discard, Ordering::Relaxed);
+        if meta.active || meta.len.is_none() {
+            was_active = Some(n);
+        }
         vlog.segments.insert(n, Arc::new(seg));
     }
-    Ok(vlog)
+    Ok((vlog, was_active))
 }
 
-/// Replays the WALs into one memtable; returns it with the last sequence number seen. A record whose value-log pointer runs past the end of
-/// its live segment lost its values in a crash before `sync()`: the log ends there. A pointer
-/// into a segment that is no longer live points at a value GC collected: GC rewrote it under
-/// a newer sequence later in the log if it was still the key's newest value, so the op is
-/// skipped. (Segments enter the manifest before any entry is written to them.)
+/// Replays the WALs into one memtable; returns it with the last sequence number seen.
+///
+/// Every pointer op of a record is checked against its segment's length. Only the segment
+/// that was active (`was_active`) can have lost values in a crash before `sync()`, and only
+/// records of the WAL being written then point at them: such a record ends the log, and no
+/// later WAL may hold a record (the value log is synced before a WAL ends, and a newer WAL is
+/// written to only after that). A pointer past the end of any other segment, or followed by
+/// records in a later WAL, is corruption. A pointer into a segment that is no longer live
+/// points at a value GC collected: GC rewrote it under a newer sequence later in the log if
+/// it was still the key's newest value, so the op is skipped. (Segments enter the manifest
+/// before any entry is written to them.)
 fn replay_wals(
     fs: &dyn Fs,
     dir: &Path,
     wals: &[u64],
     data: &ManifestData,
-    vlog: &VlogSet,
+    (vlog, was_active): (&VlogSet, Option<u64>),
     keyref: Option<&KeyRing>,
 ) -> Result<(Arc<MemTable>, u64)> {
     let recovered = Arc::new(MemTable::new(0));
     let mut last_seq = data.last_sequence;
-    let mut ended = false;
     let mut replayed = Vec::with_capacity(wals.len());
+    let mut ended: Option<u64> = None;
     for &n in wals {
-        if ended {
-            break;
-        }
         let path = names::wal(dir, n);
         let r = wal::replay(fs, &path, n, keyref, |payload| {
-            let mut complete = true;
+            if let Some(segment) = ended {
+                return Err(Error::corruption(
+                    names::vlog(dir, segment),
+                    0,
+                    "values a WAL record points to are missing from this value-log segment, \
+                     yet a later WAL holds records",
+                ));
+            }
+            let mut lost = None;
             let mut malformed = false;
             wal::decode_ops(payload, |op| {
-                if op.kind == ValueKind::Pointer {
-                    match Pointer::decode(op.value) {
-                        None => malformed = true,
-                        Some(p) => {
-                            if let Some(s) = vlog.segments.get(&p.segment) {
-                                complete &= p
-                                    .offset
-                                    .checked_add(u64::from(p.len))
-                                    .is_some_and(|e| e <= s.size.load(Ordering::Relaxed));
-                            }
-                        }
-                    }
+                if op.kind != ValueKind::Pointer {
+                    return;
+                }
+                let Some(p) = Pointer::decode(op.value) else {
+                    malformed = true;
+                    return;
+                };
+                let Some(s) = vlog.segments.get(&p.segment) else { return };
+                let whole = p
+                    .offset
+                    .checked_add(u64::from(p.len))
+                    .is_some_and(|e| e <= s.size.load(Ordering::Relaxed));
+                if !whole && lost.is_none() {
+                    lost = Some(p.segment);
                 }
             })
             .map_err(|why| Error::corruption(&path, 0, why))?;
@@ -313,9 +342,16 @@ fn replay_wals(
                     "malformed value-log pointer in WAL record",
                 ));
             }
-            if !complete {
+            if let Some(segment) = lost {
+                if Some(segment) != was_active {
+                    return Err(Error::corruption(
+                        names::vlog(dir, segment),
+                        0,
+                        "a WAL record points past the end of this value-log segment",
+                    ));
+                }
                 tracing::warn!(file = %path.display(), "WAL ends at a record whose values were lost before sync");
-                ended = true;
+                ended = Some(segment);
                 return Ok(false);
             }
             wal::decode_ops(payload, |op| {

@@ -316,6 +316,9 @@ impl Inner {
             set.segments.insert(number, w.segment.clone());
             let old = std::mem::replace(&mut st.vlog, Arc::new(set));
             let old_active = std::mem::replace(&mut st.active_segment, number);
+            // Synced above and never appended to again: its length is final, and the manifest
+            // records it exactly.
+            ws.vlog.segment.close();
             if let Err(e) = self.write_manifest(&mut st) {
                 st.vlog = old;
                 st.active_segment = old_active;
@@ -392,12 +395,10 @@ impl Inner {
                 return Err(e);
             }
         };
-        // The values the old WAL points at, then the old WAL with its end record naming the
-        // new one, are durable before the new WAL exists.
-        if let Err(e) = ws.vlog.sync().and_then(|()| ws.writer.finish(number)) {
-            self.poison("closing a WAL failed", &e);
-            return Err(e);
-        }
+        // The new WAL exists durably (header and directory entry) before the old one ends
+        // naming it; the values the old WAL points at are durable before that end record. So
+        // an end record always names a WAL that exists, and recovery treats a missing one as
+        // corruption.
         let path = names::wal(&self.dir, number);
         let writer = match WalWriter::create(
             self.fs.as_ref(),
@@ -412,6 +413,10 @@ impl Inner {
                 return Err(e);
             }
         };
+        if let Err(e) = ws.vlog.sync().and_then(|()| ws.writer.finish(number)) {
+            self.poison("closing a WAL failed", &e);
+            return Err(e);
+        }
         let mem = Arc::new(MemTable::new(number));
         let mut st = self.state.lock();
         st.imms.push_back(std::mem::replace(&mut ws.mem, mem.clone()));

@@ -14,7 +14,7 @@ use smallvec::SmallVec;
 
 use crate::error::Result;
 use crate::iter::InternalIterator;
-use crate::key::ValueKind;
+use crate::key::{ValueKind, MAX_SEQ};
 
 /// User key (inline up to 24 bytes, so comparing keys during a skip-list search reads the
 /// node itself, not another allocation) and sequence, newest first.
@@ -91,6 +91,13 @@ impl MemIter {
             (e.key().clone(), *k, v.clone())
         });
     }
+    /// Loads the last entry before `bound`.
+    fn load_back(&mut self, bound: Bound<&MemKey>) {
+        self.cur = self.mem.map.upper_bound(bound).map(|e| {
+            let (k, v) = e.value();
+            (e.key().clone(), *k, v.clone())
+        });
+    }
 }
 
 impl InternalIterator for MemIter {
@@ -112,6 +119,22 @@ impl InternalIterator for MemIter {
         }
         Ok(())
     }
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.load_back(Bound::Unbounded);
+        Ok(())
+    }
+    fn seek_before(&mut self, user_key: &[u8]) -> Result<()> {
+        // The newest possible version of `user_key` sorts before all of its versions.
+        let probe = MemKey::new(user_key, MAX_SEQ);
+        self.load_back(Bound::Excluded(&probe));
+        Ok(())
+    }
+    fn prev(&mut self) -> Result<()> {
+        if let Some((k, _, _)) = self.cur.take() {
+            self.load_back(Bound::Excluded(&k));
+        }
+        Ok(())
+    }
     fn user_key(&self) -> &[u8] {
         self.cur.as_ref().map_or(&[][..], |c| &c.0.user)
     }
@@ -123,5 +146,74 @@ impl InternalIterator for MemIter {
     }
     fn value(&self) -> &[u8] {
         self.cur.as_ref().map_or(&[][..], |c| &c.2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_sees_the_newest_version_at_or_below_the_sequence() {
+        let m = MemTable::new(1);
+        m.insert(b"k", 3, ValueKind::Put, b"a");
+        m.insert(b"k", 7, ValueKind::Put, b"b");
+        m.insert(b"k", 9, ValueKind::Delete, b"");
+        m.insert(b"j", 8, ValueKind::Put, b"other");
+        m.insert(b"k\0", 2, ValueKind::Put, b"longer");
+        let get = |seq| m.get(b"k", seq);
+        // Written after the reader's sequence: invisible.
+        assert_eq!(get(2), None);
+        for seq in 3..7 {
+            assert_eq!(get(seq), Some((3, ValueKind::Put, b"a".to_vec())));
+        }
+        for seq in 7..9 {
+            assert_eq!(get(seq), Some((7, ValueKind::Put, b"b".to_vec())));
+        }
+        // The delete hides every older version from readers at or after it.
+        for seq in [9, 10, MAX_SEQ] {
+            assert_eq!(get(seq), Some((9, ValueKind::Delete, Vec::new())));
+        }
+        assert_eq!(m.get(b"k\0", 1), None);
+        assert_eq!(m.get(b"", MAX_SEQ), None);
+    }
+
+    #[test]
+    fn iterator_walks_versions_both_ways() {
+        let m = Arc::new(MemTable::new(1));
+        let mut want = Vec::new();
+        for i in 0..50u64 {
+            let k = format!("key{i:03}").into_bytes();
+            for seq in (1..=i % 4 + 1).rev() {
+                let seq = seq * 100 + i;
+                m.insert(&k, seq, ValueKind::Put, &seq.to_le_bytes());
+                want.push((k.clone(), seq));
+            }
+        }
+        let mut it = MemIter::new(m);
+        let at = |it: &MemIter| it.valid().then(|| (it.user_key().to_vec(), it.seq()));
+        it.seek_to_first().unwrap();
+        let mut fwd = Vec::new();
+        while let Some(e) = at(&it) {
+            assert_eq!(it.value(), e.1.to_le_bytes());
+            fwd.push(e);
+            it.next().unwrap();
+        }
+        assert_eq!(fwd, want, "user key ascending, newest version first");
+        it.seek_to_last().unwrap();
+        let mut back = Vec::new();
+        while let Some(e) = at(&it) {
+            back.push(e);
+            it.prev().unwrap();
+        }
+        want.reverse();
+        assert_eq!(back, want);
+        want.reverse();
+        for i in 0..=50u64 {
+            let k = format!("key{i:03}").into_bytes();
+            it.seek_before(&k).unwrap();
+            let before = want.iter().rposition(|e| e.0 < k).map(|j| want[j].clone());
+            assert_eq!(at(&it), before);
+        }
     }
 }

@@ -120,8 +120,30 @@ impl Block {
         self.data.len()
     }
 
-    fn restart(&self, i: usize) -> usize {
+    pub(crate) fn restart(&self, i: usize) -> usize {
         get_u32_at(&self.data, self.restarts_offset + i * 4).unwrap_or(0) as usize
+    }
+
+    /// The offset of every entry, first to last.
+    #[cfg(test)]
+    pub(crate) fn entry_offsets(self: &Arc<Self>) -> Vec<usize> {
+        let mut it = BlockIter::new(self.clone());
+        it.seek_to_first();
+        let mut out = Vec::new();
+        while it.valid() {
+            out.push(it.offset);
+            it.next();
+        }
+        out
+    }
+
+    /// The block's bytes with restart point `i` set to `to`.
+    #[cfg(test)]
+    pub(crate) fn with_restart(&self, i: usize, to: usize) -> Vec<u8> {
+        let mut d = self.data.clone();
+        let at = self.restarts_offset + i * 4;
+        d[at..at + 4].copy_from_slice(&u32::try_from(to).unwrap().to_le_bytes());
+        d
     }
 }
 
@@ -213,6 +235,93 @@ impl BlockIter {
     pub fn next(&mut self) {
         if self.valid() {
             self.parse_next();
+        }
+    }
+
+    /// Moves to the last entry.
+    pub fn seek_to_last(&mut self) {
+        self.key.clear();
+        self.next_offset = self.block.restart(self.block.num_restarts - 1);
+        // Decode to the end of the entries; every entry moves the offset forward.
+        while self.parse_next() {
+            if self.next_offset >= self.block.restarts_offset {
+                return;
+            }
+        }
+    }
+
+    /// Moves to the previous entry (not valid once before the first).
+    ///
+    /// Entries are prefix-compressed, so the previous key is rebuilt by decoding forward from
+    /// the last restart point before the current entry. The restart array is binary searched
+    /// as if sorted; a restart point that does not lead exactly to the current entry (out of
+    /// order, or not an entry boundary) is reported as an error, never followed further.
+    pub fn prev(&mut self) {
+        if !self.valid() {
+            return;
+        }
+        let cur = self.offset;
+        // The number of leading restart points before `cur` (exact when the array is sorted).
+        let (mut lo, mut hi) = (0usize, self.block.num_restarts);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.block.restart(mid) < cur {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let end = self.block.restarts_offset;
+        let start = match lo.checked_sub(1).map(|i| self.block.restart(i)) {
+            Some(start) if start < cur => start,
+            Some(_) => {
+                self.err = Some("block restart points out of order");
+                return;
+            }
+            None if cur != self.block.restart(0) => {
+                // No restart point before an entry that is not the first.
+                self.err = Some("block restart points out of order");
+                return;
+            }
+            None => {
+                // At the first entry: step off the front.
+                self.key.clear();
+                self.offset = end;
+                self.next_offset = end;
+                return;
+            }
+        };
+        self.key.clear();
+        self.next_offset = start;
+        loop {
+            if !self.parse_next() {
+                if self.err.is_none() {
+                    self.err = Some("block restart points out of order");
+                }
+                return;
+            }
+            match self.next_offset.cmp(&cur) {
+                Ordering::Less => {}
+                Ordering::Equal => return,
+                Ordering::Greater => {
+                    self.err = Some("block restart point is not an entry boundary");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Moves to the last entry whose key is before `target` in internal-key order (not valid
+    /// if there is none).
+    pub fn seek_before(&mut self, target: &[u8]) {
+        self.seek(target);
+        if self.err.is_some() {
+            return;
+        }
+        if self.valid() {
+            self.prev();
+        } else {
+            self.seek_to_last();
         }
     }
 
@@ -309,11 +418,193 @@ mod tests {
                         it.next();
                         steps += 1;
                     }
+                    it.seek_before(&seek_key(b"k025", 5));
+                    it.seek_to_last();
+                    assert_backward_walk_ends(&mut it);
                 }
             }
         }
         for n in 0..good.len() {
             let _ = Block::new(good[..n].to_vec());
+        }
+    }
+
+    /// Steps back until not valid, asserting each step moves to an earlier entry (so a walk
+    /// over a block of `n` bytes ends within `n` steps).
+    fn assert_backward_walk_ends(it: &mut BlockIter) {
+        let mut last = it.offset;
+        while it.valid() {
+            it.prev();
+            if it.valid() {
+                assert!(it.offset < last, "prev did not move back: {} -> {}", last, it.offset);
+                last = it.offset;
+            }
+        }
+    }
+
+    fn build(keys: &[Vec<u8>], interval: usize) -> Arc<Block> {
+        let mut b = BlockBuilder::new(interval);
+        for (i, k) in keys.iter().enumerate() {
+            b.add(&ik(k, 10), format!("v{i}").as_bytes());
+        }
+        Arc::new(Block::new(b.finish()).unwrap())
+    }
+
+    /// Keys with long shared prefixes, so entries inside a restart interval are compressed.
+    fn keys(n: u32) -> Vec<Vec<u8>> {
+        (0..n).map(|i| format!("key{:05}", i * 2).into_bytes()).collect()
+    }
+
+    /// The user key at the cursor, or `None` when not valid.
+    fn at(it: &BlockIter) -> Option<Vec<u8>> {
+        it.valid().then(|| key::user_key(it.key()).to_vec())
+    }
+
+    #[test]
+    fn prev_over_restart_intervals() {
+        for n in [0u32, 1, 2, 3, 17, 200] {
+            for interval in [1, 2, 3, 16, 1000] {
+                let keys = keys(n);
+                let block = build(&keys, interval);
+                let mut it = BlockIter::new(block.clone());
+                // Last to first.
+                it.seek_to_last();
+                let mut back = Vec::new();
+                while it.valid() {
+                    back.push((at(&it).unwrap(), it.value().to_vec()));
+                    it.prev();
+                }
+                assert!(it.error().is_none());
+                let want: Vec<_> = keys
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(i, k)| (k.clone(), format!("v{i}").into_bytes()))
+                    .collect();
+                assert_eq!(back, want, "n {n} interval {interval}");
+                // From every entry: one step back, then forward again.
+                for i in 0..keys.len() {
+                    it.seek(&seek_key(&keys[i], 100));
+                    it.prev();
+                    assert_eq!(at(&it), i.checked_sub(1).map(|j| keys[j].clone()));
+                    if i > 0 {
+                        it.next();
+                        assert_eq!(at(&it), Some(keys[i].clone()));
+                        it.next();
+                        assert_eq!(at(&it), keys.get(i + 1).cloned());
+                    }
+                }
+                // The last entry before every target, present or not.
+                for t in 0..=2 * n + 1 {
+                    let target = format!("key{t:05}").into_bytes();
+                    it.seek_before(&seek_key(&target, key::MAX_SEQ));
+                    let want = keys.iter().rposition(|k| *k < target).map(|j| keys[j].clone());
+                    assert_eq!(at(&it), want, "before {t}, n {n} interval {interval}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_mix_of_next_and_prev_matches_a_slice() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let keys = keys(300);
+        for interval in [1, 4, 16] {
+            let block = build(&keys, interval);
+            let mut it = BlockIter::new(block);
+            let mut model: Option<usize> = None;
+            for _ in 0..5_000 {
+                match rng.gen_range(0..10) {
+                    0 => {
+                        it.seek_to_first();
+                        model = Some(0);
+                    }
+                    1 => {
+                        it.seek_to_last();
+                        model = Some(keys.len() - 1);
+                    }
+                    2 => {
+                        let t = rng.gen_range(0..keys.len());
+                        it.seek(&seek_key(&keys[t], 100));
+                        model = Some(t);
+                    }
+                    3..=6 => {
+                        it.next();
+                        model = model.and_then(|m| (m + 1 < keys.len()).then_some(m + 1));
+                    }
+                    _ => {
+                        it.prev();
+                        model = model.and_then(|m| m.checked_sub(1));
+                    }
+                }
+                assert_eq!(at(&it), model.map(|m| keys[m].clone()), "interval {interval}");
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_restart_array() {
+        let keys = keys(40);
+        let good = build(&keys, 4);
+        let offsets = good.entry_offsets();
+        assert_eq!(offsets.len(), 40);
+        assert_eq!(good.num_restarts, 10);
+
+        // A restart point at an entry that shares a prefix with the one before: the rebuilt
+        // key would be wrong, so stepping back from the next entry is an error.
+        let block = Arc::new(Block::new(good.with_restart(1, offsets[5])).unwrap());
+        let mut it = BlockIter::new(block);
+        it.seek_to_first();
+        for _ in 0..6 {
+            it.next();
+        }
+        assert_eq!(at(&it), Some(keys[6].clone()));
+        it.prev();
+        assert!(!it.valid());
+        assert_eq!(it.error(), Some("block entry shares more than the previous key"));
+
+        // A restart point inside an entry: an error or a move back, never a loop or a panic.
+        for i in 1..10 {
+            for delta in 1..4 {
+                let d = good.with_restart(i, offsets[i * 4] + delta);
+                let mut it = BlockIter::new(Arc::new(Block::new(d).unwrap()));
+                it.seek_to_last();
+                assert_backward_walk_ends(&mut it);
+            }
+        }
+
+        // Restart points in descending order: each one is an entry boundary with a whole key,
+        // so the walk back is right as far as it goes, and ends in an error, not early.
+        let mut d = good.data.clone();
+        for i in 0..10 {
+            let at = good.restarts_offset + i * 4;
+            d[at..at + 4]
+                .copy_from_slice(&u32::try_from(offsets[(9 - i) * 4]).unwrap().to_le_bytes());
+        }
+        let mut it = BlockIter::new(Arc::new(Block::new(d).unwrap()));
+        it.seek(&seek_key(&keys[39], 100));
+        let mut back = Vec::new();
+        while it.valid() {
+            back.push(at(&it).unwrap());
+            it.prev();
+        }
+        assert_eq!(it.error(), Some("block restart points out of order"));
+        assert!(back.len() > 1 && back.len() < keys.len(), "{} entries", back.len());
+        assert_eq!(back, keys.iter().rev().take(back.len()).cloned().collect::<Vec<_>>());
+
+        // Every byte of the restart array changed: the walks end.
+        for i in good.restarts_offset..good.data.len() {
+            for x in [0x01u8, 0x10, 0x80, 0xff] {
+                let mut d = good.data.clone();
+                d[i] ^= x;
+                let Ok(block) = Block::new(d) else { continue };
+                let mut it = BlockIter::new(Arc::new(block));
+                it.seek_to_last();
+                assert_backward_walk_ends(&mut it);
+                it.seek_before(&seek_key(&keys[20], key::MAX_SEQ));
+                assert_backward_walk_ends(&mut it);
+            }
         }
     }
 }

@@ -19,4 +19,6 @@ pub use block::{Block, BlockIter};
 pub(crate) use cache::BlockCache;
 pub use filter::Filter;
 pub use table::decode_footer;
+#[cfg(test)]
+pub(crate) use table::tests;
 pub(crate) use table::{BuildOptions, Table, TableBuilder, TableIter};

@@ -13,6 +13,15 @@
 //! offset (both bound into its associated data) and must hold the key and sequence of the tree
 //! entry that points to it, so a pointer to the wrong place fails.
 //!
+//! Lengths: the manifest records each closed segment's exact length, and for the segment being
+//! appended to, the bytes known durable (fsynced). Reads and walks never go past a segment's
+//! length, and a walk that deletes or rewrites anything (GC, re-sealing) must meet an
+//! authenticated entry boundary exactly at it: a length it did not authenticate stops it with
+//! `Corruption` (see [`Segment::scan`]). Only the part of the active segment past its durable
+//! mark may be torn by a crash; recovery walks that part, authenticating every entry, and the
+//! segment ends where a crash can end it: an entry cut by the end of the file, or an all-zero
+//! tail ([`Recorded::Active`]); any other damage there is `Corruption`.
+//!
 //! Large values are written once: the group-commit leader appends them here and logs only
 //! the pointer in the WAL record (after the value-log write, fsynced before it on `sync()`), so
 //! a batch is atomic across a crash: a WAL record that never made it leaves unreferenced
@@ -66,14 +75,34 @@ pub fn decode_entry(payload: &[u8]) -> std::result::Result<(u64, &[u8], &[u8]), 
     Ok((seq, key, value))
 }
 
+/// What the manifest records of a segment's length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// A closed segment of exactly this many bytes: no byte before it may be missing. Bytes
+    /// after it are never read.
+    Closed(u64),
+    /// The segment being appended to: this many bytes were durable when the manifest was
+    /// written. What follows may be torn by a crash: it is walked, each entry opened, and ends
+    /// at an entry cut by the end of the file or at an all-zero tail.
+    Active {
+        /// Bytes known durable.
+        durable: u64,
+    },
+}
+
 /// One segment, open for reading. Deleted from disk when dropped after being marked obsolete.
 pub(crate) struct Segment {
     pub(crate) number: u64,
     path: PathBuf,
     file: Arc<dyn RandomAccessFile>,
     cipher: FileCipher,
-    /// Bytes in the file (grows while the segment is active).
+    /// Bytes of whole entries, header included (grows while the segment is active). Reads and
+    /// walks stop here; a file may hold more after a torn tail, never read.
     pub(crate) size: AtomicU64,
+    /// Bytes known durable (fsynced): what a manifest records while the segment is active.
+    durable: AtomicU64,
+    /// Whether the segment is closed: `size` is then final and recorded exactly.
+    closed: AtomicBool,
     /// Bytes of entries known to be garbage (overwritten or deleted values).
     pub(crate) discard: AtomicU64,
     pub(crate) header_len: u64,
@@ -88,32 +117,139 @@ impl std::fmt::Debug for Segment {
 }
 
 impl Segment {
-    /// Opens segment `number` and checks its header.
+    /// Opens segment `number`, checks its header and its length against what the manifest
+    /// recorded. An active segment is walked from its durable mark: every entry after it must
+    /// be whole and authentic, and the first that is not ends the segment (a torn tail).
     pub(crate) fn open(
         fs: &Arc<dyn Fs>,
         path: &Path,
         number: u64,
         keys: Option<&KeyRing>,
+        recorded: Recorded,
     ) -> Result<Segment> {
         let file = fs.open(path)?;
         let hlen = FileHeader::len(keys.is_some());
         let mut header = vec![0u8; hlen];
-        if file.len() < hlen as u64 {
+        let file_len = file.len();
+        if file_len < hlen as u64 {
             return Err(Error::corruption(path, 0, "value-log segment shorter than its header"));
         }
         file.read_exact_at(&mut header, 0)?;
         let cipher = FileHeader::open(FileKind::ValueLog, path, number, &header, keys)?;
-        Ok(Segment {
+        let hlen = hlen as u64;
+        let (known, closed) = match recorded {
+            Recorded::Closed(len) | Recorded::Active { durable: len } if len < hlen => {
+                return Err(Error::corruption(
+                    path,
+                    0,
+                    "manifest records a value-log segment shorter than its header",
+                ));
+            }
+            Recorded::Closed(len) => (len, true),
+            Recorded::Active { durable } => (durable, false),
+        };
+        if file_len < known {
+            return Err(Error::corruption(
+                path,
+                file_len,
+                if closed {
+                    "value-log segment shorter than the manifest records"
+                } else {
+                    "value-log segment shorter than its durable length"
+                },
+            ));
+        }
+        let seg = Segment {
             number,
             path: path.to_path_buf(),
-            size: AtomicU64::new(file.len()),
+            size: AtomicU64::new(known),
+            durable: AtomicU64::new(known),
+            closed: AtomicBool::new(closed),
             file,
             cipher,
             discard: AtomicU64::new(0),
-            header_len: hlen as u64,
+            header_len: hlen,
             obsolete: AtomicBool::new(false),
             fs: fs.clone(),
-        })
+        };
+        if !closed {
+            let end = seg.authentic_end(known, file_len)?;
+            seg.size.store(end, Ordering::Release);
+        }
+        Ok(seg)
+    }
+
+    /// The end of the entries at or after `from` (an entry boundary), up to `file_len`, by the
+    /// rules a crash allows (those of the WAL): the segment ends at an entry cut by the end of
+    /// the file, or where every remaining byte is zero. A header that fails its check with a
+    /// non-zero byte after it, or a whole entry that fails to open, is `Corruption`: a crash
+    /// does not make those, and treating them as a torn tail would drop what follows.
+    fn authentic_end(&self, from: u64, file_len: u64) -> Result<u64> {
+        let mut pos = from;
+        let mut hb = [0u8; HEADER_LEN];
+        while pos < file_len {
+            let rest = file_len - pos;
+            if rest < HEADER_LEN as u64 {
+                break; // an entry cut inside its header
+            }
+            self.file.read_exact_at(&mut hb, pos)?;
+            let h = match parse_header(&hb) {
+                Ok(h) => h,
+                Err(_) if self.zero_from(pos, file_len)? => break,
+                Err(e) => return Err(self.corruption(pos, e.reason())),
+            };
+            let len = h.sealed_len() as u64;
+            if len > rest {
+                break; // an entry cut by the end of the file
+            }
+            let sealed = self.read_raw(pos, len as usize)?;
+            self.cipher
+                .open(BlockKind::ValueLog, pos, &sealed)
+                .map_err(|e| self.corruption(pos, e.reason()))?;
+            pos += len;
+        }
+        if pos < file_len {
+            tracing::warn!(
+                file = %self.path.display(),
+                end = pos,
+                file_len,
+                "value-log segment ends in a torn tail past its durable length: ignored"
+            );
+        }
+        Ok(pos)
+    }
+
+    /// Whether every byte of the file from `pos` to `file_len` is zero.
+    fn zero_from(&self, mut pos: u64, file_len: u64) -> Result<bool> {
+        while pos < file_len {
+            let n = (file_len - pos).min(CHUNK);
+            if self.read_raw(pos, n as usize)?.iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            pos += n;
+        }
+        Ok(true)
+    }
+
+    /// What a manifest records of this segment: (length, active). Closed: the exact length;
+    /// active: the bytes known durable.
+    pub(crate) fn recorded(&self) -> (u64, bool) {
+        if self.closed.load(Ordering::Acquire) {
+            (self.size.load(Ordering::Acquire), false)
+        } else {
+            (self.durable.load(Ordering::Acquire), true)
+        }
+    }
+
+    /// Closes the segment: nothing is appended to it any more, and its length is final.
+    pub(crate) fn close(&self) {
+        self.durable.store(self.size.load(Ordering::Acquire), Ordering::Release);
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether the segment is closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn key_id(&self) -> u32 {
@@ -152,17 +288,30 @@ impl Segment {
         Ok(value.to_vec())
     }
 
-    /// Reads the value `ptr` points to, for the tree entry (`key`, `seq`).
-    pub(crate) fn read(&self, ptr: Pointer, key: &[u8], seq: u64) -> Result<Vec<u8>> {
+    /// Checks that `ptr` lies within this segment's entries.
+    fn check_pointer(&self, ptr: Pointer) -> Result<()> {
         if ptr.offset < self.header_len {
             return Err(self.corruption(ptr.offset, "value-log pointer into the segment header"));
         }
+        if ptr.offset.checked_add(u64::from(ptr.len)).is_none_or(|end| end > self.file_len()) {
+            return Err(
+                self.corruption(ptr.offset, "value-log pointer past the end of the segment")
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads the value `ptr` points to, for the tree entry (`key`, `seq`).
+    pub(crate) fn read(&self, ptr: Pointer, key: &[u8], seq: u64) -> Result<Vec<u8>> {
+        self.check_pointer(ptr)?;
         let sealed = self.read_raw(ptr.offset, ptr.len as usize)?;
         self.open_entry(ptr.offset, &sealed, key, seq)
     }
 
-    /// Calls `f` for every entry, in order. A torn tail (an entry running past the end of the
-    /// file) ends the scan; any other failure is an error.
+    /// Calls `f` for every entry of a closed segment, in order, each opened (authenticated).
+    /// The entries must end exactly at the segment's recorded length: an entry running past it
+    /// or a damaged entry is `Corruption`, so a caller that deletes or rewrites the segment
+    /// afterwards never acts on a length that was not authenticated.
     pub(crate) fn scan(&self, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
         self.scan_sealed(|pos, sealed| {
             let payload = self
@@ -174,14 +323,24 @@ impl Segment {
         })
     }
 
-    /// Calls `f(offset, sealed entry)` for every entry, in order, without opening them. A torn
-    /// tail ends the scan; a damaged entry header is an error.
+    /// Calls `f(offset, sealed entry)` for every entry of a closed segment, in order, without
+    /// opening them: `f` must open (authenticate) each one before anything depends on its
+    /// length. Entries must end exactly at the recorded length.
     fn scan_sealed(&self, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+        if !self.is_closed() {
+            return Err(Error::InvalidArgument(format!(
+                "value-log segment {} is still being written: only closed segments are walked",
+                self.number
+            )));
+        }
         let size = self.file_len();
         let mut pos = self.header_len;
         let mut buf: Vec<u8> = Vec::new();
         let mut buf_start = pos;
         while pos < size {
+            if size - pos < HEADER_LEN as u64 {
+                return Err(self.corruption(pos, "value-log entry runs past the segment's length"));
+            }
             let need =
                 |start: u64, len: u64, buf: &Vec<u8>| pos_in(start, buf.len() as u64, pos, len);
             if !need(buf_start, HEADER_LEN as u64, &buf) {
@@ -190,11 +349,11 @@ impl Segment {
                 buf_start = pos;
             }
             let at = (pos - buf_start) as usize;
-            let Some(hb) = buf.get(at..at + HEADER_LEN) else { break };
-            let h = parse_header(hb).map_err(|e| self.corruption(pos, e.reason()))?;
+            let h = parse_header(&buf[at..at + HEADER_LEN])
+                .map_err(|e| self.corruption(pos, e.reason()))?;
             let len = h.sealed_len() as u64;
-            if pos + len > size {
-                break; // torn tail
+            if len > size - pos {
+                return Err(self.corruption(pos, "value-log entry runs past the segment's length"));
             }
             if !need(buf_start, len, &buf) {
                 buf = self.read_raw(pos, (size - pos).min(CHUNK.max(len)) as usize)?;
@@ -253,7 +412,7 @@ impl Segment {
         let name = crate::io::names::vlog(Path::new(""), self.number);
         crate::io::write_atomic(fs.as_ref(), dir, &name.to_string_lossy(), &out)?;
         // The caller carries the discard counter over, under the state lock.
-        Segment::open(fs, &self.path, self.number, keys)
+        Segment::open(fs, &self.path, self.number, keys, Recorded::Closed(self.file_len()))
     }
 
     /// The on-disk algorithm id of the segment's entries.
@@ -347,9 +506,7 @@ const READ_AHEAD: u64 = 256 << 10;
 
 impl ReadAhead {
     fn read(&mut self, seg: &Segment, ptr: Pointer, key: &[u8], seq: u64) -> Result<Vec<u8>> {
-        if ptr.offset < seg.header_len {
-            return Err(seg.corruption(ptr.offset, "value-log pointer into the segment header"));
-        }
+        seg.check_pointer(ptr)?;
         let len = u64::from(ptr.len);
         if !(self.segment == seg.number
             && pos_in(self.start, self.buf.len() as u64, ptr.offset, len))
@@ -389,7 +546,9 @@ impl VlogWriter {
         let mut file = fs.create(path)?;
         file.append(&header)?;
         file.sync()?;
-        let segment = Arc::new(Segment::open(fs, path, number, keys)?);
+        let hlen = header.len() as u64;
+        let segment =
+            Arc::new(Segment::open(fs, path, number, keys, Recorded::Active { durable: hlen })?);
         Ok(VlogWriter { file, cipher, nonce: 1, staged: Vec::new(), payload: Vec::new(), segment })
     }
 
@@ -429,8 +588,10 @@ impl VlogWriter {
         self.staged.clear();
     }
 
+    /// fsyncs the segment and advances its durable mark.
     pub(crate) fn sync(&mut self) -> Result<()> {
         self.file.sync()?;
+        self.segment.durable.store(self.file.len(), Ordering::Release);
         Ok(())
     }
 

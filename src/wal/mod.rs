@@ -62,6 +62,9 @@ impl WalWriter {
         let mut file = fs.create(path)?;
         file.append(&header)?;
         file.sync()?;
+        // The directory entry too: a write acknowledged by `sync()` into this WAL must not
+        // vanish with an entry a power loss forgot.
+        fs.sync_dir(path.parent().unwrap_or(Path::new(".")))?;
         Ok(WalWriter { file, cipher, next_nonce: 1, buf: Vec::new(), compress })
     }
 
@@ -178,13 +181,33 @@ pub(crate) struct Replayed {
 /// record is accepted only when no later WAL holds a record (a crash during a switch or an open
 /// leaves such empty WALs behind).
 pub(crate) fn check_chain(dir: &Path, log_number: u64, wals: &[(u64, Replayed)]) -> Result<()> {
-    let Some(&(first, _)) = wals.first() else { return Ok(()) };
+    let Some(&(first, _)) = wals.first() else {
+        if log_number > 0 {
+            return Err(Error::corruption(
+                crate::io::names::wal(dir, log_number),
+                0,
+                "the WAL the manifest names as the oldest needed is missing",
+            ));
+        }
+        return Ok(());
+    };
     if log_number > 0 && first != log_number {
         return Err(Error::corruption(
             crate::io::names::wal(dir, log_number),
             0,
             "the WAL the manifest names as the oldest needed is missing",
         ));
+    }
+    // A WAL's end record is written only after the WAL it names exists durably (its header
+    // and directory entry synced), so the newest WAL naming a next one means that one is gone.
+    if let Some(&(n, r)) = wals.last() {
+        if let Some(next) = r.next {
+            return Err(Error::corruption(
+                crate::io::names::wal(dir, next),
+                0,
+                format!("WAL {n} ends naming this WAL, which is missing"),
+            ));
+        }
     }
     for (i, pair) in wals.windows(2).enumerate() {
         let ((n, r), (next, _)) = (pair[0], pair[1]);
