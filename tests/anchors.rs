@@ -5,8 +5,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sealdb::io::{Fault, FaultFs, FaultOp};
 use sealdb::{Encryption, Error, MasterKey, Options, DB};
 
 fn opts(dir: &Path, key: &MasterKey) -> Options {
@@ -220,6 +222,10 @@ fn numbers(dir: &Path) -> BTreeSet<u64> {
         .collect()
 }
 
+/// Bytes of a WAL end record in an encrypted database: block header, the next WAL's number,
+/// tag (`docs/format.md`).
+const END_RECORD_LEN: u64 = 32 + 8 + 16;
+
 #[test]
 fn lost_wal_number_is_not_reused() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,12 +250,65 @@ fn lost_wal_number_is_not_reused() {
     let newest = *used.last().unwrap();
     let wal = crashed.path().join(format!("{newest:06}.wal"));
     assert!(wal.exists(), "the newest file is a WAL: {used:?}");
+    // Lost as in a crash while switching WALs: the new WAL gone, the old one without the end
+    // record naming it.
     std::fs::remove_file(&wal).unwrap();
+    let previous = used
+        .iter()
+        .rev()
+        .copied()
+        .find(|&n| n < newest && crashed.path().join(format!("{n:06}.wal")).exists());
+    let previous = crashed.path().join(format!("{:06}.wal", previous.unwrap()));
+    let f = std::fs::OpenOptions::new().write(true).open(&previous).unwrap();
+    f.set_len(f.metadata().unwrap().len() - END_RECORD_LEN).unwrap();
+    drop(f);
 
+    let left = numbers(crashed.path());
     let db = DB::open(o(crashed.path())).unwrap();
     fill(&db, 300, 2);
     db.flush().unwrap();
-    let fresh: BTreeSet<u64> = numbers(crashed.path()).difference(&used).copied().collect();
+    let fresh: BTreeSet<u64> = numbers(crashed.path()).difference(&left).copied().collect();
+    assert!(!fresh.is_empty());
+    assert!(fresh.iter().all(|&n| n > newest), "new {fresh:?} vs used up to {newest}");
+}
+
+#[test]
+fn lost_compaction_output_numbers_are_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let fs = FaultFs::new();
+    let o = |fs: Option<&FaultFs>| {
+        let o = opts(dir.path(), &key).background_work(false).value_threshold(1 << 20);
+        match fs {
+            Some(fs) => o.with_fs(Arc::new(fs.clone())),
+            None => o,
+        }
+    };
+    let db = DB::open(o(Some(&fs))).unwrap();
+    fill(&db, 1500, 1);
+    db.flush().unwrap();
+    fill(&db, 1500, 2);
+    db.flush().unwrap();
+    let before = numbers(dir.path());
+    // The compaction writes its tables, then its manifest write fails: a crash would leave
+    // the same, and the files it made may be lost with it.
+    fs.fail_after(FaultOp::Rename, 0, Fault::Error, true);
+    assert!(db.compact().is_err());
+    drop(db);
+    fs.clear();
+    let used = numbers(dir.path());
+    let outputs: Vec<u64> = used.difference(&before).copied().collect();
+    assert!(outputs.len() >= 8, "compaction outputs {outputs:?}");
+    for n in &outputs {
+        std::fs::remove_file(dir.path().join(format!("{n:06}.sst"))).unwrap();
+    }
+    let newest = *used.last().unwrap();
+    let left = numbers(dir.path());
+
+    let db = DB::open(o(None)).unwrap();
+    fill(&db, 300, 3);
+    db.flush().unwrap();
+    let fresh: BTreeSet<u64> = numbers(dir.path()).difference(&left).copied().collect();
     assert!(!fresh.is_empty());
     assert!(fresh.iter().all(|&n| n > newest), "new {fresh:?} vs used up to {newest}");
 }
