@@ -153,3 +153,113 @@ pub fn audit_log(data: &[u8]) -> usize {
     crate::crypto::audit::verify(data, &keys, None)
         .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
 }
+
+/// One file held in memory, read through the [`Fs`](crate::io::Fs) interface: the value-log
+/// segment decoder below reads a fuzzer's bytes exactly as the engine reads a segment file.
+#[derive(Debug)]
+struct OneFile(Arc<Vec<u8>>);
+
+impl crate::io::RandomAccessFile for OneFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let src = start
+            .checked_add(buf.len())
+            .and_then(|end| self.0.get(start..end))
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+fn read_only() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::Unsupported, "read-only in-memory file")
+}
+
+impl crate::io::Fs for OneFile {
+    fn create(&self, _: &Path) -> std::io::Result<Box<dyn crate::io::WritableFile>> {
+        Err(read_only())
+    }
+    fn open(&self, _: &Path) -> std::io::Result<Arc<dyn crate::io::RandomAccessFile>> {
+        Ok(Arc::new(OneFile(self.0.clone())))
+    }
+    fn read_all(&self, _: &Path) -> std::io::Result<Vec<u8>> {
+        Ok(self.0.to_vec())
+    }
+    fn rename(&self, _: &Path, _: &Path) -> std::io::Result<()> {
+        Err(read_only())
+    }
+    fn remove(&self, _: &Path) -> std::io::Result<()> {
+        Err(read_only())
+    }
+    fn exists(&self, _: &Path) -> bool {
+        true
+    }
+    fn list(&self, _: &Path) -> std::io::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    fn create_dir_all(&self, _: &Path) -> std::io::Result<()> {
+        Err(read_only())
+    }
+    fn sync_dir(&self, _: &Path) -> std::io::Result<()> {
+        Err(read_only())
+    }
+    fn lock(&self, _: &Path) -> std::io::Result<Box<dyn crate::io::DirLock>> {
+        Err(read_only())
+    }
+}
+
+/// Walks a value-log segment as recovery and GC do. The first byte chooses the database
+/// (bits 0-1 modulo 3: 0 plain, 1 AES, 2 ChaCha, under the fixed fuzzing ring) and how the
+/// manifest recorded the segment (bit 2: closed at its whole length, else active with only
+/// its header durable); the rest is segment 1's file. Recovery's walk (torn-tail rules) runs, then GC's authenticated
+/// walk of the closed segment, which must end exactly at its length.
+pub fn vlog_segment(data: &[u8]) -> usize {
+    use crate::vlog::{Recorded, Segment};
+    let Some((&mode, file)) = data.split_first() else { return 0 };
+    let which = (mode & 3) % 3;
+    let ring = KeyRing::fixed(
+        if which == 2 { Cipher::ChaCha20Poly1305 } else { Cipher::Aes256Gcm },
+        FUZZ_KEY,
+    );
+    let keys = (which != 0).then_some(&ring);
+    let recorded = if mode & 4 == 0 {
+        Recorded::Active { durable: FileHeader::len(keys.is_some()) as u64 }
+    } else {
+        Recorded::Closed(file.len() as u64)
+    };
+    let fs: Arc<dyn crate::io::Fs> = Arc::new(OneFile(Arc::new(file.to_vec())));
+    let Ok(seg) = Segment::open(&fs, Path::new("000001.vlog"), 1, keys, recorded) else {
+        return 0;
+    };
+    seg.close();
+    let mut n = 0;
+    let _ = seg.scan(|e| {
+        n += e.key.len() + e.value.len() + 1;
+        Ok(())
+    });
+    n
+}
+
+/// A value-log segment file 1 holding `entries` (key, value) under the fixed fuzzing ring with
+/// cipher `which` (0 plain, 1 AES, 2 ChaCha): a seed maker for [`vlog_segment`] (prefix the
+/// mode byte).
+pub fn vlog_segment_for_fuzzing(which: usize, entries: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let cipher = if which % 3 == 2 { Cipher::ChaCha20Poly1305 } else { Cipher::Aes256Gcm };
+    let ring = KeyRing::fixed(cipher, FUZZ_KEY);
+    let keys = (!which.is_multiple_of(3)).then_some(&ring);
+    let Ok((mut out, c)) = FileHeader::create(FileKind::ValueLog, 1, keys) else {
+        return Vec::new();
+    };
+    for (i, (k, v)) in entries.iter().enumerate() {
+        let mut payload = Vec::new();
+        crate::coding::put_u64(&mut payload, i as u64 + 1);
+        crate::coding::put_len_prefixed(&mut payload, k);
+        payload.extend_from_slice(v);
+        let offset = out.len() as u64;
+        c.seal(BlockKind::ValueLog, offset, i as u64 + 1, true, &payload, &mut out);
+    }
+    out
+}

@@ -36,6 +36,7 @@ const TARGETS: &[(&str, Decoder)] = &[
     ("key_registry", decode::key_registry),
     ("file_header", decode::file_header),
     ("vlog_entry", decode::vlog_entry),
+    ("vlog_segment", decode::vlog_segment),
     ("table_footer", decode::table_footer),
     ("audit_log", decode::audit_log),
 ];

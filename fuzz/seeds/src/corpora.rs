@@ -596,3 +596,26 @@ pub(crate) fn model_ops_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
     }
     Ok(())
 }
+
+pub(crate) fn vlog_segment_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
+    // A mode byte (cipher in `% 3`, bit 2: recorded closed) then segment 1's file.
+    let big = noise(3000, 0x77);
+    let entries: [(&[u8], &[u8]); 3] = [(b"a", b"first value"), (b"key-2", &big), (b"z", b"")];
+    for (which, name) in [(0u8, "plain"), (1, "aes"), (2, "chacha")] {
+        let file = decode::vlog_segment_for_fuzzing(usize::from(which), &entries);
+        for (bit, how) in [(0u8, "active"), (4, "closed")] {
+            let seed = [&[which | bit][..], &file].concat();
+            assert!(
+                decode::vlog_segment(&seed) > 0,
+                "vlog_segment seed {name}-{how} does not walk"
+            );
+            c.add("vlog_segment", &format!("{name}-{how}-3-entries"), &seed)?;
+        }
+        // Torn tails a crash leaves: the last entry cut, and zeros after the last entry.
+        let cut = [&[which][..], &file[..file.len() - 5]].concat();
+        c.add("vlog_segment", &format!("{name}-active-cut-last"), &cut)?;
+        let zeros = [&[which][..], &file, &[0u8; 64]].concat();
+        c.add("vlog_segment", &format!("{name}-active-zero-tail"), &zeros)?;
+    }
+    Ok(())
+}
