@@ -14,7 +14,9 @@ use crate::engines::{Engine, EngineKind};
 use crate::reencrypt::{run_reencrypt_phase, ReencryptResult};
 use crate::report::{report_row, Row};
 use crate::sys::{dir_size, proc_status_kb, proc_write_bytes, rss_mark, RssMark};
-use crate::workloads::{make_key, ValueCursor, ValueSource, Workload, Zipfian, MAIN_PHASE, PHASE_4K};
+use crate::workloads::{
+    make_key, ValueCursor, ValueSource, Workload, Zipfian, MAIN_PHASE, PHASE_4K,
+};
 use crate::Res;
 
 /// What one timed run of operations measured.
@@ -266,8 +268,11 @@ pub(crate) fn run_workload(
             RunStats { ops: count, seconds, user_bytes: bytes, found: count, latencies }
         }
         Workload::SeekRandom | Workload::Seek4k => {
-            let (space, seeks) =
-                if workload == Workload::Seek4k { (cfg.num4k, cfg.seeks4k) } else { (n, cfg.seeks) };
+            let (space, seeks) = if workload == Workload::Seek4k {
+                (cfg.num4k, cfg.seeks4k)
+            } else {
+                (n, cfg.seeks)
+            };
             let pb = progress_bar(seeks, kind, workload.name());
             let s = run_parallel(cfg.threads, seeks, &pb, client, |c, _| {
                 let k = c.rng.gen_range(0..space);
