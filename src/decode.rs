@@ -212,10 +212,11 @@ impl crate::io::Fs for OneFile {
 }
 
 /// Walks a value-log segment as recovery and GC do. The first byte chooses the database
-/// (bits 0-1 modulo 3: 0 plain, 1 AES, 2 `ChaCha20`, under the fixed fuzzing ring) and how the
-/// manifest recorded the segment (bit 2: closed at its whole length, else active with only
-/// its header durable); the rest is segment 1's file. Recovery's walk (torn-tail rules) runs, then GC's authenticated
-/// walk of the closed segment, which must end exactly at its length.
+/// (bits 0-1 modulo 3: 0 plain, 1 AES, 2 ChaCha20-Poly1305, under the fixed fuzzing ring)
+/// and how the manifest recorded the segment (bit 2: closed at its whole length, else active
+/// with only its header durable); the rest is segment 1's file. Recovery's walk (torn-tail
+/// rules) runs, then GC's authenticated walk of the closed segment, which must end exactly at
+/// its length.
 pub fn vlog_segment(data: &[u8]) -> usize {
     use crate::vlog::{Recorded, Segment};
     let Some((&mode, file)) = data.split_first() else { return 0 };

@@ -443,7 +443,9 @@ impl Drop for Segment {
 #[derive(Clone, Default)]
 pub(crate) struct VlogSet {
     pub(crate) segments: std::collections::BTreeMap<u64, Arc<Segment>>,
-    /// Point reads go through the block cache; scans use read-ahead instead.
+    /// Values read one by one (point reads, and scans where the pointers jump) are kept here;
+    /// what a scan reads through a read-ahead window is not, so a long scan does not evict
+    /// the values point reads use.
     pub(crate) cache: Option<Arc<BlockCache>>,
 }
 
@@ -454,7 +456,8 @@ impl std::fmt::Debug for VlogSet {
 }
 
 impl VlogSet {
-    /// Reads the value of tree entry (`key`, `seq`) holding pointer bytes `ptr`.
+    /// Reads the value of tree entry (`key`, `seq`) holding pointer bytes `ptr`; a scan passes
+    /// its [`ReadAhead`], which decides how much to read past the entry.
     pub(crate) fn read(
         &self,
         ptr_bytes: &[u8],
@@ -474,45 +477,99 @@ impl VlogSet {
                 "value-log pointer to a segment that is not live",
             )
         })?;
-        match (ra, &self.cache) {
-            (Some(ra), _) => ra.read(seg, ptr, key, seq),
-            (None, Some(cache)) => {
-                if let Some(v) = cache.get_value(ptr.segment, ptr.offset) {
-                    if v.seq == seq && v.key == key {
-                        return Ok(v.value.clone());
-                    }
-                }
-                let value = seg.read(ptr, key, seq)?;
-                let cached = CachedValue { seq, key: key.to_vec(), value };
-                let out = cached.value.clone();
-                cache.insert_value(ptr.segment, ptr.offset, Arc::new(cached));
-                Ok(out)
-            }
-            (None, None) => seg.read(ptr, key, seq),
+        let cache = self.cache.as_deref();
+        match ra {
+            Some(ra) => ra.read(seg, ptr, key, seq, cache),
+            None => read_cached(seg, ptr, key, seq, cache),
         }
     }
 }
 
-/// Read-ahead for scans: one buffered window of one segment, so values written together are
-/// read with one I/O.
-#[derive(Default)]
-pub(crate) struct ReadAhead {
-    segment: u64,
-    start: u64,
-    buf: Vec<u8>,
+/// The value of `ptr` from `cache` if it is there for (`key`, `seq`).
+fn cached(cache: Option<&BlockCache>, ptr: Pointer, key: &[u8], seq: u64) -> Option<Vec<u8>> {
+    let v = cache?.get_value(ptr.segment, ptr.offset)?;
+    (v.seq == seq && v.key == key).then(|| v.value.clone())
 }
 
-const READ_AHEAD: u64 = 256 << 10;
+/// Reads just the entry `ptr` points to, through `cache`: a hit is returned, a miss is read,
+/// opened and checked, then kept.
+fn read_cached(
+    seg: &Segment,
+    ptr: Pointer,
+    key: &[u8],
+    seq: u64,
+    cache: Option<&BlockCache>,
+) -> Result<Vec<u8>> {
+    if let Some(v) = cached(cache, ptr, key, seq) {
+        return Ok(v);
+    }
+    let value = seg.read(ptr, key, seq)?;
+    if let Some(cache) = cache {
+        let cached = CachedValue { seq, key: key.to_vec(), value };
+        let out = cached.value.clone();
+        cache.insert_value(ptr.segment, ptr.offset, Arc::new(cached));
+        return Ok(out);
+    }
+    Ok(value)
+}
+
+/// Read-ahead for scans, adapting to the order of the pointers met (as RocksDB's automatic
+/// read-ahead does). A pointer that does not start where the previous one ended (values
+/// written in another order than the keys) is read alone, through the value cache, so a
+/// random scan costs one entry-sized read per value and a repeated scan hits the cache. While
+/// pointers continue one another within a segment, entries are read in windows that start at
+/// [`MIN_READ_AHEAD`] and double on each refill up to [`MAX_READ_AHEAD`], so values written
+/// together are read with few I/Os. A window never reaches past the segment's length, and
+/// every entry is opened (authenticated and matched to its key and sequence) as it is read.
+#[derive(Default)]
+pub(crate) struct ReadAhead {
+    /// Segment of the buffered window.
+    segment: u64,
+    /// Offset of the buffered window.
+    start: u64,
+    /// The buffered window: whole entries and possibly part of the one after them.
+    buf: Vec<u8>,
+    /// Where the previous pointer ended: (segment, offset). A pointer starting there is
+    /// sequential.
+    next: Option<(u64, u64)>,
+    /// Bytes of the last window read; 0 after a pointer that was not sequential.
+    window: u64,
+}
+
+/// First read-ahead window once pointers are seen to be sequential.
+const MIN_READ_AHEAD: u64 = 16 << 10;
+/// Largest read-ahead window.
+const MAX_READ_AHEAD: u64 = 256 << 10;
 
 impl ReadAhead {
-    fn read(&mut self, seg: &Segment, ptr: Pointer, key: &[u8], seq: u64) -> Result<Vec<u8>> {
+    fn read(
+        &mut self,
+        seg: &Segment,
+        ptr: Pointer,
+        key: &[u8],
+        seq: u64,
+        cache: Option<&BlockCache>,
+    ) -> Result<Vec<u8>> {
         seg.check_pointer(ptr)?;
         let len = u64::from(ptr.len);
+        // check_pointer: offset + len fits and is within the segment's length.
+        let end = ptr.offset + len;
+        let sequential = self.next == Some((seg.number, ptr.offset));
+        self.next = Some((seg.number, end));
+        if !sequential {
+            self.window = 0;
+        }
         if !(self.segment == seg.number
             && pos_in(self.start, self.buf.len() as u64, ptr.offset, len))
         {
-            let size = seg.file_len();
-            let want = len.max(READ_AHEAD).min(size.saturating_sub(ptr.offset)).max(len);
+            if !sequential {
+                return read_cached(seg, ptr, key, seq, cache);
+            }
+            self.window = (self.window * 2).clamp(MIN_READ_AHEAD, MAX_READ_AHEAD);
+            // Never past the segment's length, which check_pointer found to hold the entry
+            // (and which never shrinks).
+            let room = seg.file_len().saturating_sub(ptr.offset).max(len);
+            let want = self.window.max(len).min(room);
             self.buf = seg.read_raw(ptr.offset, want as usize)?;
             self.segment = seg.number;
             self.start = ptr.offset;
@@ -603,6 +660,127 @@ impl VlogWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::StdFs;
+    use crate::options::Cipher;
+    use rand::rngs::StdRng;
+    use rand::seq::SliceRandom;
+    use rand::{RngCore, SeedableRng};
+    use std::sync::Mutex;
+
+    /// A file that records the (offset, length) of every read.
+    struct Tracked {
+        inner: Arc<dyn RandomAccessFile>,
+        reads: Mutex<Vec<(u64, usize)>>,
+    }
+
+    impl RandomAccessFile for Tracked {
+        fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+            self.reads.lock().unwrap().push((offset, buf.len()));
+            self.inner.read_exact_at(buf, offset)
+        }
+        fn len(&self) -> u64 {
+            self.inner.len()
+        }
+    }
+
+    struct Written {
+        _dir: tempfile::TempDir,
+        seg: Segment,
+        tracked: Arc<Tracked>,
+        /// Recorded length of the segment (the file holds garbage after it).
+        len: u64,
+        /// (pointer, key, sequence, value) in write order.
+        entries: Vec<(Pointer, Vec<u8>, u64, Vec<u8>)>,
+    }
+
+    /// A closed segment of `n` entries with 4 KiB values (half compressible), followed in its
+    /// file by 300 KiB of garbage that is not part of it; reads are tracked.
+    fn closed_segment(keys: Option<&KeyRing>, n: u64) -> Written {
+        let dir = tempfile::tempdir().unwrap();
+        let fs: Arc<dyn Fs> = Arc::new(StdFs);
+        let path = dir.path().join("000001.vlog");
+        let mut w = VlogWriter::create(&fs, &path, 1, keys).unwrap();
+        let mut rng = StdRng::seed_from_u64(16);
+        let mut entries = Vec::new();
+        for i in 0..n {
+            let key = format!("key{i:05}").into_bytes();
+            let mut value = vec![b'v'; 4096];
+            rng.fill_bytes(&mut value[..if i % 2 == 0 { 4096 } else { 2048 }]);
+            let ptr = w.add(i + 1, &key, &value, i % 2 == 1);
+            entries.push((ptr, key, i + 1, value));
+        }
+        w.write_staged().unwrap();
+        w.sync().unwrap();
+        let len = w.len();
+        drop(w);
+        let mut garbage = vec![0u8; 300 << 10];
+        rng.fill_bytes(&mut garbage);
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut file, &garbage).unwrap();
+        drop(file);
+        let mut seg = Segment::open(&fs, &path, 1, keys, Recorded::Closed(len)).unwrap();
+        let tracked = Arc::new(Tracked { inner: seg.file.clone(), reads: Mutex::new(Vec::new()) });
+        seg.file = tracked.clone();
+        Written { _dir: dir, seg, tracked, len, entries }
+    }
+
+    fn keyrings() -> Vec<Option<KeyRing>> {
+        vec![None, Some(KeyRing::generate(Cipher::Aes256Gcm).unwrap())]
+    }
+
+    #[test]
+    fn sequential_read_ahead_grows_and_stops_at_the_recorded_length() {
+        for keys in keyrings() {
+            let w = closed_segment(keys.as_ref(), 200);
+            let mut ra = ReadAhead::default();
+            for (ptr, key, seq, value) in &w.entries {
+                assert_eq!(&ra.read(&w.seg, *ptr, key, *seq, None).unwrap(), value);
+            }
+            let reads = w.tracked.reads.lock().unwrap().clone();
+            let last = reads.iter().map(|&(o, n)| o + n as u64).max().unwrap();
+            assert_eq!(last, w.len, "the last window ends exactly at the recorded length");
+            // One entry, then windows of 16, 32, 64, 128 KiB, then 256 KiB ones.
+            let sizes: Vec<usize> = reads.iter().map(|&(_, n)| n).collect();
+            assert_eq!(sizes[0], w.entries[0].0.len as usize, "{sizes:?}");
+            assert_eq!(sizes[1..5], [16 << 10, 32 << 10, 64 << 10, 128 << 10], "{sizes:?}");
+            assert!(sizes.iter().all(|&n| n as u64 <= MAX_READ_AHEAD), "{sizes:?}");
+            assert!(reads.len() < 12, "{} reads for {} entries", reads.len(), w.entries.len());
+        }
+    }
+
+    #[test]
+    fn scattered_pointers_read_one_entry_each_then_hit_the_cache() {
+        for keys in keyrings() {
+            let w = closed_segment(keys.as_ref(), 120);
+            let mut order: Vec<usize> = (0..w.entries.len()).collect();
+            order.shuffle(&mut StdRng::seed_from_u64(7));
+            let cache = BlockCache::new(64 << 20);
+            let mut ra = ReadAhead::default();
+            let mut expect = Vec::new();
+            for &i in &order {
+                let (ptr, key, seq, value) = &w.entries[i];
+                if expect.last().is_some_and(|&(o, n)| o + n as u64 == ptr.offset) {
+                    // Sequential to the previous one: it may start a window; skip it.
+                    continue;
+                }
+                assert_eq!(&ra.read(&w.seg, *ptr, key, *seq, Some(&cache)).unwrap(), value);
+                expect.push((ptr.offset, ptr.len as usize));
+            }
+            assert_eq!(*w.tracked.reads.lock().unwrap(), expect, "one read of each entry alone");
+            // Again: every value comes from the cache, nothing is read.
+            let mut ra = ReadAhead::default();
+            for &(offset, _) in &expect {
+                let (ptr, key, seq, value) =
+                    w.entries.iter().find(|e| e.0.offset == offset).unwrap();
+                assert_eq!(&ra.read(&w.seg, *ptr, key, *seq, Some(&cache)).unwrap(), value);
+            }
+            assert_eq!(w.tracked.reads.lock().unwrap().len(), expect.len());
+            // A pointer whose entry is for another key fails, from the cache or not.
+            let (ptr, _, seq, _) = &w.entries[order[0]];
+            let err = ReadAhead::default().read(&w.seg, *ptr, b"other", *seq, Some(&cache));
+            assert!(err.unwrap_err().is_corruption());
+        }
+    }
 
     #[test]
     fn pointer_and_entry_roundtrip() {

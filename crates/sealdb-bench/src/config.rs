@@ -15,7 +15,8 @@ USAGE: cargo run --release -p sealdb-bench [--features peers] -- [OPTIONS]
   --num N            keys loaded by the fills (default 1000000; --quick: 50000)
   --reads N          operations of each read / YCSB workload (default: --num)
   --seeks N          seeks of seekrandom, each reading 100 keys (default: --reads / 10)
-  --num4k N          keys of fill4k / read4k, 4 KiB values (default: --num / 10; --quick: 2000)
+  --num4k N          keys of fill4k / read4k / seek4k, 4 KiB values (default: --num / 10;
+                     --quick: 2000); seek4k runs --num4k / 10 seeks, each reading 100 keys
   --key-size N       key bytes (default 16)
   --value-size N     value bytes (default 100)
   --threads N        client threads per workload (default 1)
@@ -27,7 +28,8 @@ USAGE: cargo run --release -p sealdb-bench [--features peers] -- [OPTIONS]
                      values >= 2 KiB). coordinode (coordinode-lsm-tree, AES-256-GCM blocks) and
                      sqlcipher (SQLCipher via rusqlite) need `--features peers`
   --workloads LIST   comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,
-                     seekrandom,ycsb-a,ycsb-b,ycsb-c,ycsb-f,fill4k,read4k,reencrypt,reencrypt4k
+                     seekrandom,ycsb-a,ycsb-b,ycsb-c,ycsb-f,fill4k,read4k,seek4k,reencrypt,
+                     reencrypt4k
                      (a,b,c,f also accepted; default: all but reencrypt4k; `all`: every one)
   --reencrypt-cap-secs N
                      longest read phase during background re-encryption (default 120)
@@ -54,6 +56,8 @@ pub(crate) struct Config {
     pub(crate) reads: u64,
     pub(crate) seeks: u64,
     pub(crate) num4k: u64,
+    /// Seeks of seek4k: `num4k / 10`.
+    pub(crate) seeks4k: u64,
     pub(crate) key_size: usize,
     pub(crate) value_size: usize,
     pub(crate) threads: usize,
@@ -89,6 +93,7 @@ pub(crate) fn parse_args() -> Res<Config> {
         reads: 0,
         seeks: 0,
         num4k: 0,
+        seeks4k: 0,
         key_size: 16,
         value_size: 100,
         threads: 1,
@@ -178,6 +183,7 @@ pub(crate) fn parse_args() -> Res<Config> {
     cfg.reads = reads.unwrap_or(cfg.num).max(1);
     cfg.seeks = seeks.unwrap_or(cfg.reads / 10).max(1);
     cfg.num4k = num4k.unwrap_or(if cfg.quick { 2_000 } else { cfg.num / 10 }).max(1);
+    cfg.seeks4k = (cfg.num4k / 10).max(1);
     let digits = (cfg.num.max(cfg.num4k) - 1).to_string().len();
     if cfg.key_size < digits + 1 {
         return Err(format!(

@@ -113,8 +113,16 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     println!("sealdb db_bench");
     println!(
-        "  keys {} x ({} B key + {} B value), reads {}, seeks {} x {}, 4 KiB values: {} keys",
-        cfg.num, cfg.key_size, cfg.value_size, cfg.reads, cfg.seeks, SEEK_NEXTS, cfg.num4k
+        "  keys {} x ({} B key + {} B value), reads {}, seeks {} x {}, 4 KiB values: {} keys, \
+         {} seeks",
+        cfg.num,
+        cfg.key_size,
+        cfg.value_size,
+        cfg.reads,
+        cfg.seeks,
+        SEEK_NEXTS,
+        cfg.num4k,
+        cfg.seeks4k
     );
     println!(
         "  threads {}, cache {} MiB, sync {}, cores {cores}",
@@ -231,6 +239,7 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
             "seeks": cfg.seeks,
             "seek_nexts": SEEK_NEXTS,
             "num4k": cfg.num4k,
+            "seeks4k": cfg.seeks4k,
             "key_size": cfg.key_size,
             "value_size": cfg.value_size,
             "threads": cfg.threads,

@@ -14,7 +14,9 @@ use crate::engines::{Engine, EngineKind};
 use crate::reencrypt::{run_reencrypt_phase, ReencryptResult};
 use crate::report::{report_row, Row};
 use crate::sys::{dir_size, proc_status_kb, proc_write_bytes, rss_mark, RssMark};
-use crate::workloads::{make_key, ValueCursor, ValueSource, Workload, Zipfian, MAIN_PHASE};
+use crate::workloads::{
+    make_key, ValueCursor, ValueSource, Workload, Zipfian, MAIN_PHASE, PHASE_4K,
+};
 use crate::Res;
 
 /// What one timed run of operations measured.
@@ -265,10 +267,15 @@ pub(crate) fn run_workload(
             }
             RunStats { ops: count, seconds, user_bytes: bytes, found: count, latencies }
         }
-        Workload::SeekRandom => {
-            let pb = progress_bar(cfg.seeks, kind, workload.name());
-            let s = run_parallel(cfg.threads, cfg.seeks, &pb, client, |c, _| {
-                let k = c.rng.gen_range(0..n);
+        Workload::SeekRandom | Workload::Seek4k => {
+            let (space, seeks) = if workload == Workload::Seek4k {
+                (cfg.num4k, cfg.seeks4k)
+            } else {
+                (n, cfg.seeks)
+            };
+            let pb = progress_bar(seeks, kind, workload.name());
+            let s = run_parallel(cfg.threads, seeks, &pb, client, |c, _| {
+                let k = c.rng.gen_range(0..space);
                 make_key(&mut c.key, cfg.key_size, k, false);
                 let mut bytes = 0u64;
                 let got = engine.scan(&c.key, SEEK_NEXTS, &mut |k, v| {
@@ -446,8 +453,8 @@ pub(crate) fn run_in_process(
     if cfg.workloads.iter().any(|w| w.needs_main_db()) && !only_large {
         phase("main", Workload::FillRandom, false, &MAIN_PHASE, out);
     }
-    if sel(Workload::Fill4k) || sel(Workload::Read4k) {
-        phase("4k", Workload::Fill4k, true, &[Workload::Read4k], out);
+    if sel(Workload::Fill4k) || PHASE_4K.iter().any(|w| sel(*w)) {
+        phase("4k", Workload::Fill4k, true, &PHASE_4K, out);
     }
     for w in [Workload::Reencrypt, Workload::Reencrypt4k] {
         if !sel(w) || (w == Workload::Reencrypt && only_large) {

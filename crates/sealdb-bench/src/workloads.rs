@@ -23,12 +23,13 @@ pub(crate) enum Workload {
     YcsbF,
     Fill4k,
     Read4k,
+    Seek4k,
     Reencrypt,
     Reencrypt4k,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 15] = [
+    pub(crate) const ALL: [Workload; 16] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -42,12 +43,13 @@ impl Workload {
         Workload::YcsbF,
         Workload::Fill4k,
         Workload::Read4k,
+        Workload::Seek4k,
         Workload::Reencrypt,
         Workload::Reencrypt4k,
     ];
 
     /// The workloads run when `--workloads` is not given: all but reencrypt4k.
-    pub(crate) const DEFAULT: [Workload; 14] = [
+    pub(crate) const DEFAULT: [Workload; 15] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -61,6 +63,7 @@ impl Workload {
         Workload::YcsbF,
         Workload::Fill4k,
         Workload::Read4k,
+        Workload::Seek4k,
         Workload::Reencrypt,
     ];
 
@@ -79,6 +82,7 @@ impl Workload {
             Workload::YcsbF => "ycsb-f",
             Workload::Fill4k => "fill4k",
             Workload::Read4k => "read4k",
+            Workload::Seek4k => "seek4k",
             Workload::Reencrypt => "reencrypt",
             Workload::Reencrypt4k => "reencrypt4k",
         }
@@ -102,6 +106,9 @@ impl Workload {
                 "fresh DB; put --num4k keys with 4 KiB values, shuffled, then flush"
             }
             Workload::Read4k => "get a uniformly random key of the fill4k DB",
+            Workload::Seek4k => {
+                "seek to a random existing key of the fill4k DB, then read 100 keys"
+            }
             Workload::Reencrypt => {
                 "encrypted sealdb only: fresh DB of --num keys; readrandom idle, then during \
                  background re-encryption after rotate_data_key, then DB::reencrypt() MB/s"
@@ -146,6 +153,9 @@ impl Workload {
         )
     }
 }
+
+/// The workloads that run, in order, on the database fill4k loads.
+pub(crate) const PHASE_4K: [Workload; 2] = [Workload::Read4k, Workload::Seek4k];
 
 /// The workloads that run, in order, on the database fillrandom loads.
 pub(crate) const MAIN_PHASE: [Workload; 9] = [

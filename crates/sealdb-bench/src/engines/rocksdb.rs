@@ -13,7 +13,7 @@ use crate::config::{Config, SEEK_NEXTS, VALUE_4K};
 use crate::engines::EngineKind;
 use crate::report::{report_row, Row};
 use crate::sys::{dir_size, proc_state, proc_status_kb, proc_write_bytes};
-use crate::workloads::{Workload, MAIN_PHASE};
+use crate::workloads::{Workload, MAIN_PHASE, PHASE_4K};
 use crate::Res;
 
 pub(crate) struct RocksBench {
@@ -218,6 +218,9 @@ pub(crate) fn rocks_mapping(
         ),
         Workload::Fill4k => ("filluniquerandom", vec![format!("--writes={}", cfg.num4k)], None),
         Workload::Read4k => ("readrandom", vec![reads(cfg.num4k)], None),
+        Workload::Seek4k => {
+            ("seekrandom", vec![reads(cfg.seeks4k), format!("--seek_nexts={SEEK_NEXTS}")], None)
+        }
         Workload::Reencrypt | Workload::Reencrypt4k => {
             unreachable!("reencrypt is skipped for RocksDB")
         }
@@ -239,7 +242,7 @@ pub(crate) fn run_rocksdb(rocks: &RocksBench, cfg: &Config, root: &Path, out: &m
     let phases: [(&str, Workload, &[Workload]); 3] = [
         ("seq", Workload::FillSeq, &[]),
         ("main", Workload::FillRandom, &MAIN_PHASE),
-        ("4k", Workload::Fill4k, &[Workload::Read4k]),
+        ("4k", Workload::Fill4k, &PHASE_4K),
     ];
     for (name, fill, then) in phases {
         if !(sel(fill) || then.iter().any(|w| sel(*w))) {
@@ -341,7 +344,7 @@ pub(crate) fn rocks_row(
     let entry = (cfg.key_size + value_size) as f64;
     let per_op = match w {
         Workload::ReadMissing => cfg.key_size as f64,
-        Workload::SeekRandom => entry * SEEK_NEXTS as f64,
+        Workload::SeekRandom | Workload::Seek4k => entry * SEEK_NEXTS as f64,
         Workload::YcsbF => 2.0 * entry,
         _ => entry,
     };
