@@ -39,7 +39,7 @@ use crate::batch::WriteBatch;
 use crate::crypto::registry::KeyRing;
 use crate::crypto::MasterKey;
 use crate::error::Result;
-use crate::io::{DirLock, Fs};
+use crate::io::{names, DirLock, Fs};
 use crate::iter::Iter;
 use crate::manifest::{self, ManifestData};
 use crate::memtable::MemTable;
@@ -268,6 +268,29 @@ impl DB {
         Ok(())
     }
 
+    /// Names of the numbered files the database needs now, sorted: the tables of the current
+    /// version, the live value-log segments and the WALs of the memtables (the manifest, key
+    /// registry, audit log and lock file are not listed). Any other numbered file in the
+    /// directory is an orphan; a table an open reader still holds is not listed once a
+    /// compaction has replaced it, and is removed when the reader lets go.
+    pub fn live_files(&self) -> Vec<String> {
+        let dir = &self.inner.dir;
+        let st = self.inner.state.lock();
+        let mut paths: Vec<PathBuf> =
+            st.version.all_files().map(|(_, f)| names::table(dir, f.meta.number)).collect();
+        paths.extend(st.vlog.segments.keys().map(|&n| names::vlog(dir, n)));
+        paths.push(names::wal(dir, st.mem.wal_number));
+        paths.extend(st.imms.iter().map(|m| names::wal(dir, m.wal_number)));
+        drop(st);
+        let mut names: Vec<String> = paths
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Closes the database: stops background work and syncs the WAL.
     pub fn close(mut self) -> Result<()> {
         self.shutdown()
@@ -460,6 +483,12 @@ impl Inner {
             self.tuning.build.compression,
         );
         if let Err(e) = &r {
+            // A temp file left by the failed write goes at once (the manifest itself is the
+            // old one or the new one, whole).
+            let tmp = self.dir.join(format!("{}.tmp", names::MANIFEST));
+            if self.fs.exists(&tmp) {
+                let _ = self.fs.remove(&tmp);
+            }
             if st.bg_error.is_none() {
                 st.bg_error = Some(format!("manifest write failed: {e}"));
             }

@@ -310,7 +310,11 @@ impl Inner {
             let number = self.state.lock().alloc_file_number();
             let keys = self.keys();
             let path = names::vlog(&self.dir, number);
-            let w = VlogWriter::create(&self.fs, &path, number, keys.as_deref())?;
+            let w =
+                VlogWriter::create(&self.fs, &path, number, keys.as_deref()).inspect_err(|_| {
+                    // Nothing names it yet: a half-made segment goes at once.
+                    let _ = self.fs.remove(&path);
+                })?;
             let mut st = self.state.lock();
             let mut set = (*st.vlog).clone();
             set.segments.insert(number, w.segment.clone());
@@ -403,6 +407,8 @@ impl Inner {
         ) {
             Ok(w) => w,
             Err(e) => {
+                // The old WAL does not name it yet: a half-made WAL goes at once.
+                let _ = self.fs.remove(&path);
                 self.poison("creating a WAL failed", &e);
                 return Err(e);
             }
