@@ -18,6 +18,7 @@
 
 mod background;
 mod compaction;
+mod destroy;
 mod gc;
 mod iters;
 mod jobs;
@@ -214,6 +215,14 @@ impl DB {
             }
         }
         Ok(DB { inner, threads })
+    }
+
+    /// Removes the database at `path`: only sealdb's own files (key registry first, so a
+    /// half-destroyed directory has no usable keys), then the directory if it is left empty.
+    /// Refuses with [`Error::Locked`](crate::Error::Locked) while a process holds the
+    /// database open. A missing directory is no error.
+    pub fn destroy(path: impl AsRef<std::path::Path>) -> Result<()> {
+        destroy::destroy(path.as_ref())
     }
 
     /// Stores `value` under `key`.
