@@ -312,3 +312,31 @@ pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
     }
     Ok(())
 }
+
+/// Compacts the tables meeting `range`, level by level from L0 down to the deepest non-empty
+/// level (at least L1), each step a [`compaction::pick_range`]; tables outside the range are
+/// untouched. Returns when done (obsolete inputs are removed from disk unless a reader still
+/// holds them).
+pub(crate) fn compact_range(inner: &Inner, range: &compaction::KeyRange) -> Result<()> {
+    let _g = inner.compaction_lock.lock();
+    let deepest = {
+        let st = inner.state.lock();
+        (1..crate::manifest::NUM_LEVELS)
+            .rev()
+            .find(|&l| !st.version.levels[l].is_empty())
+            .unwrap_or(1)
+    };
+    for level in 0..deepest {
+        let picked = {
+            let v = inner.state.lock().version.clone();
+            compaction::pick_range(&v, level, range)
+        };
+        if let Some(c) = picked {
+            run(inner, &c)?;
+        }
+        if let Some(e) = &inner.state.lock().bg_error {
+            return Err(Error::Poisoned(e.clone()));
+        }
+    }
+    Ok(())
+}

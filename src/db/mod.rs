@@ -274,6 +274,8 @@ impl DB {
             self.inner.flush()?;
             jobs::compact_all(&self.inner)?;
         }
+        // See `compact_range`: no background view of a replaced version is left.
+        drop(self.inner.gc_lock.lock());
         Ok(())
     }
 
@@ -298,6 +300,31 @@ impl DB {
         names.sort();
         names.dedup();
         names
+    }
+
+    /// Compacts the key range `range` only: flushes the memtable, then, level by level from L0
+    /// down to the deepest non-empty level (at least L1), compacts the tables meeting the
+    /// range with the overlapping tables of the next level (from L0, every L0 table
+    /// overlapping those too). Tables outside the range keep their numbers; the value log is
+    /// not collected (see [`DB::compact`]). When it returns, the replaced tables are gone from
+    /// disk unless an iterator or snapshot still holds them.
+    pub fn compact_range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> Result<()> {
+        use std::ops::Bound;
+        let bound = |b: Bound<&K>| match b {
+            Bound::Included(k) | Bound::Excluded(k) => Some(k.as_ref().to_vec()),
+            Bound::Unbounded => None,
+        };
+        let r =
+            compaction::KeyRange { lo: bound(range.start_bound()), hi: bound(range.end_bound()) };
+        self.inner.flush()?;
+        jobs::compact_range(&self.inner, &r)?;
+        // Value-log GC holds a super-version while it looks for work, under `gc_lock`: once
+        // taken here, no view of a replaced version is left in a background thread.
+        drop(self.inner.gc_lock.lock());
+        Ok(())
     }
 
     /// Closes the database: stops background work and syncs the WAL.
