@@ -25,6 +25,7 @@ mod jobs;
 pub(crate) mod keys;
 mod read;
 mod recovery;
+mod stats;
 pub(crate) mod version;
 mod write;
 
@@ -51,6 +52,8 @@ use read::{read_methods, ReadView};
 use recovery::open_inner;
 use version::{SuperVersion, Version};
 use write::{Queue, WalState};
+
+pub use stats::{LevelStats, SegmentStats, Stats};
 
 /// Largest key accepted.
 pub const MAX_KEY_SIZE: usize = 64 << 20;
@@ -144,6 +147,8 @@ pub(crate) struct Inner {
     pub(crate) flush_lock: Mutex<()>,
     pub(crate) compaction_lock: Mutex<()>,
     pub(crate) gc_lock: Mutex<()>,
+    /// Counters for [`DB::stats`].
+    pub(crate) counters: stats::Counters,
     _lock: Box<dyn DirLock>,
 }
 
@@ -312,13 +317,7 @@ impl DB {
         &self,
         range: R,
     ) -> Result<()> {
-        use std::ops::Bound;
-        let bound = |b: Bound<&K>| match b {
-            Bound::Included(k) | Bound::Excluded(k) => Some(k.as_ref().to_vec()),
-            Bound::Unbounded => None,
-        };
-        let r =
-            compaction::KeyRange { lo: bound(range.start_bound()), hi: bound(range.end_bound()) };
+        let r = compaction::KeyRange::from_bounds(&range);
         self.inner.flush()?;
         jobs::compact_range(&self.inner, &r)?;
         // Value-log GC holds a super-version while it looks for work, under `gc_lock`: once

@@ -449,6 +449,7 @@ fn start(
         flush_lock: Mutex::new(()),
         compaction_lock: Mutex::new(()),
         gc_lock: Mutex::new(()),
+        counters: super::stats::Counters::default(),
         _lock: lock,
     };
     Ok(inner)

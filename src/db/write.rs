@@ -354,6 +354,7 @@ impl Inner {
     fn make_room(&self, ws: &mut WalState) -> Result<()> {
         let t = &self.tuning;
         let mut slowed = false;
+        let mut stall = super::stats::StallTimer::new(&self.counters);
         loop {
             let mut st = self.state.lock();
             if let Some(e) = &st.bg_error {
@@ -364,11 +365,13 @@ impl Inner {
             }
             let l0 = st.version.levels[0].len();
             if t.background_work && l0 >= t.l0_stop_trigger {
+                stall.stall();
                 self.bg_cv.wait(&mut st);
                 continue;
             }
             if t.background_work && l0 >= t.l0_slowdown_trigger && !slowed {
                 drop(st);
+                stall.stall();
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 slowed = true;
                 continue;
@@ -378,6 +381,7 @@ impl Inner {
             }
             if st.imms.len() >= t.max_immutable_memtables {
                 if t.background_work {
+                    stall.stall();
                     self.bg_cv.wait(&mut st);
                 } else {
                     drop(st);
