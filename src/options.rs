@@ -84,6 +84,10 @@ impl Encryption {
 
 /// How to open a database. Every tuning option has a documented default.
 #[derive(Debug)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each flag is an independent switch of the builder, as in the peers' options"
+)]
 pub struct Options {
     pub(crate) path: PathBuf,
     pub(crate) encryption: Option<Encryption>,

@@ -17,7 +17,13 @@ fn opts(dir: &Path, key: &MasterKey, background: bool) -> Options {
 }
 
 fn tables(names: &[String]) -> BTreeSet<String> {
-    names.iter().filter(|n| n.ends_with(".sst")).cloned().collect()
+    names
+        .iter()
+        .filter(|n| {
+            matches!(sealdb::io::names::parse(n), Some(sealdb::io::names::FileName::Table(_)))
+        })
+        .cloned()
+        .collect()
 }
 
 /// Numbered and temp files in the directory.
@@ -36,7 +42,7 @@ fn put_all(db: &DB, model: &mut BTreeMap<Vec<u8>, Vec<u8>>, prefix: &str, n: u32
         let k = format!("{prefix}{i:05}").into_bytes();
         // Incompressible, so that tables reach their target size; every seventh goes to the
         // value log.
-        let len = if i % 7 == 0 { 300 } else { 100 };
+        let len = if i.is_multiple_of(7) { 300 } else { 100 };
         let mut x = u64::from(i) << 8 | u64::from(round) | 1;
         let v: Vec<u8> = (0..len)
             .map(|_| {

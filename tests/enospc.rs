@@ -10,6 +10,8 @@ use std::sync::Arc;
 use sealdb::io::{names, Fault, FaultFs, FaultOp};
 use sealdb::{Encryption, Error, MasterKey, Options, DB};
 
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
 const OPS: [FaultOp; 4] = [FaultOp::Create, FaultOp::Write, FaultOp::Sync, FaultOp::Rename];
 
 fn opts(dir: &Path, key: &MasterKey, fs: &FaultFs) -> Options {
@@ -84,7 +86,7 @@ fn put_round(db: &DB, model: &mut BTreeMap<Vec<u8>, Vec<u8>>, round: u32, step: 
 /// `skip` until the job passes without reaching the fault. `setup` fills a fresh database.
 fn every_fault_point(
     what: &str,
-    setup: &dyn Fn(&DB, &mut BTreeMap<Vec<u8>, Vec<u8>>),
+    setup: &dyn Fn(&DB, &mut Model),
     job: &dyn Fn(&DB) -> sealdb::Result<()>,
 ) {
     let key = MasterKey::generate();

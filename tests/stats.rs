@@ -15,7 +15,7 @@ fn opts(dir: &Path, key: &MasterKey) -> Options {
 }
 
 fn value(i: u32, round: u32) -> Vec<u8> {
-    let len = if i % 4 == 0 { 1000 } else { 50 };
+    let len = if i.is_multiple_of(4) { 1000 } else { 50 };
     let mut x = u64::from(i) << 16 | u64::from(round) | 1;
     (0..len)
         .map(|_| {

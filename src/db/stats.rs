@@ -115,10 +115,6 @@ impl DB {
     /// whose key range meets it (a table only partly inside counts whole). Not counted: the
     /// memtables, and the value-log bytes the tables' pointers reach (not known per table
     /// without reading it; [`Stats::vlog_segments`] gives the value log's bytes).
-    #[expect(
-        clippy::unnecessary_wraps,
-        reason = "the public contract returns a Result, for estimates that read tables"
-    )]
     pub fn approximate_size<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
         let r = to_range(&range);
         let version = self.inner.state.lock().version.clone();
