@@ -238,6 +238,9 @@ pub(crate) fn flush_one(inner: &Inner) -> Result<bool> {
         return Err(e);
     }
     inner.install_sv(&st);
+    // Let go of the replaced version before waiters wake: a compaction they start must not
+    // find its inputs still held here once it returns.
+    drop(old_version);
     inner.bg_cv.notify_all();
     drop(st);
     let _ = inner.fs.remove(&names::wal(&inner.dir, imm.wal_number));
