@@ -47,6 +47,14 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// No database exists at the path and `Options::create_if_missing(false)` was given.
+    #[error("no database at {0} (and create_if_missing is off)")]
+    NotFound(PathBuf),
+
+    /// A database already exists at the path and `Options::error_if_exists(true)` was given.
+    #[error("a database already exists at {0} (and error_if_exists is on)")]
+    AlreadyExists(PathBuf),
+
     /// Another process (or another `DB` in this process) holds the directory's lock.
     #[error("the database at {0} is locked: it is open in another process or handle")]
     Locked(PathBuf),

@@ -85,6 +85,10 @@ impl Encryption {
 
 /// How to open a database. Every tuning option has a documented default.
 #[derive(Debug)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each flag is an independent switch of the builder, as in the peers' options"
+)]
 pub struct Options {
     pub(crate) path: PathBuf,
     pub(crate) encryption: Option<Encryption>,
@@ -131,6 +135,10 @@ pub struct Options {
     /// Run flush and compaction on background threads. Default on; when off they run only on
     /// [`DB::flush`](crate::DB::flush) and [`DB::compact`](crate::DB::compact) (for tests).
     pub(crate) background_work: bool,
+    /// Create the database when the path holds none. Default on.
+    pub(crate) create_if_missing: bool,
+    /// Refuse to open a database that already exists. Default off.
+    pub(crate) error_if_exists: bool,
 }
 
 impl Options {
@@ -155,10 +163,29 @@ impl Options {
             level_size_multiplier: 10,
             sync_writes: false,
             background_work: true,
+            create_if_missing: true,
+            error_if_exists: false,
             value_threshold: 2 << 10,
             vlog_segment_size: 64 << 20,
             vlog_gc_ratio: 0.5,
         }
+    }
+
+    /// Whether [`DB::open`](crate::DB::open) creates a database where none exists (default
+    /// on). When off, a path without a database is [`Error::NotFound`](crate::Error::NotFound)
+    /// and nothing is created, not even the directory.
+    #[must_use]
+    pub fn create_if_missing(mut self, on: bool) -> Options {
+        self.create_if_missing = on;
+        self
+    }
+
+    /// Whether [`DB::open`](crate::DB::open) refuses a database that already exists (default
+    /// off): [`Error::AlreadyExists`](crate::Error::AlreadyExists), with nothing written.
+    #[must_use]
+    pub fn error_if_exists(mut self, on: bool) -> Options {
+        self.error_if_exists = on;
+        self
     }
 
     /// Encrypts the database at rest.

@@ -45,8 +45,10 @@ pub(crate) fn compaction_worker(inner: &Inner) {
         if st.shutting_down {
             return;
         }
-        let v = st.version.clone();
+        // The version is held only while picking: a clone kept across the wait below would
+        // keep the files of a replaced version on disk.
         let picked = if st.bg_error.is_none() {
+            let v = st.version.clone();
             compaction::pick(&v, &inner.tuning, &mut st.compact_pointer)
         } else {
             None
@@ -60,6 +62,8 @@ pub(crate) fn compaction_worker(inner: &Inner) {
         if let Err(e) = jobs::run(inner, &c) {
             fail(inner, "compaction failed", &e);
         }
+        // The inputs go from disk before the next holder of the lock looks.
+        drop(c);
         drop(guard);
     }
 }

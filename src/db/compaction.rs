@@ -87,6 +87,56 @@ pub(super) fn pick_all(v: &Version) -> Option<Compaction> {
     Some(Compaction { inputs, output_level: deepest, trivial_move: false })
 }
 
+/// The user-key range of `DB::compact_range`: inclusive bounds, `None` for unbounded (an
+/// excluded bound is taken as included: a table touching it is compacted too).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyRange {
+    pub(crate) lo: Option<Vec<u8>>,
+    pub(crate) hi: Option<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Whether user keys [`smallest`, `largest`] meet the range.
+    pub(crate) fn meets(&self, smallest: &[u8], largest: &[u8]) -> bool {
+        self.lo.as_deref().is_none_or(|lo| largest >= lo)
+            && self.hi.as_deref().is_none_or(|hi| smallest <= hi)
+    }
+}
+
+/// The step of `DB::compact_range` at `level`: its tables meeting `range` into `level + 1`,
+/// with every overlapping table there; `None` when no table of `level` meets the range. From
+/// L0 the inputs are widened to every L0 table overlapping them (transitively), so no older
+/// L0 entry is left above a newer one moved down. A single input with nothing overlapping
+/// below is moved, keeping its number.
+pub(super) fn pick_range(v: &Version, level: usize, range: &KeyRange) -> Option<Compaction> {
+    if level + 1 >= NUM_LEVELS {
+        return None;
+    }
+    let mut inputs: Vec<Arc<TableFile>> = v.levels[level]
+        .iter()
+        .filter(|f| range.meets(f.meta.smallest_user(), f.meta.largest_user()))
+        .cloned()
+        .collect();
+    if inputs.is_empty() {
+        return None;
+    }
+    if level == 0 {
+        loop {
+            let (lo, hi) = key_range(&inputs);
+            let wider = v.overlapping(0, &lo, &hi);
+            if wider.len() == inputs.len() {
+                break;
+            }
+            inputs = wider;
+        }
+    }
+    let (lo, hi) = key_range(&inputs);
+    let next = v.overlapping(level + 1, &lo, &hi);
+    let trivial_move = next.is_empty() && inputs.len() == 1;
+    inputs.extend(next);
+    Some(Compaction { inputs, output_level: level + 1, trivial_move })
+}
+
 /// Whether a compaction into `output_level` of version `base` may drop a tombstone of
 /// `user_key`: no table below the output level covers the key.
 pub(super) fn may_drop_tombstone(base: &Version, output_level: usize, user_key: &[u8]) -> bool {
@@ -116,6 +166,29 @@ mod tests {
 
     fn no_cursors() -> Vec<Vec<u8>> {
         vec![Vec::new(); NUM_LEVELS]
+    }
+
+    #[test]
+    fn range_picks_only_meeting_tables_and_widens_l0() {
+        let fx = Files::new();
+        let mut v = Version::default();
+        v.levels[0].push(fx.file(1, b"a", b"c", 10));
+        v.levels[0].push(fx.file(2, b"b", b"f", 10)); // overlaps 1, not the range
+        v.levels[0].push(fx.file(3, b"x", b"z", 10));
+        v.levels[1].push(fx.file(10, b"a", b"b", 10));
+        v.levels[1].push(fx.file(11, b"e", b"g", 10));
+        v.levels[1].push(fx.file(12, b"h", b"k", 10));
+        v.levels[2].push(fx.file(20, b"j", b"m", 10));
+        v.normalize();
+        let r = KeyRange { lo: Some(b"a".to_vec()), hi: Some(b"a".to_vec()) };
+        let c = pick_range(&v, 0, &r).expect("L0 meets [a, a]");
+        assert_eq!((numbers(&c), c.output_level), (vec![1, 2, 10, 11], 1));
+        let r = KeyRange { lo: Some(b"i".to_vec()), hi: None };
+        let c = pick_range(&v, 1, &r).expect("L1 meets [i, ..)");
+        assert_eq!((numbers(&c), c.trivial_move), (vec![12, 20], false));
+        assert!(pick_range(&v, 2, &KeyRange { lo: None, hi: Some(b"c".to_vec()) }).is_none());
+        let c = pick_range(&v, 2, &KeyRange::default()).expect("unbounded");
+        assert_eq!((numbers(&c), c.output_level, c.trivial_move), (vec![20], 3, true));
     }
 
     #[test]

@@ -34,6 +34,9 @@ fn write_tables(
 ) -> Result<Vec<Arc<TableFile>>> {
     let mut out = Vec::new();
     let mut builder: Option<(u64, TableBuilder)> = None;
+    // The number of the table being created or finished, until it is in `out`: whatever step
+    // fails (create, a block write, the footer, the fsync, the reopen), that file goes.
+    let mut pending: Option<u64> = None;
     let mut last_key: Option<Vec<u8>> = None;
     let finish = |inner: &Inner,
                   number: u64,
@@ -84,10 +87,12 @@ fn write_tables(
             if builder.as_ref().is_some_and(|(_, b)| b.file_size() >= target_size) {
                 if let Some((n, b)) = builder.take() {
                     finish(inner, n, b, &mut out)?;
+                    pending = None;
                 }
             }
             if builder.is_none() {
                 let n = alloc()?;
+                pending = Some(n);
                 let path = names::table(&inner.dir, n);
                 builder = Some((
                     n,
@@ -107,20 +112,59 @@ fn write_tables(
         }
         if let Some((n, b)) = builder.take() {
             finish(inner, n, b, &mut out)?;
+            pending = None;
         }
         Ok(())
     })();
     if let Err(e) = result {
-        // Remove partial outputs; nothing refers to them.
+        // Remove partial outputs at once; nothing refers to them. Finished ones go when `out`
+        // drops them (marked obsolete); the unfinished one is closed first, then removed.
         for f in &out {
             f.mark_obsolete();
         }
-        if let Some((n, _)) = builder {
-            let _ = inner.fs.remove(&names::table(&inner.dir, n));
+        drop(builder);
+        if let Some(n) = pending {
+            remove_unnamed(inner, n);
         }
         return Err(e);
     }
     Ok(out)
+}
+
+/// Removes table `n`, which no manifest names (a missing file is fine: its creation failed).
+fn remove_unnamed(inner: &Inner, n: u64) {
+    let path = names::table(&inner.dir, n);
+    if let Err(e) = inner.fs.remove(&path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(file = %path.display(), error = %e, "could not remove a failed job's table");
+        }
+    }
+}
+
+/// After a failed manifest write (the caller holds `state`): the rename may or may not have
+/// happened, so the manifest on disk is read back and authenticated. Returns true if it names
+/// every one of `outputs` (the new state is on disk: the caller keeps it); otherwise each
+/// output it does not name is marked obsolete (removed once the caller's version drops it).
+/// If it cannot be read, every output is kept for the next open to sort out.
+fn discard_unnamed_outputs(inner: &Inner, outputs: &[Arc<TableFile>]) -> bool {
+    let keys = inner.keys();
+    let on_disk = match crate::manifest::read(inner.fs.as_ref(), &inner.dir, keys.as_deref()) {
+        Ok(data) => data,
+        Err(e) => {
+            tracing::warn!(error = %e, "sealdb: manifest unreadable after a failed write; new tables kept until reopen");
+            return false;
+        }
+    };
+    let named: std::collections::HashSet<u64> =
+        on_disk.files.iter().map(|(_, f)| f.number).collect();
+    let mut all = true;
+    for f in outputs {
+        if !named.contains(&f.meta.number) {
+            f.mark_obsolete();
+            all = false;
+        }
+    }
+    all && !outputs.is_empty()
 }
 
 /// Adds counted garbage to the live segments (segments already gone are skipped).
@@ -172,19 +216,31 @@ pub(crate) fn flush_one(inner: &Inner) -> Result<bool> {
     let mut st = inner.state.lock();
     apply_discards(&st.vlog, &discards);
     let mut v = (*st.version).clone();
-    if let Some(f) = file {
-        v.levels[0].push(f);
+    if let Some(f) = &file {
+        v.levels[0].push(f.clone());
     }
     v.normalize();
     let old_version = std::mem::replace(&mut st.version, Arc::new(v));
     st.imms.pop_front();
     if let Err(e) = inner.write_manifest(&mut st) {
-        // Keep the memtable; its WAL still holds its writes.
+        // Keep the memtable; its WAL still holds its writes. The new table goes unless the
+        // manifest on disk names it.
+        if discard_unnamed_outputs(inner, file.as_slice()) {
+            // The new manifest is on disk (its directory entry maybe not durable): keep the
+            // state it describes; the WAL stays until the next open.
+            inner.install_sv(&st);
+            inner.bg_cv.notify_all();
+            return Err(e);
+        }
+        drop(file);
         st.version = old_version;
         st.imms.push_front(imm);
         return Err(e);
     }
     inner.install_sv(&st);
+    // Let go of the replaced version before waiters wake: a compaction they start must not
+    // find its inputs still held here once it returns.
+    drop(old_version);
     inner.bg_cv.notify_all();
     drop(st);
     let _ = inner.fs.remove(&names::wal(&inner.dir, imm.wal_number));
@@ -225,7 +281,16 @@ pub(super) fn run(inner: &Inner, c: &Compaction) -> Result<()> {
     v.normalize();
     let old = std::mem::replace(&mut st.version, Arc::new(v));
     if let Err(e) = inner.write_manifest(&mut st) {
-        // The new manifest may be on disk: keep the outputs (an orphan set is removed at open).
+        // The new manifest may be on disk: outputs it names stay (the next open sorts out
+        // which set is orphaned); the others go now. A trivial move made no new file.
+        if !c.trivial_move && discard_unnamed_outputs(inner, &outputs) {
+            // The new manifest is on disk (its directory entry maybe not durable): keep the
+            // state it describes, but keep the inputs' files until the next open.
+            inner.install_sv(&st);
+            inner.bg_cv.notify_all();
+            return Err(e);
+        }
+        drop(outputs);
         st.version = old;
         return Err(e);
     }
@@ -247,6 +312,34 @@ pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
     run(inner, &c)?;
     if let Some(e) = &inner.state.lock().bg_error {
         return Err(Error::Poisoned(e.clone()));
+    }
+    Ok(())
+}
+
+/// Compacts the tables meeting `range`, level by level from L0 down to the deepest non-empty
+/// level (at least L1), each step a [`compaction::pick_range`]; tables outside the range are
+/// untouched. Returns when done (obsolete inputs are removed from disk unless a reader still
+/// holds them).
+pub(crate) fn compact_range(inner: &Inner, range: &compaction::KeyRange) -> Result<()> {
+    let _g = inner.compaction_lock.lock();
+    let deepest = {
+        let st = inner.state.lock();
+        (1..crate::manifest::NUM_LEVELS)
+            .rev()
+            .find(|&l| !st.version.levels[l].is_empty())
+            .unwrap_or(1)
+    };
+    for level in 0..deepest {
+        let picked = {
+            let v = inner.state.lock().version.clone();
+            compaction::pick_range(&v, level, range)
+        };
+        if let Some(c) = picked {
+            run(inner, &c)?;
+        }
+        if let Some(e) = &inner.state.lock().bg_error {
+            return Err(Error::Poisoned(e.clone()));
+        }
     }
     Ok(())
 }

@@ -18,12 +18,14 @@
 
 mod background;
 mod compaction;
+mod destroy;
 mod gc;
 mod iters;
 mod jobs;
 pub(crate) mod keys;
 mod read;
 mod recovery;
+mod stats;
 pub(crate) mod version;
 mod write;
 
@@ -39,7 +41,7 @@ use crate::batch::WriteBatch;
 use crate::crypto::registry::KeyRing;
 use crate::crypto::MasterKey;
 use crate::error::Result;
-use crate::io::{DirLock, Fs};
+use crate::io::{names, DirLock, Fs};
 use crate::iter::Iter;
 use crate::manifest::{self, ManifestData};
 use crate::memtable::MemTable;
@@ -50,6 +52,8 @@ use read::{read_methods, ReadView};
 use recovery::open_inner;
 use version::{SuperVersion, Version};
 use write::{Queue, WalState};
+
+pub use stats::{LevelStats, SegmentStats, Stats};
 
 /// Largest key accepted.
 pub const MAX_KEY_SIZE: usize = 64 << 20;
@@ -138,6 +142,8 @@ pub(crate) struct Inner {
     pub(crate) flush_lock: Mutex<()>,
     pub(crate) compaction_lock: Mutex<()>,
     pub(crate) gc_lock: Mutex<()>,
+    /// Counters for [`DB::stats`].
+    pub(crate) counters: stats::Counters,
     _lock: Box<dyn DirLock>,
 }
 
@@ -211,6 +217,14 @@ impl DB {
         Ok(DB { inner, threads })
     }
 
+    /// Removes the database at `path`: only sealdb's own files (key registry first, so a
+    /// half-destroyed directory has no usable keys), then the directory if it is left empty.
+    /// Refuses with [`Error::Locked`](crate::Error::Locked) while a process holds the
+    /// database open. A missing directory is no error.
+    pub fn destroy(path: impl AsRef<std::path::Path>) -> Result<()> {
+        destroy::destroy(path.as_ref())
+    }
+
     /// Stores `value` under `key`.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let mut b = WriteBatch::new();
@@ -260,6 +274,50 @@ impl DB {
             self.inner.flush()?;
             jobs::compact_all(&self.inner)?;
         }
+        // See `compact_range`: no background view of a replaced version is left.
+        drop(self.inner.gc_lock.lock());
+        Ok(())
+    }
+
+    /// Names of the numbered files the database needs now, sorted: the tables of the current
+    /// version, the live value-log segments and the WALs of the memtables (the manifest, key
+    /// registry, audit log and lock file are not listed). Any other numbered file in the
+    /// directory is an orphan; a table an open reader still holds is not listed once a
+    /// compaction has replaced it, and is removed when the reader lets go.
+    pub fn live_files(&self) -> Vec<String> {
+        let dir = &self.inner.dir;
+        let st = self.inner.state.lock();
+        let mut paths: Vec<PathBuf> =
+            st.version.all_files().map(|(_, f)| names::table(dir, f.meta.number)).collect();
+        paths.extend(st.vlog.segments.keys().map(|&n| names::vlog(dir, n)));
+        paths.push(names::wal(dir, st.mem.wal_number));
+        paths.extend(st.imms.iter().map(|m| names::wal(dir, m.wal_number)));
+        drop(st);
+        let mut names: Vec<String> = paths
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Compacts the key range `range` only: flushes the memtable, then, level by level from L0
+    /// down to the deepest non-empty level (at least L1), compacts the tables meeting the
+    /// range with the overlapping tables of the next level (from L0, every L0 table
+    /// overlapping those too). Tables outside the range keep their numbers; the value log is
+    /// not collected (see [`DB::compact`]). When it returns, the replaced tables are gone from
+    /// disk unless an iterator or snapshot still holds them.
+    pub fn compact_range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> Result<()> {
+        let r = compaction::KeyRange::from_bounds(&range);
+        self.inner.flush()?;
+        jobs::compact_range(&self.inner, &r)?;
+        // Value-log GC holds a super-version while it looks for work, under `gc_lock`: once
+        // taken here, no view of a replaced version is left in a background thread.
+        drop(self.inner.gc_lock.lock());
         Ok(())
     }
 
@@ -507,6 +565,12 @@ impl Inner {
             st.reserved_file_numbers = data.next_file_number;
         }
         if let Err(e) = &r {
+            // A temp file left by the failed write goes at once (the manifest itself is the
+            // old one or the new one, whole).
+            let tmp = self.dir.join(format!("{}.tmp", names::MANIFEST));
+            if self.fs.exists(&tmp) {
+                let _ = self.fs.remove(&tmp);
+            }
             if st.bg_error.is_none() {
                 st.bg_error = Some(format!("manifest write failed: {e}"));
             }

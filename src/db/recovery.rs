@@ -84,6 +84,7 @@ fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRi
 pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     let fs = options.fs.clone();
     let dir = options.path.clone();
+    check_open_flags(options, fs.as_ref(), &dir)?;
     let lock = lock_dir(fs.as_ref(), &dir)?;
     let loaded = load_keys(options, fs.as_ref(), &dir)?;
     let ring0 = loaded.as_ref().map(|(r, _)| Arc::new(r.clone()));
@@ -99,6 +100,19 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     install_recovered(&inner, &recovered)?;
     remove_obsolete(fs.as_ref(), &dir, scan);
     Ok(inner)
+}
+
+/// Applies `create_if_missing` and `error_if_exists` before anything is written: a database
+/// exists where its manifest does.
+fn check_open_flags(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<()> {
+    let exists = fs.exists(&dir.join(names::MANIFEST));
+    if exists && options.error_if_exists {
+        return Err(Error::AlreadyExists(dir.to_path_buf()));
+    }
+    if !exists && !options.create_if_missing {
+        return Err(Error::NotFound(dir.to_path_buf()));
+    }
+    Ok(())
 }
 
 /// Creates the directory if missing and takes its lock file: one process at a time.
@@ -454,6 +468,7 @@ fn start(
         flush_lock: Mutex::new(()),
         compaction_lock: Mutex::new(()),
         gc_lock: Mutex::new(()),
+        counters: super::stats::Counters::default(),
         _lock: lock,
     };
     Ok(inner)

@@ -310,7 +310,11 @@ impl Inner {
             let number = self.alloc_file_number(&mut self.state.lock())?;
             let keys = self.keys();
             let path = names::vlog(&self.dir, number);
-            let w = VlogWriter::create(&self.fs, &path, number, keys.as_deref())?;
+            let w =
+                VlogWriter::create(&self.fs, &path, number, keys.as_deref()).inspect_err(|_| {
+                    // Nothing names it yet: a half-made segment goes at once.
+                    let _ = self.fs.remove(&path);
+                })?;
             let mut st = self.state.lock();
             let mut set = (*st.vlog).clone();
             set.segments.insert(number, w.segment.clone());
@@ -350,6 +354,7 @@ impl Inner {
     fn make_room(&self, ws: &mut WalState) -> Result<()> {
         let t = &self.tuning;
         let mut slowed = false;
+        let mut stall = super::stats::StallTimer::new(&self.counters);
         loop {
             let mut st = self.state.lock();
             if let Some(e) = &st.bg_error {
@@ -360,11 +365,13 @@ impl Inner {
             }
             let l0 = st.version.levels[0].len();
             if t.background_work && l0 >= t.l0_stop_trigger {
+                stall.stall();
                 self.bg_cv.wait(&mut st);
                 continue;
             }
             if t.background_work && l0 >= t.l0_slowdown_trigger && !slowed {
                 drop(st);
+                stall.stall();
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 slowed = true;
                 continue;
@@ -374,6 +381,7 @@ impl Inner {
             }
             if st.imms.len() >= t.max_immutable_memtables {
                 if t.background_work {
+                    stall.stall();
                     self.bg_cv.wait(&mut st);
                 } else {
                     drop(st);
@@ -409,6 +417,8 @@ impl Inner {
         ) {
             Ok(w) => w,
             Err(e) => {
+                // The old WAL does not name it yet: a half-made WAL goes at once.
+                let _ = self.fs.remove(&path);
                 self.poison("creating a WAL failed", &e);
                 return Err(e);
             }

@@ -3,6 +3,7 @@
 //! numbers are never reused, and a value-log segment re-sealed under a new key keeps its
 //! entries' plaintext at the same offsets.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use quick_cache::sync::Cache;
@@ -38,6 +39,8 @@ impl Weighter<(u64, u64), Cached> for CacheWeighter {
 /// A sharded, weighted cache of opened blocks and values.
 pub(crate) struct BlockCache {
     cache: Option<Cache<(u64, u64), Cached, CacheWeighter>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl BlockCache {
@@ -46,13 +49,23 @@ impl BlockCache {
             let items = (capacity_bytes / 4096).max(16) as usize;
             Cache::with_weighter(items, capacity_bytes, CacheWeighter)
         });
-        BlockCache { cache }
+        BlockCache { cache, hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+    }
+    /// Lookups answered and not answered so far (every lookup misses when the cache is off).
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
+    fn count<T>(&self, found: Option<T>) -> Option<T> {
+        let c = if found.is_some() { &self.hits } else { &self.misses };
+        c.fetch_add(1, Ordering::Relaxed);
+        found
     }
     pub(crate) fn get(&self, file: u64, offset: u64) -> Option<Arc<Block>> {
-        match self.cache.as_ref()?.get(&(file, offset))? {
-            Cached::Block(b) => Some(b),
-            Cached::Value(_) => None,
-        }
+        let found = match self.cache.as_ref().and_then(|c| c.get(&(file, offset))) {
+            Some(Cached::Block(b)) => Some(b),
+            _ => None,
+        };
+        self.count(found)
     }
     pub(crate) fn insert(&self, file: u64, offset: u64, block: Arc<Block>) {
         if let Some(c) = &self.cache {
@@ -60,10 +73,11 @@ impl BlockCache {
         }
     }
     pub(crate) fn get_value(&self, file: u64, offset: u64) -> Option<Arc<CachedValue>> {
-        match self.cache.as_ref()?.get(&(file, offset))? {
-            Cached::Value(v) => Some(v),
-            Cached::Block(_) => None,
-        }
+        let found = match self.cache.as_ref().and_then(|c| c.get(&(file, offset))) {
+            Some(Cached::Value(v)) => Some(v),
+            _ => None,
+        };
+        self.count(found)
     }
     pub(crate) fn insert_value(&self, file: u64, offset: u64, value: Arc<CachedValue>) {
         if let Some(c) = &self.cache {
