@@ -274,43 +274,53 @@ fn lost_wal_number_is_not_reused() {
 
 #[test]
 fn lost_compaction_output_numbers_are_not_reused() {
-    let dir = tempfile::tempdir().unwrap();
     let key = MasterKey::generate();
-    let fs = FaultFs::new();
-    let o = |fs: Option<&FaultFs>| {
-        let o = opts(dir.path(), &key).background_work(false).value_threshold(1 << 20);
+    let o = |dir: &Path, fs: Option<&FaultFs>| {
+        let o = opts(dir, &key).background_work(false).value_threshold(1 << 20);
         match fs {
             Some(fs) => o.with_fs(Arc::new(fs.clone())),
             None => o,
         }
     };
-    let db = DB::open(o(Some(&fs))).unwrap();
-    fill(&db, 1500, 1);
-    db.flush().unwrap();
-    fill(&db, 1500, 2);
-    db.flush().unwrap();
-    let before = numbers(dir.path());
-    // The compaction writes its tables, then its manifest write fails: a crash would leave
-    // the same, and the files it made may be lost with it.
+    let prepare = |dir: &Path, fs: Option<&FaultFs>| {
+        let db = DB::open(o(dir, fs)).unwrap();
+        fill(&db, 1500, 1);
+        db.flush().unwrap();
+        fill(&db, 1500, 2);
+        db.flush().unwrap();
+        let before = numbers(dir);
+        (db, before)
+    };
+    // How many numbers this compaction takes: the same writes and compaction, without a fault.
+    let twin = tempfile::tempdir().unwrap();
+    let (db, before) = prepare(twin.path(), None);
+    db.compact().unwrap();
+    drop(db);
+    let max_before = *before.last().unwrap();
+    let taken = numbers(twin.path()).iter().filter(|&&n| n > max_before).count() as u64;
+    assert!(taken >= 8, "the compaction wrote {taken} files");
+
+    // Now its manifest write fails: the tables it wrote are removed (the manifest on disk does
+    // not name them), as a crash could lose them; their numbers must stay used.
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultFs::new();
+    let (db, before) = prepare(dir.path(), Some(&fs));
     fs.fail_after(FaultOp::Rename, 0, Fault::Error, true);
     assert!(db.compact().is_err());
     drop(db);
     fs.clear();
-    let used = numbers(dir.path());
-    let outputs: Vec<u64> = used.difference(&before).copied().collect();
-    assert!(outputs.len() >= 8, "compaction outputs {outputs:?}");
-    for n in &outputs {
-        std::fs::remove_file(dir.path().join(format!("{n:06}.sst"))).unwrap();
-    }
-    let newest = *used.last().unwrap();
+    let max_before = *before.last().unwrap();
     let left = numbers(dir.path());
 
-    let db = DB::open(o(None)).unwrap();
+    let db = DB::open(o(dir.path(), None)).unwrap();
     fill(&db, 300, 3);
     db.flush().unwrap();
     let fresh: BTreeSet<u64> = numbers(dir.path()).difference(&left).copied().collect();
     assert!(!fresh.is_empty());
-    assert!(fresh.iter().all(|&n| n > newest), "new {fresh:?} vs used up to {newest}");
+    assert!(
+        fresh.iter().all(|&n| n > max_before + taken),
+        "new {fresh:?} vs {taken} numbers used after {max_before}"
+    );
 }
 
 #[test]
