@@ -170,6 +170,25 @@ pub fn registry_cipher(path: impl AsRef<Path>, master: &MasterKey) -> Result<Opt
     Ok(open_registry(&StdFs, path.as_ref(), master)?.map(|r| r.cipher()))
 }
 
+/// Checks the MAC chain of the audit log of the database at `path` with its master key,
+/// without opening the database (so without adding an event); returns the number of events.
+/// A broken chain is [`Error::Corruption`] naming the byte offset and number of the first
+/// line that fails. Reads only, takes no lock (a running database only appends to the log).
+pub fn verify_audit_log(path: impl AsRef<Path>, master: &MasterKey) -> Result<usize> {
+    let dir = path.as_ref();
+    let ring = open_registry(&StdFs, dir, master)?
+        .ok_or_else(|| Error::NotEncrypted(dir.to_path_buf()))?;
+    let log = dir.join(crate::crypto::audit::AUDIT_LOG);
+    let bytes = StdFs.read_all(&log)?;
+    crate::crypto::audit::verify(&bytes, &ring.audit_key).map_err(|line| {
+        Error::corruption(
+            &log,
+            line_offset(&bytes, line),
+            format!("audit log MAC chain broken at line {line}"),
+        )
+    })
+}
+
 /// Verifies the database at `path` offline (see the [module documentation](self)); `master`
 /// is its master key, `None` for an unencrypted database.
 ///
