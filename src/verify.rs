@@ -276,14 +276,17 @@ pub fn verify(path: impl AsRef<Path>, master: Option<&MasterKey>) -> Result<Veri
             .tables
             .iter()
             .map(|&number| {
-                (0, manifest::FileMeta {
-                    number,
-                    size: 0,
-                    key_id: 0,
-                    max_seq: 0,
-                    smallest: Vec::new(),
-                    largest: Vec::new(),
-                })
+                (
+                    0,
+                    manifest::FileMeta {
+                        number,
+                        size: 0,
+                        key_id: 0,
+                        max_seq: 0,
+                        smallest: Vec::new(),
+                        largest: Vec::new(),
+                    },
+                )
             })
             .collect(),
         segments: found
@@ -327,7 +330,8 @@ fn check_tables(
             continue;
         }
         let r = (|| -> Result<u64> {
-            let table = Arc::new(Table::open(fs.as_ref(), &path, meta.number, keys, cache.clone())?);
+            let table =
+                Arc::new(Table::open(fs.as_ref(), &path, meta.number, keys, cache.clone())?);
             if have_manifest && table.key_id() != meta.key_id {
                 return Err(Error::corruption(&path, 16, "table key id differs from the manifest"));
             }
@@ -344,7 +348,7 @@ fn check_tables(
             Ok(blocks) => {
                 report.files_checked += 1;
                 report.blocks_checked += blocks;
-                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
                 if have_manifest && size != meta.size {
                     report.problem(
                         &path,
@@ -627,8 +631,8 @@ mod tests {
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before.len());
         // A directory held open is refused.
-        let db = DB::open(Options::new(dir.path()).with_encryption(Encryption::new(key())))
-            .unwrap();
+        let db =
+            DB::open(Options::new(dir.path()).with_encryption(Encryption::new(key()))).unwrap();
         assert!(matches!(verify(dir.path(), Some(&key())), Err(Error::Locked(_))));
         drop(db);
         let plain = tempfile::tempdir().unwrap();

@@ -26,6 +26,10 @@ pub struct KeyArgs {
 /// The new master key of `keys rotate-master`.
 #[derive(Args, Debug)]
 #[group(required = true, multiple = false)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "clap derives the option names from the fields: --new-key-env and its siblings"
+)]
 pub struct NewKeyArgs {
     /// Read the new master key (64 hex chars) from environment variable VAR.
     #[arg(long, value_name = "VAR")]

@@ -9,6 +9,7 @@
 mod keysrc;
 mod output;
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -272,20 +273,17 @@ fn run(cli: &Cli) -> sealdb::Result<u8> {
         Command::Get { db, key, hex } => {
             let key = arg_bytes(key, *hex, "KEY")?;
             let d = open(db, false)?;
-            match d.get(&key)? {
-                Some(v) => {
-                    if json {
-                        println!("{}", json!({"key": hex::encode(&key), "value": hex::encode(&v)}));
-                    } else {
-                        println!("{}", escape(&v));
-                    }
-                    Ok(0)
-                }
-                None => {
-                    eprintln!("sealdb: key not found");
-                    Ok(EXIT_FAILED)
-                }
+            let Some(v) = d.get(&key)? else {
+                eprintln!("sealdb: key not found");
+                return Ok(EXIT_FAILED);
+            };
+            if json {
+                let doc = json!({"key": hex::encode(&key), "value": hex::encode(&v)});
+                println!("{doc}");
+            } else {
+                println!("{}", escape(&v));
             }
+            Ok(0)
         }
         Command::Put { db, key, value, hex, create } => {
             let key = arg_bytes(key, *hex, "KEY")?;
@@ -460,7 +458,8 @@ fn verify(args: &DbArgs, json: bool) -> sealdb::Result<u8> {
     let key = args.key.master_key()?;
     let r = sealdb::verify(&args.dir, key.as_ref())?;
     let item = |p: &sealdb::Problem| {
-        json!({"file": p.file.display().to_string(), "offset": p.offset, "check": p.check})
+        let file = p.file.display().to_string();
+        json!({"file": file, "offset": p.offset, "check": p.check})
     };
     if json {
         let v = json!({
@@ -521,7 +520,10 @@ fn keys(cmd: &KeysCommand, json: bool) -> sealdb::Result<u8> {
                 println!("{v}");
             } else {
                 println!("cipher {}", output::cipher_name(s.cipher));
-                println!("{:>6}  {:<8} {:<20} {:>10} {:>14} {:>6}", "id", "", "created", "age", "live bytes", "files");
+                println!(
+                    "{:>6}  {:<8} {:<20} {:>10} {:>14} {:>6}",
+                    "id", "", "created", "age", "live bytes", "files"
+                );
                 for k in &s.keys {
                     println!(
                         "{:>6}  {:<8} {:<20} {:>10} {:>14} {:>6}",
@@ -545,7 +547,10 @@ fn keys(cmd: &KeysCommand, json: bool) -> sealdb::Result<u8> {
             if json {
                 println!("{}", json!({"current_key_id": id}));
             } else {
-                println!("data key {id} is now current; run `sealdb keys reencrypt` to move old files to it");
+                println!(
+                    "data key {id} is now current; run `sealdb keys reencrypt` to move old \
+                     files to it"
+                );
             }
             Ok(0)
         }
@@ -629,7 +634,12 @@ fn audit(args: &DbArgs, check: bool, json: bool) -> sealdb::Result<u8> {
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))),
+        Err(e) => {
+            return Err(Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            )))
+        }
     };
     let text = String::from_utf8_lossy(&bytes);
     let events: Vec<serde_json::Value> = text
@@ -677,7 +687,7 @@ fn audit(args: &DbArgs, check: bool, json: bool) -> sealdb::Result<u8> {
             if let Some(o) = e.as_object() {
                 for (k, val) in o {
                     if k != "ts" && k != "event" {
-                        fields.push_str(&format!(" {k}={val}"));
+                        let _ = write!(fields, " {k}={val}");
                     }
                 }
             }
