@@ -351,3 +351,40 @@ fn verify_refuses_a_missing_directory_and_a_wrong_kind_of_key() {
     assert!(text(&out.stderr).contains("not encrypted"));
     assert_eq!(code(&sealdb(&["verify", d])), 0);
 }
+
+#[test]
+fn verify_refuses_a_database_open_in_a_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(code(&sealdb(&["put", d, "k", "v", "--create"])), 0);
+    let db = sealdb::DB::open(sealdb::Options::new(dir.path())).unwrap();
+    let out = sealdb(&["verify", d]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("locked"), "{}", text(&out.stderr));
+    drop(db);
+    assert_eq!(code(&sealdb(&["verify", d])), 0);
+}
+
+#[test]
+fn an_edited_audit_line_breaks_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let key = keygen();
+    let env = [("K", key.as_str())];
+    let run = |args: &[&str]| sealdb_env(&[args, &["--key-env", "K"]].concat(), &env);
+    assert_eq!(code(&run(&["put", d, "k", "v", "--create"])), 0);
+    assert_eq!(code(&run(&["keys", "rotate-data", d])), 0);
+    let out = run(&["audit", d, "--verify"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("rotate_data_key key_id=2"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("chain ok"));
+    let log = dir.path().join("AUDIT.log");
+    let edited = std::fs::read_to_string(&log).unwrap().replace("\"key_id\":2", "\"key_id\":7");
+    std::fs::write(&log, edited).unwrap();
+    let out = run(&["audit", d, "--verify"]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out.stdout).contains("chain BROKEN"), "{}", text(&out.stdout));
+    let out = run(&["verify", d]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out.stdout).contains("AUDIT.log at offset"), "{}", text(&out.stdout));
+}
