@@ -653,6 +653,30 @@ mod tests {
     }
 
     #[test]
+    fn audit_log_chain_is_checked_without_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        build(dir.path(), true);
+        let db =
+            DB::open(Options::new(dir.path()).with_encryption(Encryption::new(key()))).unwrap();
+        db.rotate_data_key().unwrap();
+        db.close().unwrap();
+        let log = dir.path().join(crate::crypto::audit::AUDIT_LOG);
+        let before = std::fs::read(&log).unwrap();
+        let n = verify_audit_log(dir.path(), &key()).unwrap();
+        assert!(n >= 3, "{n}");
+        assert_eq!(n, before.iter().filter(|&&b| b == b'\n').count());
+        assert_eq!(std::fs::read(&log).unwrap(), before, "an event was added");
+        let wrong = MasterKey::from_bytes([1; 32]);
+        assert!(matches!(verify_audit_log(dir.path(), &wrong), Err(Error::WrongMasterKey)));
+        // Drop the first line: the chain breaks at the (new) first line.
+        let text = String::from_utf8(before).unwrap();
+        let rest = &text[text.find('\n').unwrap() + 1..];
+        std::fs::write(&log, rest).unwrap();
+        let err = verify_audit_log(dir.path(), &key()).unwrap_err();
+        assert!(matches!(&err, Error::Corruption { file, offset: 0, .. } if *file == log), "{err}");
+    }
+
+    #[test]
     fn line_offsets() {
         let b = b"one\ntwo\nthree\n";
         assert_eq!(line_offset(b, 1), 0);
