@@ -31,7 +31,9 @@ const EXIT_USAGE: u8 = 2;
 /// A key is never given on the command line: commands that need one take --key-env VAR
 /// (64 hex characters in the environment variable VAR), --key-file FILE (64 hex characters or
 /// 32 raw bytes, in a file of mode 0600 owned by you) or --passphrase-env VAR (a passphrase,
-/// stretched with Argon2id). With none of them the database is taken to be unencrypted.
+/// stretched with Argon2id). With none of them the database is taken to be unencrypted, unless
+/// it is encrypted and standard input is a terminal: then the key or passphrase is asked for,
+/// without echo.
 #[derive(Parser, Debug)]
 #[command(
     name = "sealdb",
@@ -371,7 +373,7 @@ fn open(args: &DbArgs, create: bool) -> sealdb::Result<DB> {
         require_database(&args.dir)?;
     }
     let mut options = Options::new(&args.dir);
-    if let Some(key) = args.key.master_key()? {
+    if let Some(key) = args.key.master_key_for(&args.dir)? {
         // Checked before the open: a wrong key is refused having written nothing.
         let cipher = sealdb::verify::registry_cipher(&args.dir, &key)?;
         let mut enc = Encryption::new(key);
@@ -455,7 +457,7 @@ fn info(args: &DbArgs, json: bool) -> sealdb::Result<u8> {
 }
 
 fn verify(args: &DbArgs, json: bool) -> sealdb::Result<u8> {
-    let key = args.key.master_key()?;
+    let key = args.key.master_key_for(&args.dir)?;
     let r = sealdb::verify(&args.dir, key.as_ref())?;
     let item = |p: &sealdb::Problem| {
         let file = p.file.display().to_string();
@@ -654,7 +656,7 @@ fn audit(args: &DbArgs, check: bool, json: bool) -> sealdb::Result<u8> {
         })
         .collect();
     let chain = if check {
-        let key = args.key.master_key()?.ok_or_else(|| {
+        let key = args.key.master_key_for(&args.dir)?.ok_or_else(|| {
             Error::InvalidArgument(
                 "--verify needs the master key (--key-env, --key-file or --passphrase-env)".into(),
             )
