@@ -372,7 +372,9 @@ fn open(args: &DbArgs, create: bool) -> sealdb::Result<DB> {
     if !create {
         require_database(&args.dir)?;
     }
-    let mut options = Options::new(&args.dir);
+    // No background threads: a command's work is done inline and nothing else runs meanwhile
+    // (no automatic rotation or throttled re-encryption while `keys status` reads the state).
+    let mut options = Options::new(&args.dir).background_work(false);
     if let Some(key) = args.key.master_key_for(&args.dir)? {
         // Checked before the open: a wrong key is refused having written nothing.
         let cipher = sealdb::verify::registry_cipher(&args.dir, &key)?;
