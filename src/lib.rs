@@ -29,6 +29,7 @@ pub mod options;
 /// stable API.
 #[doc(hidden)]
 pub mod seal;
+pub mod verify;
 
 mod batch;
 mod coding;
@@ -50,3 +51,4 @@ pub use db::{
 pub use error::{Error, Result};
 pub use iter::Iter;
 pub use options::{Cipher, Encryption, Options};
+pub use verify::{verify, Problem, VerifyReport};

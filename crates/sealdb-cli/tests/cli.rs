@@ -1,43 +1,83 @@
-//! The `sealdb` binary as a user runs it: version, help, and the planned commands.
+//! The `sealdb` binary as an operator runs it, on real directories.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs `sealdb args` with `env` added to its environment.
+fn sealdb_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sealdb"));
+    c.args(args).env_remove("SEALDB_KEY");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run sealdb")
+}
+
 fn sealdb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sealdb")).args(args).output().expect("run sealdb")
+    sealdb_env(args, &[])
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("utf-8 output")
 }
 
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exit status")
+}
+
+/// A new master key from `sealdb keygen`.
+fn keygen() -> String {
+    let out = sealdb(&["keygen"]);
+    assert_eq!(code(&out), 0);
+    let k = text(&out.stdout).trim().to_owned();
+    assert_eq!(k.len(), 64);
+    assert!(k.bytes().all(|b| b.is_ascii_hexdigit()));
+    k
+}
+
+/// Every file of `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)))
+}
+
 #[test]
 fn version_prints_the_package_version() {
     let out = sealdb(&["--version"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(code(&out), 0);
     assert_eq!(text(&out.stdout).trim(), format!("sealdb {}", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
-fn help_lists_the_planned_commands_as_not_implemented() {
+fn help_documents_each_command() {
     let out = sealdb(&["--help"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(code(&out), 0);
     let help = text(&out.stdout);
-    for cmd in ["keygen", "info", "verify", "keys", "audit", "backup", "export", "scan"] {
-        let line = help
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{cmd} ")))
-            .unwrap_or_else(|| panic!("no line for {cmd} in:\n{help}"));
-        assert!(line.contains("(not yet implemented)"), "{line}");
+    for cmd in ["keygen", "info", "verify", "keys", "audit", "get", "put", "scan"] {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(&format!("{cmd} "))), "{cmd}");
     }
+    let out = sealdb(&["verify", "--help"]);
+    let help = text(&out.stdout);
+    assert!(help.contains("--key-file") && help.contains("offset"), "{help}");
 }
 
 #[test]
-fn a_planned_command_says_it_is_not_implemented_and_exits_2() {
-    for args in
-        [&["info", "/nonexistent"][..], &["keys", "rotate-master", "DIR", "--new-key-env", "K"]]
-    {
+fn later_commands_say_they_are_not_implemented_and_exit_2() {
+    for args in [&["backup", "/nonexistent", "x"][..], &["encrypt", "DIR", "--key-env", "K"]] {
         let out = sealdb(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(code(&out), 2, "{args:?}");
         assert!(out.stdout.is_empty());
         let err = text(&out.stderr);
         assert!(err.contains(&format!("command `{}` is not yet implemented", args[0])), "{err}");
@@ -46,14 +86,305 @@ fn a_planned_command_says_it_is_not_implemented_and_exits_2() {
 
 #[test]
 fn usage_errors_exit_2() {
-    // No command: the help, on stderr, status 2.
     let out = sealdb(&[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("Usage: sealdb"));
-    // An unknown command or option.
-    for args in [&["frobnicate"][..], &["--frobnicate"]] {
+    for args in [&["frobnicate"][..], &["--frobnicate"], &["get", "d", "k", "--key", "00"]] {
         let out = sealdb(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(code(&out), 2, "{args:?}");
         assert!(text(&out.stderr).contains("error:"), "{args:?}");
     }
+    // Two key sources at once are refused.
+    let out = sealdb(&["get", "d", "k", "--key-env", "A", "--passphrase-env", "B"]);
+    assert_eq!(code(&out), 2);
+}
+
+#[cfg(unix)]
+#[test]
+fn keygen_writes_a_0600_file_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("master.key");
+    let fs = f.to_str().unwrap();
+    let out = sealdb(&["keygen", "--out", fs]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "the key went to stdout");
+    assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+    let key = std::fs::read_to_string(&f).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    let out = sealdb(&["keygen", "--out", fs]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("already exists"));
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), key, "overwritten");
+    // The file works as a key source; widened to 0644 it is refused.
+    let db = dir.path().join("db");
+    let dbs = db.to_str().unwrap();
+    assert_eq!(code(&sealdb(&["put", dbs, "k", "v", "--key-file", fs, "--create"])), 0);
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = sealdb(&["get", dbs, "k", "--key-file", fs]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("chmod 600"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn put_get_scan_delete_round_trip_encrypted_and_plain() {
+    for encrypted in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let d = db.to_str().unwrap();
+        let key = keygen();
+        let env: &[(&str, &str)] = if encrypted { &[("SEALDB_KEY", &key)] } else { &[] };
+        let k: &[&str] = if encrypted { &["--key-env", "SEALDB_KEY"] } else { &[] };
+        let run = |args: &[&str]| sealdb_env(&[args, k].concat(), env);
+        // Without --create a missing database is an error, and none is created.
+        assert_eq!(code(&run(&["put", d, "a", "1"])), 2);
+        assert!(!db.exists());
+        assert_eq!(code(&run(&["put", d, "user:1", "Ada\nLovelace", "--create"])), 0);
+        assert_eq!(code(&run(&["put", d, "user:2", "Grace"])), 0);
+        assert_eq!(code(&run(&["put", d, "00ff", "00ff", "--hex"])), 0);
+        assert_eq!(code(&run(&["put", d, "zzz", "last"])), 0);
+
+        let out = run(&["get", d, "user:1"]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "Ada\\nLovelace\n");
+        let out = run(&["get", d, "nope"]);
+        assert_eq!(code(&out), 1);
+        assert!(out.stdout.is_empty());
+
+        let out = run(&["scan", d]);
+        assert_eq!(code(&out), 0);
+        assert_eq!(
+            text(&out.stdout),
+            "\\x00\\xff\t\\x00\\xff\nuser:1\tAda\\nLovelace\nuser:2\tGrace\nzzz\tlast\n"
+        );
+        let out = run(&["scan", d, "--prefix", "user:", "--limit", "1", "--json"]);
+        let lines: Vec<serde_json::Value> =
+            text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["key"], hex::encode("user:1"));
+        assert_eq!(lines[0]["value"], hex::encode("Ada\nLovelace"));
+
+        assert_eq!(code(&run(&["delete", d, "user:1"])), 0);
+        assert_eq!(code(&run(&["get", d, "user:1"])), 1);
+        let out = run(&["get", d, "user:2", "--json"]);
+        assert_eq!(json(&out)["value"], hex::encode("Grace"));
+
+        // Nothing readable in the clear on disk when encrypted.
+        if encrypted {
+            for (p, bytes) in snapshot(&db) {
+                assert!(!bytes.windows(5).any(|w| w == b"Grace"), "{} leaks", p.display());
+            }
+        }
+        let out = run(&["verify", d]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stdout));
+    }
+}
+
+#[test]
+fn wrong_key_exits_2_with_a_clear_message_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (good, bad) = (keygen(), keygen());
+    let env = [("GOOD", good.as_str()), ("BAD", bad.as_str())];
+    assert_eq!(code(&sealdb_env(&["put", d, "k", "v", "--key-env", "GOOD", "--create"], &env)), 0);
+    let before = snapshot(dir.path());
+    for args in [
+        &["get", d, "k", "--key-env", "BAD"][..],
+        &["put", d, "k", "w", "--key-env", "BAD"],
+        &["keys", "rotate-data", d, "--key-env", "BAD"],
+        &["keys", "rotate-master", d, "--key-env", "BAD", "--new-key-env", "GOOD"],
+        &["verify", d, "--key-env", "BAD"],
+        &["audit", d, "--verify", "--key-env", "BAD"],
+    ] {
+        let out = sealdb_env(args, &env);
+        assert_eq!(code(&out), 2, "{args:?}");
+        assert!(text(&out.stderr).contains("wrong master key"), "{}", text(&out.stderr));
+        assert_eq!(snapshot(dir.path()), before, "{args:?} changed the directory");
+    }
+    // No key for an encrypted database: told how to give one, nothing changed.
+    let out = sealdb(&["get", d, "k"]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("--key-env"));
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[test]
+fn rotate_data_then_reencrypt_leaves_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let key = keygen();
+    let env = [("K", key.as_str())];
+    let run = |args: &[&str]| sealdb_env(&[args, &["--key-env", "K"]].concat(), &env);
+    assert_eq!(code(&run(&["put", d, "a", "1", "--create"])), 0);
+    for i in 0..20 {
+        assert_eq!(code(&run(&["put", d, &format!("k{i}"), &"v".repeat(100)])), 0);
+    }
+    let out = run(&["keys", "rotate-data", d, "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(json(&out)["current_key_id"], 2);
+    let s = json(&run(&["keys", "status", d, "--json"]));
+    assert_eq!(s["keys"].as_array().unwrap().len(), 2, "{s}");
+    assert!(s["reencrypt_bytes_left"].as_u64().unwrap() > 0, "{s}");
+    let out = run(&["keys", "reencrypt", d]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let s = json(&run(&["keys", "status", d, "--json"]));
+    let keys = s["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{s}");
+    assert_eq!(keys[0]["id"], 2);
+    assert_eq!(s["reencrypt_bytes_left"], 0);
+    assert_eq!(text(&run(&["get", d, "k7"]).stdout).trim(), "v".repeat(100));
+    // The audit log tells the story, and its chain holds.
+    let out = run(&["audit", d, "--verify", "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let a = json(&out);
+    let events: Vec<&str> =
+        a["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for e in ["rotate_data_key", "reencrypt_start", "key_destroyed", "reencrypt_finish"] {
+        assert!(events.contains(&e), "{events:?}");
+    }
+    assert_eq!(a["chain"]["ok"], true);
+}
+
+#[test]
+fn rotate_master_refuses_the_old_key_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (old, new) = (keygen(), keygen());
+    let env = [("OLD", old.as_str()), ("NEW", new.as_str())];
+    assert_eq!(code(&sealdb_env(&["put", d, "k", "v", "--key-env", "OLD", "--create"], &env)), 0);
+    let out =
+        sealdb_env(&["keys", "rotate-master", d, "--key-env", "OLD", "--new-key-env", "NEW"], &env);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = sealdb_env(&["get", d, "k", "--key-env", "OLD"], &env);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("wrong master key"));
+    let out = sealdb_env(&["get", d, "k", "--key-env", "NEW"], &env);
+    assert_eq!(code(&out), 0);
+    assert_eq!(text(&out.stdout), "v\n");
+    // A passphrase works as a master key source too.
+    let env = [("NEW", new.as_str()), ("PASS", "correct horse battery staple")];
+    let out = sealdb_env(
+        &["keys", "rotate-master", d, "--key-env", "NEW", "--new-passphrase-env", "PASS"],
+        &env,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = sealdb_env(&["get", d, "k", "--passphrase-env", "PASS"], &env);
+    assert_eq!(text(&out.stdout), "v\n");
+}
+
+/// A database with every kind of file: a table, a value-log segment, a WAL with records, the
+/// manifest and the key registry.
+fn build_for_verify(d: &str, env: &[(&str, &str)]) {
+    let run = |args: &[&str]| sealdb_env(&[args, &["--key-env", "K"]].concat(), env);
+    assert_eq!(code(&run(&["put", d, "small", "x", "--create"])), 0);
+    // Large values go to the value log; enough puts across opens leave tables behind.
+    for i in 0..8 {
+        assert_eq!(code(&run(&["put", d, &format!("big{i}"), &"B".repeat(5000)])), 0);
+    }
+    assert_eq!(code(&run(&["keys", "rotate-data", d])), 0);
+    assert_eq!(code(&run(&["put", d, "late", "in the WAL"])), 0);
+}
+
+/// The largest file of `dir` whose name ends with `suffix`.
+fn largest(dir: &Path, suffix: &str) -> PathBuf {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(p, _)| p.to_str().unwrap().ends_with(suffix))
+        .max_by_key(|(_, b)| b.len())
+        .unwrap_or_else(|| panic!("no {suffix} file"))
+        .0
+}
+
+#[test]
+fn verify_exits_0_clean_and_1_naming_file_and_offset_of_a_flipped_byte() {
+    let key = keygen();
+    let env = [("K", key.as_str())];
+    for kind in [".sst", ".wal", ".vlog", "MANIFEST", "KEYS"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        build_for_verify(d, &env);
+        let out = sealdb_env(&["verify", d, "--key-env", "K", "--json"], &env);
+        assert_eq!(code(&out), 0, "{}", text(&out.stdout));
+        let r = json(&out);
+        assert_eq!(r["ok"], true);
+        assert!(r["files_checked"].as_u64().unwrap() >= 5, "{r}");
+
+        let path = largest(dir.path(), kind);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 30;
+        bytes[at] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let before = snapshot(dir.path());
+
+        let out = sealdb_env(&["verify", d, "--key-env", "K"], &env);
+        assert_eq!(code(&out), 1, "{kind}: {}", text(&out.stdout));
+        let report = text(&out.stdout);
+        let name = path.to_str().unwrap();
+        let line = report
+            .lines()
+            .find(|l| l.starts_with("CORRUPT") && l.contains(name))
+            .unwrap_or_else(|| panic!("{kind}: {report}"));
+        assert!(line.contains(" at offset "), "{line}");
+        let out = sealdb_env(&["verify", d, "--key-env", "K", "--json"], &env);
+        assert_eq!(code(&out), 1);
+        let p = &json(&out)["problems"][0];
+        assert_eq!(p["file"], name, "{kind}");
+        assert!(p["offset"].as_u64().unwrap() < bytes.len() as u64);
+        assert_eq!(snapshot(dir.path()), before, "verify wrote to the directory");
+    }
+}
+
+#[test]
+fn verify_refuses_a_missing_directory_and_a_wrong_kind_of_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing");
+    let out = sealdb(&["verify", missing.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert!(!missing.exists(), "verify created the directory");
+    // A plain database given a key.
+    let d = dir.path().join("plain");
+    let d = d.to_str().unwrap();
+    assert_eq!(code(&sealdb(&["put", d, "k", "v", "--create"])), 0);
+    let key = keygen();
+    let out = sealdb_env(&["verify", d, "--key-env", "K"], &[("K", &key)]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("not encrypted"));
+    assert_eq!(code(&sealdb(&["verify", d])), 0);
+}
+
+#[test]
+fn verify_refuses_a_database_open_in_a_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(code(&sealdb(&["put", d, "k", "v", "--create"])), 0);
+    let db = sealdb::DB::open(sealdb::Options::new(dir.path())).unwrap();
+    let out = sealdb(&["verify", d]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("locked"), "{}", text(&out.stderr));
+    drop(db);
+    assert_eq!(code(&sealdb(&["verify", d])), 0);
+}
+
+#[test]
+fn an_edited_audit_line_breaks_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let key = keygen();
+    let env = [("K", key.as_str())];
+    let run = |args: &[&str]| sealdb_env(&[args, &["--key-env", "K"]].concat(), &env);
+    assert_eq!(code(&run(&["put", d, "k", "v", "--create"])), 0);
+    assert_eq!(code(&run(&["keys", "rotate-data", d])), 0);
+    let out = run(&["audit", d, "--verify"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("rotate_data_key key_id=2"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("chain ok"));
+    let log = dir.path().join("AUDIT.log");
+    let edited = std::fs::read_to_string(&log).unwrap().replace("\"key_id\":2", "\"key_id\":7");
+    std::fs::write(&log, edited).unwrap();
+    let out = run(&["audit", d, "--verify"]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out.stdout).contains("chain BROKEN"), "{}", text(&out.stdout));
+    let out = run(&["verify", d]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out.stdout).contains("AUDIT.log at offset"), "{}", text(&out.stdout));
 }
