@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::io::{names, Fs, StdFs};
 use crate::iter::InternalIterator;
 use crate::key::ValueKind;
-use crate::manifest::{self, ManifestData};
+use crate::manifest::{self, AuditAnchor, ManifestData};
 use crate::options::Cipher;
 use crate::seal::FileHeader;
 use crate::sstable::{BlockCache, Table};
@@ -179,14 +179,23 @@ pub fn verify_audit_log(path: impl AsRef<Path>, master: &MasterKey) -> Result<us
     let ring = open_registry(&StdFs, dir, master)?
         .ok_or_else(|| Error::NotEncrypted(dir.to_path_buf()))?;
     let log = dir.join(crate::crypto::audit::AUDIT_LOG);
-    let bytes = StdFs.read_all(&log)?;
-    crate::crypto::audit::verify(&bytes, &ring.audit_key).map_err(|line| {
-        Error::corruption(
-            &log,
-            line_offset(&bytes, line),
-            format!("audit log MAC chain broken at line {line}"),
-        )
-    })
+    let anchor = manifest::read(&StdFs, dir, Some(&ring))?.audit;
+    let bytes = match StdFs.read_all(&log) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::corruption(&log, 0, "audit log missing"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let n = crate::crypto::audit::verify(&bytes, &ring.audit_keys(), anchor.as_ref())
+        .map_err(|b| broken(&log, &bytes, b))?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// The corruption a broken audit log is: its file, the byte offset and number of the line.
+fn broken(log: &Path, bytes: &[u8], b: crate::crypto::audit::Broken) -> Error {
+    let line = usize::try_from(b.line).unwrap_or(usize::MAX);
+    Error::corruption(log, line_offset(bytes, line), format!("{} (line {line})", b.reason))
 }
 
 /// Verifies the database at `path` offline (see the [module documentation](self)); `master`
@@ -306,7 +315,7 @@ pub fn verify(path: impl AsRef<Path>, master: Option<&MasterKey>) -> Result<Veri
         report.warning(dir.join(name), 0, "unfinished temporary file (the next open removes it)");
     }
     if let Some(ring) = keys {
-        check_audit(&mut report, fs.as_ref(), dir, ring)?;
+        check_audit(&mut report, fs.as_ref(), dir, ring, data.audit.as_ref())?;
     }
     Ok(report)
 }
@@ -469,26 +478,32 @@ fn check_wals(
     Ok(())
 }
 
-fn check_audit(report: &mut VerifyReport, fs: &dyn Fs, dir: &Path, ring: &KeyRing) -> Result<()> {
+fn check_audit(
+    report: &mut VerifyReport,
+    fs: &dyn Fs,
+    dir: &Path,
+    ring: &KeyRing,
+    anchor: Option<&AuditAnchor>,
+) -> Result<()> {
     let path = dir.join(crate::crypto::audit::AUDIT_LOG);
     if !fs.exists(&path) {
-        report.warning(&path, 0, "audit log missing (it is started at the next open)");
+        if anchor.is_some_and(|a| a.lines > 0) {
+            report.problem(&path, 0, "audit log missing: the manifest anchors lines of it");
+        } else {
+            report.warning(&path, 0, "audit log missing (it is started at the next open)");
+        }
         return Ok(());
     }
     let bytes = match fs.read_all(&path) {
         Ok(b) => b,
         Err(e) => return report.record(&path, e.into()),
     };
-    match crate::crypto::audit::verify(&bytes, &ring.audit_key) {
+    match crate::crypto::audit::verify(&bytes, &ring.audit_keys(), anchor) {
         Ok(_) => {
             report.files_checked += 1;
             Ok(())
         }
-        Err(line) => {
-            let offset = line_offset(&bytes, line);
-            report.problem(&path, offset, format!("audit log MAC chain broken at line {line}"));
-            Ok(())
-        }
+        Err(b) => report.record(&path, broken(&path, &bytes, b)),
     }
 }
 
