@@ -32,7 +32,6 @@ use crate::iter::InternalIterator;
 use crate::key::ValueKind;
 use crate::manifest::{self, AuditAnchor, ManifestData};
 use crate::options::Cipher;
-use crate::seal::FileHeader;
 use crate::sstable::{BlockCache, Table};
 use crate::vlog::{Pointer, Recorded, Segment};
 use crate::wal;
@@ -339,8 +338,15 @@ fn check_tables(
             continue;
         }
         let r = (|| -> Result<u64> {
-            let table =
-                Arc::new(Table::open(fs.as_ref(), &path, meta.number, keys, cache.clone())?);
+            let size = have_manifest.then_some(meta.size);
+            let table = Arc::new(Table::open_sized(
+                fs.as_ref(),
+                &path,
+                meta.number,
+                keys,
+                cache.clone(),
+                size,
+            )?);
             if have_manifest && table.key_id() != meta.key_id {
                 return Err(Error::corruption(&path, 16, "table key id differs from the manifest"));
             }
@@ -357,14 +363,6 @@ fn check_tables(
             Ok(blocks) => {
                 report.files_checked += 1;
                 report.blocks_checked += blocks;
-                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-                if have_manifest && size != meta.size {
-                    report.problem(
-                        &path,
-                        size.min(meta.size),
-                        format!("table is {size} bytes, the manifest records {}", meta.size),
-                    );
-                }
             }
             Err(e) => report.record(&path, e)?,
         }
@@ -395,11 +393,7 @@ fn check_segments(
             report.problem(&path, 0, "value-log segment named by the manifest is missing");
             continue;
         }
-        let recorded = match meta.len {
-            Some(len) if !meta.active => Recorded::Closed(len),
-            Some(durable) => Recorded::Active { durable },
-            None => Recorded::Active { durable: FileHeader::len(keys.is_some()) as u64 },
-        };
+        let recorded = Recorded::of(meta, keys.is_some());
         let r = (|| -> Result<u64> {
             let seg = Segment::open(fs, &path, meta.number, keys, recorded)?;
             seg.close();

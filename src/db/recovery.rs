@@ -19,7 +19,6 @@ use crate::key::ValueKind;
 use crate::manifest::{self, ManifestData};
 use crate::memtable::MemTable;
 use crate::options::Options;
-use crate::seal::FileHeader;
 use crate::sstable::BlockCache;
 use crate::vlog::{Pointer, Recorded, VlogSet, VlogWriter};
 use crate::wal::{self, WalWriter};
@@ -227,26 +226,21 @@ fn open_tables(
     let mut version = Version::default();
     for (level, meta) in &data.files {
         let path = names::table(dir, meta.number);
-        // The recorded size first: a table of another length is not the one the manifest names.
-        match fs.open(&path) {
-            Ok(f) if f.len() != meta.size => {
-                return Err(Error::corruption(
-                    &path,
-                    f.len().min(meta.size),
-                    "table size differs from the manifest",
-                ));
+        let table = crate::sstable::Table::open_sized(
+            fs.as_ref(),
+            &path,
+            meta.number,
+            keyref,
+            cache.clone(),
+            Some(meta.size),
+        )
+        .map_err(|e| {
+            if is_not_found(&e) {
+                Error::corruption(&path, 0, "table named by the manifest is missing")
+            } else {
+                e
             }
-            _ => {}
-        }
-        let table =
-            crate::sstable::Table::open(fs.as_ref(), &path, meta.number, keyref, cache.clone())
-                .map_err(|e| {
-                    if is_not_found(&e) {
-                        Error::corruption(&path, 0, "table named by the manifest is missing")
-                    } else {
-                        e
-                    }
-                })?;
+        })?;
         if table.key_id() != meta.key_id {
             return Err(Error::corruption(&path, 16, "table key id differs from the manifest"));
         }
@@ -272,12 +266,7 @@ fn open_segments(
     for meta in &data.segments {
         let n = meta.number;
         let path = names::vlog(dir, n);
-        let recorded = match meta.len {
-            Some(len) if !meta.active => Recorded::Closed(len),
-            Some(durable) => Recorded::Active { durable },
-            // A version-1 manifest recorded no length: walk the whole segment.
-            None => Recorded::Active { durable: FileHeader::len(keyref.is_some()) as u64 },
-        };
+        let recorded = Recorded::of(meta, keyref.is_some());
         let seg = crate::vlog::Segment::open(fs, &path, n, keyref, recorded).map_err(|e| {
             if is_not_found(&e) {
                 Error::corruption(&path, 0, "value-log segment named by the manifest is missing")

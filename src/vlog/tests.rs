@@ -1,0 +1,136 @@
+use super::*;
+use crate::io::StdFs;
+use crate::options::Cipher;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{RngCore, SeedableRng};
+use std::sync::Mutex;
+
+/// A file that records the (offset, length) of every read.
+struct Tracked {
+    inner: Arc<dyn RandomAccessFile>,
+    reads: Mutex<Vec<(u64, usize)>>,
+}
+
+impl RandomAccessFile for Tracked {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.reads.lock().unwrap().push((offset, buf.len()));
+        self.inner.read_exact_at(buf, offset)
+    }
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+}
+
+struct Written {
+    _dir: tempfile::TempDir,
+    seg: Segment,
+    tracked: Arc<Tracked>,
+    /// Recorded length of the segment (the file holds garbage after it).
+    len: u64,
+    /// (pointer, key, sequence, value) in write order.
+    entries: Vec<(Pointer, Vec<u8>, u64, Vec<u8>)>,
+}
+
+/// A closed segment of `n` entries with 4 KiB values (half compressible), followed in its
+/// file by 300 KiB of garbage that is not part of it; reads are tracked.
+fn closed_segment(keys: Option<&KeyRing>, n: u64) -> Written {
+    let dir = tempfile::tempdir().unwrap();
+    let fs: Arc<dyn Fs> = Arc::new(StdFs);
+    let path = dir.path().join("000001.vlog");
+    let mut w = VlogWriter::create(&fs, &path, 1, keys).unwrap();
+    let mut rng = StdRng::seed_from_u64(16);
+    let mut entries = Vec::new();
+    for i in 0..n {
+        let key = format!("key{i:05}").into_bytes();
+        let mut value = vec![b'v'; 4096];
+        rng.fill_bytes(&mut value[..if i % 2 == 0 { 4096 } else { 2048 }]);
+        let ptr = w.add(i + 1, &key, &value, i % 2 == 1);
+        entries.push((ptr, key, i + 1, value));
+    }
+    w.write_staged().unwrap();
+    w.sync().unwrap();
+    let len = w.len();
+    drop(w);
+    let mut garbage = vec![0u8; 300 << 10];
+    rng.fill_bytes(&mut garbage);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut file, &garbage).unwrap();
+    drop(file);
+    let mut seg = Segment::open(&fs, &path, 1, keys, Recorded::Closed(len)).unwrap();
+    let tracked = Arc::new(Tracked { inner: seg.file.clone(), reads: Mutex::new(Vec::new()) });
+    seg.file = tracked.clone();
+    Written { _dir: dir, seg, tracked, len, entries }
+}
+
+fn keyrings() -> Vec<Option<KeyRing>> {
+    vec![None, Some(KeyRing::generate(Cipher::Aes256Gcm).unwrap())]
+}
+
+#[test]
+fn sequential_read_ahead_grows_and_stops_at_the_recorded_length() {
+    for keys in keyrings() {
+        let w = closed_segment(keys.as_ref(), 200);
+        let mut ra = ReadAhead::default();
+        for (ptr, key, seq, value) in &w.entries {
+            assert_eq!(&ra.read(&w.seg, *ptr, key, *seq, None).unwrap(), value);
+        }
+        let reads = w.tracked.reads.lock().unwrap().clone();
+        let last = reads.iter().map(|&(o, n)| o + n as u64).max().unwrap();
+        assert_eq!(last, w.len, "the last window ends exactly at the recorded length");
+        // One entry, then windows of 16, 32, 64, 128 KiB, then 256 KiB ones.
+        let sizes: Vec<usize> = reads.iter().map(|&(_, n)| n).collect();
+        assert_eq!(sizes[0], w.entries[0].0.len as usize, "{sizes:?}");
+        assert_eq!(sizes[1..5], [16 << 10, 32 << 10, 64 << 10, 128 << 10], "{sizes:?}");
+        assert!(sizes.iter().all(|&n| n as u64 <= MAX_READ_AHEAD), "{sizes:?}");
+        assert!(reads.len() < 12, "{} reads for {} entries", reads.len(), w.entries.len());
+    }
+}
+
+#[test]
+fn scattered_pointers_read_one_entry_each_then_hit_the_cache() {
+    for keys in keyrings() {
+        let w = closed_segment(keys.as_ref(), 120);
+        let mut order: Vec<usize> = (0..w.entries.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(7));
+        let cache = BlockCache::new(64 << 20);
+        let mut ra = ReadAhead::default();
+        let mut expect = Vec::new();
+        for &i in &order {
+            let (ptr, key, seq, value) = &w.entries[i];
+            if expect.last().is_some_and(|&(o, n)| o + n as u64 == ptr.offset) {
+                // Sequential to the previous one: it may start a window; skip it.
+                continue;
+            }
+            assert_eq!(&ra.read(&w.seg, *ptr, key, *seq, Some(&cache)).unwrap(), value);
+            expect.push((ptr.offset, ptr.len as usize));
+        }
+        assert_eq!(*w.tracked.reads.lock().unwrap(), expect, "one read of each entry alone");
+        // Again: every value comes from the cache, nothing is read.
+        let mut ra = ReadAhead::default();
+        for &(offset, _) in &expect {
+            let (ptr, key, seq, value) = w.entries.iter().find(|e| e.0.offset == offset).unwrap();
+            assert_eq!(&ra.read(&w.seg, *ptr, key, *seq, Some(&cache)).unwrap(), value);
+        }
+        assert_eq!(w.tracked.reads.lock().unwrap().len(), expect.len());
+        // A pointer whose entry is for another key fails, from the cache or not.
+        let (ptr, _, seq, _) = &w.entries[order[0]];
+        let err = ReadAhead::default().read(&w.seg, *ptr, b"other", *seq, Some(&cache));
+        assert!(err.unwrap_err().is_corruption());
+    }
+}
+
+#[test]
+fn pointer_and_entry_roundtrip() {
+    let p = Pointer { segment: 7, offset: 100, len: 4200 };
+    assert_eq!(Pointer::decode(&p.encode()), Some(p));
+    assert_eq!(Pointer::decode(&p.encode()[..19]), None);
+    let mut payload = Vec::new();
+    put_u64(&mut payload, 9);
+    put_len_prefixed(&mut payload, b"key");
+    payload.extend_from_slice(b"value");
+    assert_eq!(decode_entry(&payload), Ok((9, &b"key"[..], &b"value"[..])));
+    for n in 0..11 {
+        assert!(decode_entry(&payload[..n]).is_err());
+    }
+}
