@@ -24,6 +24,7 @@ pub mod crypto;
 pub mod decode;
 pub mod error;
 pub mod io;
+pub mod objstore;
 pub mod options;
 /// The sealed-block envelope; public for `benches/micro.rs` and the fuzz seed maker only, not
 /// stable API.
@@ -52,3 +53,7 @@ pub use error::{Error, Result};
 pub use iter::Iter;
 pub use options::{Cipher, Encryption, Options};
 pub use verify::{verify, Problem, VerifyReport};
+
+/// The `object_store` crate sealdb is built with: the cold tier and backups take any of its
+/// stores.
+pub use object_store;
