@@ -388,3 +388,58 @@ fn an_edited_audit_line_breaks_the_chain() {
     assert_eq!(code(&out), 1);
     assert!(text(&out.stdout).contains("AUDIT.log at offset"), "{}", text(&out.stdout));
 }
+
+#[test]
+fn info_reports_levels_value_log_and_encryption() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let key = keygen();
+    let env = [("K", key.as_str())];
+    build_for_verify(d, &env);
+    let out = sealdb_env(&["--json", "info", d, "--key-env", "K"], &env);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["encrypted"], true);
+    assert_eq!(v["cipher"], "AES-256-GCM");
+    assert_eq!(v["data_keys"], 2, "{v}");
+    assert_eq!(v["levels"].as_array().unwrap().len(), 7);
+    // The 5000-byte values went to the value log (compressed: they are one repeated letter).
+    assert!(!v["vlog_segments"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["vlog_bytes"].as_u64().unwrap() > 0, "{v}");
+    let files: u64 =
+        v["levels"].as_array().unwrap().iter().map(|l| l["files"].as_u64().unwrap()).sum();
+    assert_eq!(v["table_files"].as_u64().unwrap(), files);
+    // The text form says the same in lines an operator reads.
+    let out = sealdb_env(&["info", d, "--key-env", "K"], &env);
+    assert_eq!(code(&out), 0);
+    let t = text(&out.stdout);
+    assert!(t.contains("encryption     AES-256-GCM"), "{t}");
+    assert!(t.contains("value log"), "{t}");
+    // Plain databases say so.
+    let plain = tempfile::tempdir().unwrap();
+    let p = plain.path().to_str().unwrap();
+    assert_eq!(code(&sealdb(&["put", p, "k", "v", "--create"])), 0);
+    let v = json(&sealdb(&["--json", "info", p]));
+    assert_eq!(v["encrypted"], false);
+    assert!(v.get("cipher").is_none());
+}
+
+#[test]
+fn rekey_moves_everything_to_a_new_master_and_data_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (old, new) = (keygen(), keygen());
+    let env = [("K", old.as_str()), ("NEW", new.as_str())];
+    build_for_verify(d, &env);
+    let out =
+        sealdb_env(&["--json", "keys", "rekey", d, "--key-env", "K", "--new-key-env", "NEW"], &env);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(json(&out)["data_keys"], 1);
+    let out = sealdb_env(&["get", d, "big3", "--key-env", "K"], &env);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("wrong master key"));
+    let out = sealdb_env(&["get", d, "big3", "--key-env", "NEW"], &env);
+    assert_eq!(text(&out.stdout).trim(), "B".repeat(5000));
+    let out = sealdb_env(&["verify", d, "--key-env", "NEW"], &env);
+    assert_eq!(code(&out), 0, "{}", text(&out.stdout));
+}

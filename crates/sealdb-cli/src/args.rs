@@ -1,0 +1,230 @@
+//! The command line: every command, its arguments and its help text (doc comments are the
+//! help that `sealdb --help` and `sealdb COMMAND --help` print).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::keysrc::{KeyArgs, NewKeyArgs};
+
+/// Inspect, verify and manage sealdb databases (an encrypted embedded key-value store).
+///
+/// A key is never given on the command line: commands that need one take --key-env VAR
+/// (64 hex characters in the environment variable VAR), --key-file FILE (64 hex characters or
+/// 32 raw bytes, in a file of mode 0600 owned by you) or --passphrase-env VAR (a passphrase,
+/// stretched with Argon2id). With none of them the database is taken to be unencrypted, unless
+/// it is encrypted and standard input is a terminal: then the key or passphrase is asked for,
+/// without echo.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sealdb",
+    version,
+    after_help = "Exit status: 0 success; 1 corruption found or a check failed; 2 usage or any \
+                  other error (wrong key, locked database, missing directory).\n\nNot yet \
+                  implemented (exit 2): checkpoint, backup, backups, restore, export, import, \
+                  encrypt, decrypt, cold."
+)]
+pub(crate) struct Cli {
+    /// Machine-readable output: one JSON document (JSON lines for `scan`) on stdout.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Print a new random master key (64 hex chars), or write it to a new 0600 file.
+    ///
+    /// The key comes from the operating system's random source. With --out the file is
+    /// created with mode 0600 and never overwritten: an existing FILE is an error (exit 2).
+    /// Keep the key in a secret manager: without it the database cannot be read.
+    Keygen {
+        /// Write the key to this new file (mode 0600) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Show what a database holds: levels, files, sizes, value log, encryption.
+    ///
+    /// Levels with their files and bytes, value-log segments and their garbage, the memtable
+    /// replayed from the WAL, and the encryption: cipher, current data key, keys, bytes left to
+    /// re-encrypt. Opens the database (which replays its WAL).
+    Info(DbArgs),
+    /// Check every tag and crc of every file of a database, offline.
+    ///
+    /// Reads the key registry, the manifest, every SSTable (every block), every value-log
+    /// segment (every entry), every WAL (every record) and the audit log's MAC chain, and
+    /// checks the manifest against the files present. Takes the directory's lock (a database
+    /// open in another process is refused, exit 2) and writes nothing. Each problem is printed
+    /// as FILE at offset N: CHECK. Exit status 1 if any problem is found.
+    Verify(DbArgs),
+    /// Data keys: status, rotate-data, rotate-master, reencrypt.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// List the key events of the audit log, and check its MAC chain with --verify.
+    ///
+    /// AUDIT.log holds one line per key event (open, rotations, re-encryption, key
+    /// destruction) with its time; each line carries an HMAC chained to the previous one, so
+    /// an edited, dropped or reordered line breaks the chain. --verify checks the chain with
+    /// the key registry's audit key (the master key is needed) without opening the database,
+    /// and exits 1 if it is broken.
+    Audit {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Check the MAC chain (exit 1 if broken).
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Print the value stored under KEY (exit 1 if there is none).
+    ///
+    /// The value is printed with bytes outside printable ASCII escaped (\n, \t, \\, \xNN);
+    /// with --json, as {"key": HEX, "value": HEX}.
+    Get {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The key (text, or hex with --hex).
+        key: String,
+        /// KEY is given in hexadecimal.
+        #[arg(long)]
+        hex: bool,
+    },
+    /// Store VALUE under KEY (durably: the WAL is synced before exiting).
+    Put {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The key (text, or hex with --hex).
+        key: String,
+        /// The value (text, or hex with --hex).
+        value: String,
+        /// KEY and VALUE are given in hexadecimal.
+        #[arg(long)]
+        hex: bool,
+        /// Create the database if DIR holds none (encrypted if a key option is given).
+        #[arg(long)]
+        create: bool,
+    },
+    /// Delete KEY (a no-op if absent; durably).
+    Delete {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The key (text, or hex with --hex).
+        key: String,
+        /// KEY is given in hexadecimal.
+        #[arg(long)]
+        hex: bool,
+    },
+    /// List keys and values in key order, optionally under a prefix.
+    ///
+    /// One line per entry: KEY<TAB>VALUE, bytes outside printable ASCII escaped (\n, \t, \\,
+    /// \xNN). With --json, one JSON object per line: {"key": HEX, "value": HEX}.
+    Scan {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only keys starting with this prefix (text, or hex with --hex).
+        #[arg(long, value_name = "P")]
+        prefix: Option<String>,
+        /// At most N entries.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// The prefix is given in hexadecimal.
+        #[arg(long)]
+        hex: bool,
+    },
+    #[command(flatten)]
+    Planned(Planned),
+}
+
+/// Commands of later issues: they say so and exit 2.
+#[derive(Subcommand, Debug)]
+pub(crate) enum Planned {
+    /// Copy a consistent view of a database to a new directory (not yet implemented).
+    Checkpoint(Rest),
+    /// Back a database up to a directory or an S3 prefix (not yet implemented).
+    Backup(Rest),
+    /// List the backups at a target (not yet implemented).
+    Backups(Rest),
+    /// Restore a backup into a new directory (not yet implemented).
+    Restore(Rest),
+    /// Dump a database, sealed unless --plaintext (not yet implemented).
+    Export(Rest),
+    /// Load a dump into a database (not yet implemented).
+    Import(Rest),
+    /// Encrypt an unencrypted database in place (not yet implemented).
+    Encrypt(Rest),
+    /// Decrypt an encrypted database in place (not yet implemented).
+    Decrypt(Rest),
+    /// Cold tier: status, archive, recall (not yet implemented).
+    Cold(Rest),
+}
+
+/// Whatever arguments a planned command is given.
+#[derive(Args, Debug)]
+pub(crate) struct Rest {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub(crate) args: Vec<String>,
+}
+
+/// The data directory and the key options.
+#[derive(Args, Debug)]
+pub(crate) struct DbArgs {
+    /// The database's data directory.
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) key: KeyArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum KeysCommand {
+    /// Per data key: id, age, live bytes and files; the cipher; bytes left to re-encrypt.
+    Status(DbArgs),
+    /// Make a new data key current for every file written from now on.
+    ///
+    /// Older files stay readable under their keys until re-encrypted (`keys reencrypt`, or
+    /// the background compactor). Prints the new key's id.
+    RotateData(DbArgs),
+    /// Re-wrap every data key under a new master key; afterwards only the new key opens it.
+    ///
+    /// The current key is given with the usual key options, the new one with --new-key-env,
+    /// --new-key-file or --new-passphrase-env. The registry is replaced atomically: a crash
+    /// leaves it under the old key or the new one. Rotate after a suspected leak of the
+    /// master key; then also rotate-data and reencrypt if data keys may have leaked.
+    RotateMaster {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        new: NewKeyArgs,
+    },
+    /// Re-encrypt every file under the current data key, then destroy the retired keys.
+    ///
+    /// Runs unthrottled until no live file is sealed under a retired key, then removes those
+    /// keys from the registry. Shows a progress bar on a terminal.
+    Reencrypt(DbArgs),
+    /// Incident response: new master key, new data key, every file re-encrypted, old keys gone.
+    ///
+    /// For a master key or a copy of KEYS that may have leaked: makes the new master key
+    /// (--new-key-env, --new-key-file or --new-passphrase-env) and a new data key current,
+    /// re-encrypts every live file under the new data key (unthrottled), and destroys every old
+    /// data key. Afterwards the old master key is refused and no old copy of KEYS holds a key
+    /// that opens a file in use. A crash part-way leaves a database the new key opens; run the
+    /// command again (with the new key as the current one) or `keys reencrypt` to finish.
+    Rekey {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        new: NewKeyArgs,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn command_definition_is_valid() {
+        // clap's own consistency checks (duplicate names, conflicting settings).
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,59 @@
+//! What every command shares: opening a database with its key, argument bytes, confirmations.
+
+use std::path::Path;
+
+use sealdb::{Encryption, Error, Options, DB};
+use serde_json::json;
+
+use crate::args::DbArgs;
+
+/// Prints a one-word confirmation (`{"ok": true}` with --json) on stdout.
+pub(crate) fn done(json: bool, what: &str) {
+    if json {
+        println!("{}", json!({"ok": true, "result": what}));
+    } else {
+        println!("{what}");
+    }
+}
+
+/// A key, value or prefix argument as bytes.
+pub(crate) fn arg_bytes(s: &str, hex: bool, what: &str) -> sealdb::Result<Vec<u8>> {
+    if hex {
+        hex::decode(s.trim())
+            .map_err(|_| Error::InvalidArgument(format!("{what} is not valid hexadecimal")))
+    } else {
+        Ok(s.as_bytes().to_vec())
+    }
+}
+
+/// Refuses a directory that holds no database (so that a typo does not create one).
+pub(crate) fn require_database(dir: &Path) -> sealdb::Result<()> {
+    if dir.join("MANIFEST").exists() || dir.join("KEYS").exists() {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "no sealdb database at {} (put --create makes one)",
+            dir.display()
+        )))
+    }
+}
+
+/// Opens the database in `args.dir` with its key, keeping the cipher its registry records.
+pub(crate) fn open(args: &DbArgs, create: bool) -> sealdb::Result<DB> {
+    if !create {
+        require_database(&args.dir)?;
+    }
+    // No background threads: a command's work is done inline and nothing else runs meanwhile
+    // (no automatic rotation or throttled re-encryption while `keys status` reads the state).
+    let mut options = Options::new(&args.dir).background_work(false);
+    if let Some(key) = args.key.master_key_for(&args.dir)? {
+        // Checked before the open: a wrong key is refused having written nothing.
+        let cipher = sealdb::verify::registry_cipher(&args.dir, &key)?;
+        let mut enc = Encryption::new(key);
+        if let Some(c) = cipher {
+            enc = enc.cipher(c);
+        }
+        options = options.with_encryption(enc);
+    }
+    DB::open(options)
+}
