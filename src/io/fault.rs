@@ -43,6 +43,7 @@ struct State {
     random: Option<(f64, u64)>,
     injected: u64,
     written: u64,
+    file_syncs: u64,
 }
 
 impl State {
@@ -120,6 +121,10 @@ impl FaultFs {
     pub fn bytes_written(&self) -> u64 {
         self.state.lock().written
     }
+    /// File fsyncs (not directory ones) that reached the device so far.
+    pub fn file_syncs(&self) -> u64 {
+        self.state.lock().file_syncs
+    }
     /// Faults injected so far.
     pub fn injected(&self) -> u64 {
         self.state.lock().injected
@@ -156,7 +161,10 @@ impl WritableFile for FaultWritable {
     }
     fn sync(&mut self) -> io::Result<()> {
         match self.fs.check(FaultOp::Sync) {
-            None => self.inner.sync(),
+            None => {
+                self.fs.state.lock().file_syncs += 1;
+                self.inner.sync()
+            }
             Some(f) => Err(error(f)),
         }
     }

@@ -46,6 +46,8 @@ pub(crate) struct WalWriter {
     buf: Vec<u8>,
     /// Offer records to LZ4 (`Options::compression`).
     compress: bool,
+    /// Bytes made durable by the last successful fsync.
+    synced: u64,
 }
 
 impl WalWriter {
@@ -65,7 +67,8 @@ impl WalWriter {
         // The directory entry too: a write acknowledged by `sync()` into this WAL must not
         // vanish with an entry a power loss forgot.
         fs.sync_dir(path.parent().unwrap_or(Path::new(".")))?;
-        Ok(WalWriter { file, cipher, next_nonce: 1, buf: Vec::new(), compress })
+        let synced = file.len();
+        Ok(WalWriter { file, cipher, next_nonce: 1, buf: Vec::new(), compress, synced })
     }
 
     /// Seals `payload` as one record and hands it to the OS.
@@ -87,9 +90,14 @@ impl WalWriter {
         self.sync()
     }
 
-    /// fsyncs the WAL.
+    /// fsyncs the WAL; with nothing appended since the last successful fsync (`DB::sync` after
+    /// synced writes), there is nothing to make durable and no fsync is issued.
     pub(crate) fn sync(&mut self) -> Result<()> {
+        if self.synced == self.file.len() {
+            return Ok(());
+        }
         self.file.sync()?;
+        self.synced = self.file.len();
         Ok(())
     }
 
