@@ -24,6 +24,8 @@ mod gc;
 mod iters;
 mod jobs;
 pub(crate) mod keys;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod read;
 mod read_only;
 mod recovery;

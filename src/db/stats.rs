@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::compaction::KeyRange;
 use super::version::Version;
-use super::DB;
+use super::{Inner, DB};
 use crate::error::Result;
 use crate::manifest::NUM_LEVELS;
 
@@ -238,7 +238,23 @@ impl DB {
     /// Figures about the database now: tables per level, memtables, block-cache hits and
     /// misses, write stalls, value-log segments and their garbage, work in progress.
     pub fn stats(&self) -> Stats {
-        let inner = &self.inner;
+        self.inner.stats()
+    }
+
+    /// Publishes [`DB::stats`] through the `metrics` crate facade, to whichever recorder the
+    /// application installed (cargo feature `metrics`). A database with background work also
+    /// publishes about once a second from its background thread. The metric names are listed
+    /// in `docs/design.md`, "Statistics and metrics".
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        super::metrics::publish(&self.inner.dir, &self.inner.stats());
+    }
+}
+
+impl Inner {
+    /// [`DB::stats`].
+    pub(crate) fn stats(&self) -> Stats {
+        let inner = self;
         let (version, memtable_bytes, frozen, vlog) = {
             let st = inner.state.lock();
             let mem = st.mem.approximate_size()
@@ -290,14 +306,14 @@ impl DB {
     }
 }
 
-impl DB {
+impl Inner {
     /// Files and bytes of live tables and value-log segments sealed under a data key other
     /// than the current one or under another cipher: what re-encryption has left to do.
     fn reencrypt_left(&self) -> (u64, u64) {
-        let Some(ring) = self.inner.keys() else { return (0, 0) };
+        let Some(ring) = self.keys() else { return (0, 0) };
         let current = (ring.current().id, crate::seal::alg_id(Some(ring.cipher())));
         let (version, vlog) = {
-            let st = self.inner.state.lock();
+            let st = self.state.lock();
             (st.version.clone(), st.vlog.clone())
         };
         let tables = version
