@@ -157,6 +157,33 @@ fn a_read_only_session_leaves_every_byte_as_it_was() {
     }
 }
 
+/// The key figures and the audit check read what a writable open would, and write nothing.
+#[test]
+fn key_status_and_audit_check_work_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), Mode::Aes);
+    let db = open(options(dir.path(), Mode::Aes));
+    let retired = db.encryption_status().unwrap().current_key_id;
+    db.rotate_data_key().unwrap();
+    db.close().unwrap();
+    let before = dir_contents(dir.path());
+    let db = open(read_only(dir.path(), Mode::Aes));
+    let status = db.encryption_status().expect("encrypted");
+    assert_eq!(status.keys.len(), 2, "the retired key and the current one");
+    assert_ne!(status.current_key_id, retired);
+    let s = db.stats();
+    assert!(s.reencrypt_files_left >= 2, "tables and segments under the retired key: {s:?}");
+    assert!(s.reencrypt_bytes_left > 0);
+    assert_eq!(status.reencrypt_bytes_left, s.reencrypt_bytes_left);
+    let lines = db.verify_audit_log().unwrap();
+    assert!(lines >= 3, "opens and the rotation are logged: {lines} lines");
+    db.close().unwrap();
+    assert!(dir_contents(dir.path()) == before, "the read-only session wrote");
+    // A writable open appends its own `open` line, after those the read-only check counted.
+    let db = open(options(dir.path(), Mode::Aes));
+    assert_eq!(db.verify_audit_log().unwrap(), lines + 1);
+}
+
 #[test]
 fn a_missing_database_is_not_found_and_nothing_is_created() {
     let parent = tempfile::tempdir().unwrap();

@@ -409,6 +409,9 @@ impl DB {
     /// [`Error::Corruption`](crate::Error::Corruption) naming the file and line (in the offset
     /// field).
     pub fn verify_audit_log(&self) -> Result<usize> {
+        if self.inner.read_only.is_some() {
+            return self.inner.verify_audit_log_read_only();
+        }
         keys::verify_audit_log(&self.inner)
     }
 
@@ -444,7 +447,7 @@ impl DB {
             current_key_id: ring.current().id,
             cipher: ring.cipher(),
             keys,
-            reencrypt_bytes_left: keys::bytes_left(&self.inner),
+            reencrypt_bytes_left: self.inner.reencrypt_left().1,
         })
     }
 }

@@ -72,6 +72,27 @@ impl Inner {
         Ok(())
     }
 
+    /// `DB::verify_audit_log` of a read-only database: the audit log on disk checked with
+    /// the audit keys of the registry read at open, against the anchor of the manifest on
+    /// disk (nothing is appended, so the two agree unless a writer is at work beside it).
+    pub(crate) fn verify_audit_log_read_only(&self) -> Result<usize> {
+        let Some(ring) = self.keys() else {
+            return Err(Error::InvalidArgument("the database is not encrypted".into()));
+        };
+        let path = self.dir.join(crate::crypto::audit::AUDIT_LOG);
+        let anchor = manifest::read(self.fs.as_ref(), &self.dir, Some(&ring))?.audit;
+        let bytes = match self.fs.read_all(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::corruption(&path, 1, "audit log missing"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let n = crate::crypto::audit::verify(&bytes, &ring.audit_keys(), anchor.as_ref())
+            .map_err(|b| Error::corruption(&path, b.line, b.reason))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     /// The WAL and active value-log segment, locked; [`Error::ReadOnly`] when the database was
     /// opened read-only (it has neither).
     pub(super) fn logs(&self) -> Result<MappedMutexGuard<'_, WalState>> {

@@ -309,7 +309,7 @@ impl Inner {
 impl Inner {
     /// Files and bytes of live tables and value-log segments sealed under a data key other
     /// than the current one or under another cipher: what re-encryption has left to do.
-    fn reencrypt_left(&self) -> (u64, u64) {
+    pub(super) fn reencrypt_left(&self) -> (u64, u64) {
         let Some(ring) = self.keys() else { return (0, 0) };
         let current = (ring.current().id, crate::seal::alg_id(Some(ring.cipher())));
         let (version, vlog) = {
