@@ -312,7 +312,7 @@ pub(super) fn replay_wals(
     (vlog, was_active): (&VlogSet, Option<u64>),
     keyref: Option<&KeyRing>,
 ) -> Result<(Arc<MemTable>, u64)> {
-    let recovered = Arc::new(MemTable::new(wals.last().copied().unwrap_or(0)));
+    let recovered = Arc::new(MemTable::new(wals.last().copied().unwrap_or(data.log_number)));
     let newest_segment = data.segments.iter().map(|s| s.number).max().unwrap_or(0);
     let mut last_seq = data.last_sequence;
     let mut replayed = Vec::with_capacity(wals.len());
