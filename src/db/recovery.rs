@@ -23,7 +23,7 @@ use crate::sstable::BlockCache;
 use crate::vlog::{Pointer, Recorded, VlogSet, VlogWriter};
 use crate::wal::{self, WalWriter};
 
-pub(super) fn is_not_found(e: &Error) -> bool {
+fn is_not_found(e: &Error) -> bool {
     matches!(e, Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
 }
 
