@@ -82,6 +82,12 @@ pub enum Error {
     /// The database is shutting down.
     #[error("the database is closed")]
     Closed,
+
+    /// The database was opened with `Options::read_only(true)`: every call that would write
+    /// (a put, delete, batch, sync, flush, compaction, key rotation or re-encryption) is
+    /// refused, with nothing written.
+    #[error("the database at {0} is open read-only: writes are refused")]
+    ReadOnly(PathBuf),
 }
 
 impl Error {

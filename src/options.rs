@@ -139,6 +139,8 @@ pub struct Options {
     pub(crate) create_if_missing: bool,
     /// Refuse to open a database that already exists. Default off.
     pub(crate) error_if_exists: bool,
+    /// Open without writing anything to the directory. Default off.
+    pub(crate) read_only: bool,
 }
 
 impl Options {
@@ -165,6 +167,7 @@ impl Options {
             background_work: true,
             create_if_missing: true,
             error_if_exists: false,
+            read_only: false,
             value_threshold: 2 << 10,
             vlog_segment_size: 64 << 20,
             vlog_gc_ratio: 0.5,
@@ -185,6 +188,23 @@ impl Options {
     #[must_use]
     pub fn error_if_exists(mut self, on: bool) -> Options {
         self.error_if_exists = on;
+        self
+    }
+
+    /// Opens the database read-only (default off): the open writes nothing to the directory
+    /// (no lock file is created, no manifest, key registry, audit line or new WAL is written,
+    /// the WALs are replayed into memory only, no file is removed and no background thread
+    /// starts), and every call that would write is refused with
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly). A path without a database is
+    /// [`Error::NotFound`](crate::Error::NotFound).
+    ///
+    /// It may open beside a process that has the database open for writing: it reads a
+    /// consistent view of the database as of its open (retrying when the writer replaced the
+    /// files it was reading) and keeps it, ignoring later writes, until closed and reopened.
+    /// See `docs/design.md`, "Read-only open", for how it coexists with a writer.
+    #[must_use]
+    pub fn read_only(mut self, on: bool) -> Options {
+        self.read_only = on;
         self
     }
 

@@ -94,5 +94,7 @@ pub(crate) fn gc_worker(inner: &Inner) {
         if let Err(e) = super::keys::maintain(inner) {
             fail(inner, "key maintenance failed", &e);
         }
+        #[cfg(feature = "metrics")]
+        super::metrics::publish(&inner.dir, &inner.stats());
     }
 }

@@ -14,6 +14,7 @@ use crate::vlog::{Pointer, Segment};
 /// is deleted once no reader holds it.
 pub(super) fn gc_segment(inner: &Inner, seg: &Arc<Segment>) -> Result<()> {
     const BATCH_BYTES: usize = 1 << 20;
+    let _running = super::stats::Running::start(&inner.counters.gc_running);
     let mut batch = WriteBatch::new();
     let mut live = 0u64;
     seg.scan(|e| {
@@ -46,6 +47,7 @@ pub(super) fn gc_segment(inner: &Inner, seg: &Arc<Segment>) -> Result<()> {
     }
     inner.install_sv(&st);
     seg.mark_obsolete();
+    inner.counters.gc_segments.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(segment = seg.number, live_bytes = live, "value-log segment collected");
     Ok(())
 }

@@ -243,6 +243,7 @@ pub(crate) fn flush_one(inner: &Inner) -> Result<bool> {
     drop(old_version);
     inner.bg_cv.notify_all();
     drop(st);
+    inner.counters.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _ = inner.fs.remove(&names::wal(&inner.dir, imm.wal_number));
     Ok(true)
 }
@@ -301,6 +302,7 @@ pub(super) fn run(inner: &Inner, c: &Compaction) -> Result<()> {
     }
     inner.install_sv(&st);
     inner.bg_cv.notify_all();
+    inner.counters.compactions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 

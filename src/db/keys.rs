@@ -151,6 +151,7 @@ fn admin_of(inner: &Inner) -> Result<&KeyAdmin> {
 
 /// Makes a new data key current for every file written from now on; returns its id.
 pub(crate) fn rotate_data_key(inner: &Inner) -> Result<u32> {
+    inner.refuse_read_only()?;
     let ka = admin_of(inner)?;
     let id = {
         let mut admin = ka.admin.lock();
@@ -177,6 +178,7 @@ pub(crate) fn rotate_data_key(inner: &Inner) -> Result<u32> {
 /// themselves do not change: an old copy of `KEYS` opened with the old master key still
 /// yields them (see [`rekey`]).
 pub(crate) fn rotate_master_key(inner: &Inner, new: &MasterKey) -> Result<()> {
+    inner.refuse_read_only()?;
     let ka = admin_of(inner)?;
     let kek = new.resolve_new()?;
     {
@@ -194,6 +196,7 @@ pub(crate) fn rotate_master_key(inner: &Inner, new: &MasterKey) -> Result<()> {
 /// live file re-encrypted and every old data key destroyed. Afterwards neither the old master
 /// key nor any old copy of `KEYS` opens a file in use.
 pub(crate) fn rekey(inner: &Inner, new: &MasterKey) -> Result<()> {
+    inner.refuse_read_only()?;
     let ka = admin_of(inner)?;
     let kek = new.resolve_new()?;
     {
@@ -388,7 +391,7 @@ pub(crate) fn destroy_retired(inner: &Inner) -> Result<Vec<u32>> {
     // No file can be in the making under an old key while these are held (in the lock order
     // stated on `Inner`).
     let _gc = inner.gc_lock.lock();
-    let ws = inner.wal.lock();
+    let ws = inner.logs()?;
     let _c = inner.compaction_lock.lock();
     let _f = inner.flush_lock.lock();
     let mut live = std::collections::HashSet::new();
@@ -429,6 +432,7 @@ pub(crate) fn destroy_retired(inner: &Inner) -> Result<Vec<u32>> {
 
 /// Runs the re-encryption compactor to completion, unthrottled, then destroys retired keys.
 pub(crate) fn reencrypt(inner: &Inner) -> Result<()> {
+    inner.refuse_read_only()?;
     let ka = admin_of(inner)?;
     let left = bytes_left(inner);
     ka.audit("reencrypt_start", &[("bytes_left", left)]);

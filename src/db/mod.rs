@@ -4,6 +4,7 @@
 //! | to read how ...                                              | open            |
 //! | ------------------------------------------------------------ | --------------- |
 //! | open and recovery work (scan, keys, tables, WAL replay)      | `recovery.rs`   |
+//! | a read-only open loads a view, beside a writer too           | `read_only.rs`  |
 //! | a write reaches the WAL and memtable (group commit, stalls)  | `write.rs`      |
 //! | a read finds a key (`get`, the shared read methods)          | `read.rs`       |
 //! | iterators are built over a super-version                     | `iters.rs`      |
@@ -23,7 +24,10 @@ mod gc;
 mod iters;
 mod jobs;
 pub(crate) mod keys;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod read;
+mod read_only;
 mod recovery;
 mod stats;
 pub(crate) mod version;
@@ -138,12 +142,15 @@ pub(crate) struct Inner {
     last_seq: AtomicU64,
     queue: Mutex<Queue>,
     queue_cv: Condvar,
-    wal: Mutex<WalState>,
+    /// `None` when opened read-only (see [`Inner::logs`]).
+    wal: Mutex<Option<WalState>>,
     pub(crate) flush_lock: Mutex<()>,
     pub(crate) compaction_lock: Mutex<()>,
     pub(crate) gc_lock: Mutex<()>,
     /// Counters for [`DB::stats`].
     pub(crate) counters: stats::Counters,
+    /// Set when opened read-only: every write is refused.
+    pub(crate) read_only: Option<read_only::ReadOnly>,
     _lock: Box<dyn DirLock>,
 }
 
@@ -335,10 +342,12 @@ impl DB {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        let mut ws = self.inner.wal.lock();
+        let mut guard = self.inner.wal.lock();
+        // Read-only: nothing was written, nothing is synced or recorded.
+        let Some(ws) = guard.as_mut() else { return Ok(()) };
         ws.vlog.sync()?;
         ws.writer.sync()?;
-        drop(ws);
+        drop(guard);
         // A clean close records the rotation counter and the audit anchor as they are now
         // (unless a failure left the state in doubt).
         let mut st = self.inner.state.lock();
@@ -400,12 +409,15 @@ impl DB {
     /// [`Error::Corruption`](crate::Error::Corruption) naming the file and line (in the offset
     /// field).
     pub fn verify_audit_log(&self) -> Result<usize> {
+        if self.inner.read_only.is_some() {
+            return self.inner.verify_audit_log_read_only();
+        }
         keys::verify_audit_log(&self.inner)
     }
 
     /// Key ids, cipher and live bytes per data key; `None` when not encrypted.
     pub fn encryption_status(&self) -> Option<EncryptionStatus> {
-        let ring = self.inner.keys.as_ref()?.ring();
+        let ring = self.inner.keys()?;
         let mut per_key: HashMap<u32, (u64, u64)> = HashMap::new();
         let version = self.inner.state.lock().version.clone();
         for (_, f) in version.all_files() {
@@ -413,8 +425,7 @@ impl DB {
             e.0 += f.meta.size;
             e.1 += 1;
         }
-        {
-            let ws = self.inner.wal.lock();
+        if let Some(ws) = &*self.inner.wal.lock() {
             let e = per_key.entry(ws.writer.key_id()).or_default();
             e.0 += ws.writer.len();
             e.1 += 1;
@@ -436,7 +447,7 @@ impl DB {
             current_key_id: ring.current().id,
             cipher: ring.cipher(),
             keys,
-            reencrypt_bytes_left: keys::bytes_left(&self.inner),
+            reencrypt_bytes_left: self.inner.reencrypt_left().1,
         })
     }
 }
@@ -494,7 +505,10 @@ impl Inner {
 
     /// The current key ring (`None` when unencrypted).
     pub(crate) fn keys(&self) -> Option<Arc<KeyRing>> {
-        self.keys.as_ref().map(keys::KeyAdmin::ring)
+        self.keys
+            .as_ref()
+            .map(keys::KeyAdmin::ring)
+            .or_else(|| self.read_only.as_ref()?.ring.clone())
     }
 
     /// Counts bytes sealed under the current data key (for rotation by volume).

@@ -81,6 +81,9 @@ fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRi
 
 /// Opens the database: each step below is one function of this file, in this order.
 pub(super) fn open_inner(options: &Options) -> Result<Inner> {
+    if options.read_only {
+        return super::read_only::open(options);
+    }
     let fs = options.fs.clone();
     let dir = options.path.clone();
     check_open_flags(options, fs.as_ref(), &dir)?;
@@ -94,7 +97,7 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     let version = open_tables(&fs, &dir, &data, keyref, &cache)?;
     let (vlog, was_active) = open_segments(&fs, &dir, &data, keyref, &cache)?;
     let (recovered, last_seq) =
-        replay_wals(fs.as_ref(), &dir, &scan.wals, &data, (&vlog, was_active), keyref)?;
+        replay_wals(fs.as_ref(), &dir, &scan.wals, None, &data, (&vlog, was_active), keyref)?;
     let inner = start(options, lock, loaded, &mut data, version, vlog, cache, last_seq)?;
     install_recovered(&inner, &recovered)?;
     remove_obsolete(fs.as_ref(), &dir, scan);
@@ -216,7 +219,7 @@ fn scan_dir(
 }
 
 /// Opens every table the manifest names.
-fn open_tables(
+pub(super) fn open_tables(
     fs: &Arc<dyn Fs>,
     dir: &Path,
     data: &ManifestData,
@@ -254,7 +257,7 @@ fn open_tables(
 /// Opens the value-log segments the manifest names, each checked against its recorded
 /// length; returns them with the number of the one that was active. That one may end in a
 /// torn tail past its durable mark; every other one is whole. From here on all are closed.
-fn open_segments(
+pub(super) fn open_segments(
     fs: &Arc<dyn Fs>,
     dir: &Path,
     data: &ManifestData,
@@ -295,21 +298,35 @@ fn open_segments(
 /// points at a value GC collected: GC rewrote it under a newer sequence later in the log if
 /// it was still the key's newest value, so the op is skipped. (Segments enter the manifest
 /// before any entry is written to them.)
-fn replay_wals(
+///
+/// A read-only open passes the WALs' bytes, read before the segments were opened
+/// (`preloaded`): a pointer into a segment newer than every one the manifest names then means
+/// a writer started it after the manifest was read, and is [`Error::Corruption`] that the
+/// read-only open answers by reading the manifest again.
+pub(super) fn replay_wals(
     fs: &dyn Fs,
     dir: &Path,
     wals: &[u64],
+    preloaded: Option<&std::collections::HashMap<u64, Vec<u8>>>,
     data: &ManifestData,
     (vlog, was_active): (&VlogSet, Option<u64>),
     keyref: Option<&KeyRing>,
 ) -> Result<(Arc<MemTable>, u64)> {
-    let recovered = Arc::new(MemTable::new(0));
+    let recovered = Arc::new(MemTable::new(wals.last().copied().unwrap_or(data.log_number)));
+    let newest_segment = data.segments.iter().map(|s| s.number).max().unwrap_or(0);
     let mut last_seq = data.last_sequence;
     let mut replayed = Vec::with_capacity(wals.len());
     let mut ended: Option<u64> = None;
     for &n in wals {
         let path = names::wal(dir, n);
-        let r = wal::replay(fs, &path, n, keyref, |payload| {
+        let read;
+        let bytes = if let Some(m) = preloaded {
+            m.get(&n).map_or(&[][..], Vec::as_slice)
+        } else {
+            read = fs.read_all(&path)?;
+            &read[..]
+        };
+        let r = wal::replay_bytes(bytes, &path, n, keyref, |payload| {
             if let Some(segment) = ended {
                 return Err(Error::corruption(
                     names::vlog(dir, segment),
@@ -319,6 +336,7 @@ fn replay_wals(
                 ));
             }
             let mut lost = None;
+            let mut newer = None;
             let mut malformed = false;
             wal::decode_ops(payload, |op| {
                 if op.kind != ValueKind::Pointer {
@@ -328,7 +346,12 @@ fn replay_wals(
                     malformed = true;
                     return;
                 };
-                let Some(s) = vlog.segments.get(&p.segment) else { return };
+                let Some(s) = vlog.segments.get(&p.segment) else {
+                    if preloaded.is_some() && p.segment > newest_segment {
+                        newer = Some(p.segment);
+                    }
+                    return;
+                };
                 let whole = p
                     .offset
                     .checked_add(u64::from(p.len))
@@ -338,6 +361,13 @@ fn replay_wals(
                 }
             })
             .map_err(|why| Error::corruption(&path, 0, why))?;
+            if let Some(segment) = newer {
+                return Err(Error::corruption(
+                    names::vlog(dir, segment),
+                    0,
+                    "a WAL record points into a value-log segment the manifest does not name yet",
+                ));
+            }
             if malformed {
                 return Err(Error::corruption(
                     &path,
@@ -447,17 +477,18 @@ fn start(
         last_seq: AtomicU64::new(last_seq),
         queue: Mutex::new(Queue::default()),
         queue_cv: Condvar::new(),
-        wal: Mutex::new(WalState {
+        wal: Mutex::new(Some(WalState {
             writer,
             vlog: vlog_writer,
             mem,
             ops: Vec::new(),
             record: Vec::new(),
-        }),
+        })),
         flush_lock: Mutex::new(()),
         compaction_lock: Mutex::new(()),
         gc_lock: Mutex::new(()),
         counters: super::stats::Counters::default(),
+        read_only: None,
         _lock: lock,
     };
     Ok(inner)

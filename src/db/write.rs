@@ -66,6 +66,7 @@ fn replicate(e: &Error) -> Error {
         Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
         Error::Poisoned(s) => Error::Poisoned(s.clone()),
         Error::Closed => Error::Closed,
+        Error::ReadOnly(p) => Error::ReadOnly(p.clone()),
         other => Error::Poisoned(other.to_string()),
     }
 }
@@ -90,7 +91,7 @@ impl Inner {
     /// Whether the WAL or the active value-log segment is sealed under a key or cipher other
     /// than the current one.
     pub(crate) fn logs_stale(&self, ring: &KeyRing) -> bool {
-        let ws = self.wal.lock();
+        let Ok(ws) = self.logs() else { return false };
         let cur = (ring.current().id, crate::seal::alg_id(Some(ring.cipher())));
         (ws.writer.key_id(), ws.writer.alg()) != cur
             || (ws.vlog.segment.key_id(), ws.vlog.segment.alg()) != cur
@@ -99,7 +100,7 @@ impl Inner {
     /// Starts a new WAL (freezing the memtable) and a new value-log segment, both under the
     /// current key.
     pub(crate) fn start_new_logs(&self) -> Result<()> {
-        let mut ws = self.wal.lock();
+        let mut ws = self.logs()?;
         self.check_writable()?;
         self.switch_memtable(&mut ws)?;
         self.switch_vlog(&mut ws)
@@ -131,6 +132,7 @@ impl Inner {
     /// Group commit: queue the batch; the first writer without a leader becomes leader and
     /// writes everything queued as one WAL record with one (optional) fsync.
     pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        self.refuse_read_only()?;
         for (_, k, v) in &batch.ops {
             check_sizes(k, v)?;
         }
@@ -202,7 +204,7 @@ impl Inner {
     }
 
     fn write_group(&self, group: &[Pending]) -> Result<()> {
-        let mut guard = self.wal.lock();
+        let mut guard = self.logs()?;
         let count: usize = group.iter().map(|p| p.batch.len()).sum();
         let sync = self.tuning.sync_writes || group.iter().any(|p| p.sync);
         if count > 0 {
@@ -341,7 +343,7 @@ impl Inner {
     /// Makes the active value-log segment collectable by starting a new one, if it holds any
     /// entry.
     pub(crate) fn seal_active_segment(&self) -> Result<()> {
-        let mut ws = self.wal.lock();
+        let mut ws = self.logs()?;
         self.check_writable()?;
         if ws.vlog.len() > ws.vlog.segment.header_len {
             self.switch_vlog(&mut ws)?;
@@ -439,7 +441,7 @@ impl Inner {
 
     pub(super) fn flush(&self) -> Result<()> {
         {
-            let mut ws = self.wal.lock();
+            let mut ws = self.logs()?;
             self.check_writable()?;
             if !ws.mem.is_empty() {
                 self.switch_memtable(&mut ws)?;

@@ -239,4 +239,7 @@ impl Fs for FaultFs {
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
         StdFs.lock(path)
     }
+    fn lock_shared(&self, path: &Path) -> io::Result<Option<Box<dyn DirLock>>> {
+        StdFs.lock_shared(path)
+    }
 }

@@ -77,6 +77,12 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Takes an exclusive lock on `path` (created if missing) or fails with `WouldBlock`.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+    /// Takes a shared lock on `path` if it exists, never creating it: `None` when it is
+    /// missing, `WouldBlock` while another handle holds the exclusive lock.
+    fn lock_shared(&self, path: &Path) -> io::Result<Option<Box<dyn DirLock>>> {
+        let _ = path;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this file system has no shared locks"))
+    }
 }
 
 /// Mode of every file sealdb creates (unix): owner read and write only.
@@ -248,6 +254,18 @@ impl Fs for StdFs {
         narrow_mode(&file).map_err(at(path))?;
         match file.try_lock() {
             Ok(()) => Ok(Box::new(StdLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(fs::TryLockError::Error(e)) => Err(at(path)(e)),
+        }
+    }
+    fn lock_shared(&self, path: &Path) -> io::Result<Option<Box<dyn DirLock>>> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(at(path)(e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(Box::new(StdLock { _file: file }))),
             Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
             Err(fs::TryLockError::Error(e)) => Err(at(path)(e)),
         }

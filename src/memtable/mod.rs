@@ -58,6 +58,17 @@ impl MemTable {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Entries (every version and tombstone) whose user key lies in [`lo`, `hi`] (`None`:
+    /// unbounded), counted by walking them.
+    pub(crate) fn count_range(&self, lo: Option<&[u8]>, hi: Option<&[u8]>) -> u64 {
+        let start = lo.map(|l| MemKey::new(l, MAX_SEQ));
+        let from = start.as_ref().map_or(Bound::Unbounded, Bound::Included);
+        self.map
+            .range((from, Bound::Unbounded))
+            .take_while(|e| hi.is_none_or(|h| e.key().user.as_slice() <= h))
+            .count() as u64
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

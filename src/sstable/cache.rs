@@ -39,8 +39,17 @@ impl Weighter<(u64, u64), Cached> for CacheWeighter {
 /// A sharded, weighted cache of opened blocks and values.
 pub(crate) struct BlockCache {
     cache: Option<Cache<(u64, u64), Cached, CacheWeighter>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    /// Hits and misses of SSTable block lookups, then of value-log value lookups.
+    counts: [AtomicU64; 4],
+}
+
+/// Hits and misses of the cache's two kinds of lookup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CacheCounts {
+    pub(crate) block_hits: u64,
+    pub(crate) block_misses: u64,
+    pub(crate) value_hits: u64,
+    pub(crate) value_misses: u64,
 }
 
 impl BlockCache {
@@ -49,15 +58,18 @@ impl BlockCache {
             let items = (capacity_bytes / 4096).max(16) as usize;
             Cache::with_weighter(items, capacity_bytes, CacheWeighter)
         });
-        BlockCache { cache, hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+        BlockCache { cache, counts: Default::default() }
     }
-    /// Lookups answered and not answered so far (every lookup misses when the cache is off).
-    pub(crate) fn counts(&self) -> (u64, u64) {
-        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    /// Lookups answered and not answered so far, by kind (every lookup misses when the cache
+    /// is off).
+    pub(crate) fn detailed_counts(&self) -> CacheCounts {
+        let c = |i: usize| self.counts[i].load(Ordering::Relaxed);
+        CacheCounts { block_hits: c(0), block_misses: c(1), value_hits: c(2), value_misses: c(3) }
     }
-    fn count<T>(&self, found: Option<T>) -> Option<T> {
-        let c = if found.is_some() { &self.hits } else { &self.misses };
-        c.fetch_add(1, Ordering::Relaxed);
+    /// Counts a lookup of a block (`value` false) or a value.
+    fn count<T>(&self, value: bool, found: Option<T>) -> Option<T> {
+        let i = usize::from(value) * 2 + usize::from(found.is_none());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
         found
     }
     pub(crate) fn get(&self, file: u64, offset: u64) -> Option<Arc<Block>> {
@@ -65,7 +77,7 @@ impl BlockCache {
             Some(Cached::Block(b)) => Some(b),
             _ => None,
         };
-        self.count(found)
+        self.count(false, found)
     }
     pub(crate) fn insert(&self, file: u64, offset: u64, block: Arc<Block>) {
         if let Some(c) = &self.cache {
@@ -77,7 +89,7 @@ impl BlockCache {
             Some(Cached::Value(v)) => Some(v),
             _ => None,
         };
-        self.count(found)
+        self.count(true, found)
     }
     pub(crate) fn insert_value(&self, file: u64, offset: u64, value: Arc<CachedValue>) {
         if let Some(c) = &self.cache {

@@ -274,6 +274,8 @@ pub(crate) struct Table {
     data_start: u64,
     data_end: u64,
     props_handle: (u64, u32),
+    /// Entries in the table (every version and tombstone), from its properties.
+    entries: u64,
 }
 
 impl std::fmt::Debug for Table {
@@ -350,9 +352,11 @@ impl Table {
         let index =
             Block::new(read_block(index_h, BlockKind::Index)?).map_err(|e| bad(index_h.0, e))?;
         // Authenticated now so that no byte of a table goes unchecked.
-        if read_block(props_h, BlockKind::Properties)?.len() != PROPS_LEN {
+        let props = read_block(props_h, BlockKind::Properties)?;
+        if props.len() != PROPS_LEN {
             return Err(bad(props_h.0, "table properties malformed"));
         }
+        let entries = crate::coding::get_u64_at(&props, 0).unwrap_or(0);
         let filter = if filter_h.1 == 0 {
             None
         } else {
@@ -373,7 +377,36 @@ impl Table {
             data_start,
             data_end,
             props_handle: props_h,
+            entries,
         })
+    }
+
+    /// Entries in the table (every version and tombstone).
+    pub(crate) fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// The share (0 to 1) of the table's data blocks whose keys may lie in [`lo`, `hi`]
+    /// (`None`: unbounded), from the index alone: block `i` holds the user keys from the last
+    /// one of block `i - 1` to its own last one. A damaged index counts whole.
+    pub(crate) fn share_in(&self, lo: Option<&[u8]>, hi: Option<&[u8]>) -> f64 {
+        let mut idx = BlockIter::new(self.index.clone());
+        idx.seek_to_first();
+        let (mut blocks, mut inside) = (0u64, 0u64);
+        let mut prev: Option<Vec<u8>> = None;
+        while idx.valid() {
+            let last = key::user_key(idx.key());
+            let after_lo = lo.is_none_or(|lo| last >= lo);
+            let before_hi = hi.is_none_or(|hi| prev.as_deref().is_none_or(|p| p <= hi));
+            blocks += 1;
+            inside += u64::from(after_lo && before_hi);
+            prev = Some(last.to_vec());
+            idx.next();
+        }
+        if idx.error().is_some() || blocks == 0 {
+            return 1.0;
+        }
+        inside as f64 / blocks as f64
     }
 
     /// The on-disk algorithm id of the table's blocks.

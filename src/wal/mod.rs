@@ -253,10 +253,21 @@ pub(crate) fn replay(
     path: &Path,
     number: u64,
     keys: Option<&KeyRing>,
+    f: impl FnMut(&[u8]) -> Result<bool>,
+) -> Result<Replayed> {
+    replay_bytes(&fs.read_all(path)?, path, number, keys, f)
+}
+
+/// [`replay`] over the bytes `data` read from the WAL at `path` (a read-only open reads every
+/// WAL before it opens the value-log segments their records point into).
+pub(crate) fn replay_bytes(
+    data: &[u8],
+    path: &Path,
+    number: u64,
+    keys: Option<&KeyRing>,
     mut f: impl FnMut(&[u8]) -> Result<bool>,
 ) -> Result<Replayed> {
     let mut out = Replayed::default();
-    let data = fs.read_all(path)?;
     let hlen = FileHeader::len(keys.is_some());
     if data.len() < hlen {
         // A WAL whose header never reached the disk holds no acknowledged write: the header is
