@@ -48,7 +48,8 @@ pub(crate) enum Command {
     ///
     /// Levels with their files and bytes, value-log segments and their garbage, the memtable
     /// replayed from the WAL, and the encryption: cipher, current data key, keys, bytes left to
-    /// re-encrypt. Opens the database (which replays its WAL).
+    /// re-encrypt. Opens the database read-only: writes nothing, and works beside the
+    /// process that has the database open (a consistent view as of the open).
     Info(DbArgs),
     /// Check every tag and crc of every file of a database, offline.
     ///

@@ -8,7 +8,7 @@ use sealdb::{Error, MasterKey, DB};
 use serde_json::json;
 
 use crate::args::{DbArgs, KeysCommand};
-use crate::db::{done, open, require_database};
+use crate::db::{done, open, require_database, Mode};
 use crate::output::{self, utc};
 use crate::EXIT_FAILED;
 
@@ -52,7 +52,7 @@ pub(crate) fn keygen(out: Option<&Path>, json: bool) -> sealdb::Result<u8> {
 }
 
 pub(crate) fn info(args: &DbArgs, json: bool) -> sealdb::Result<u8> {
-    let d = open(args, false)?;
+    let d = open(args, Mode::Read)?;
     let status = d.encryption_status();
     let stats = d.stats();
     d.close()?;
@@ -156,7 +156,7 @@ pub(crate) fn verify(args: &DbArgs, json: bool) -> sealdb::Result<u8> {
 pub(crate) fn keys(cmd: &KeysCommand, json: bool) -> sealdb::Result<u8> {
     match cmd {
         KeysCommand::Status(args) => {
-            let d = open(args, false)?;
+            let d = open(args, Mode::Read)?;
             let s = d.encryption_status().ok_or_else(not_encrypted)?;
             let now = output::now();
             if json {
@@ -204,7 +204,7 @@ pub(crate) fn keys(cmd: &KeysCommand, json: bool) -> sealdb::Result<u8> {
             Ok(0)
         }
         KeysCommand::RotateData(args) => {
-            let d = open(args, false)?;
+            let d = open(args, Mode::Write)?;
             let id = d.rotate_data_key()?;
             d.close()?;
             if json {
@@ -219,7 +219,7 @@ pub(crate) fn keys(cmd: &KeysCommand, json: bool) -> sealdb::Result<u8> {
         }
         KeysCommand::RotateMaster { db, new } => {
             let new_key = new.master_key()?;
-            let d = open(db, false)?;
+            let d = open(db, Mode::Write)?;
             d.encryption_status().ok_or_else(not_encrypted)?;
             d.rotate_master_key(new_key)?;
             d.close()?;
@@ -228,7 +228,7 @@ pub(crate) fn keys(cmd: &KeysCommand, json: bool) -> sealdb::Result<u8> {
         }
         KeysCommand::Rekey { db, new } => {
             let new_key = new.master_key()?;
-            let d = open(db, false)?;
+            let d = open(db, Mode::Write)?;
             d.encryption_status().ok_or_else(not_encrypted)?;
             d.rekey(new_key)?;
             let s = d.encryption_status().ok_or_else(not_encrypted)?;
@@ -248,7 +248,7 @@ pub(crate) fn keys(cmd: &KeysCommand, json: bool) -> sealdb::Result<u8> {
             Ok(0)
         }
         KeysCommand::Reencrypt(args) => {
-            let d = open(args, false)?;
+            let d = open(args, Mode::Write)?;
             let start = d.encryption_status().ok_or_else(not_encrypted)?;
             let r = with_progress(&d, start.reencrypt_bytes_left, || d.reencrypt());
             r?;

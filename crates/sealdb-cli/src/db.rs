@@ -38,14 +38,26 @@ pub(crate) fn require_database(dir: &Path) -> sealdb::Result<()> {
     }
 }
 
+/// How a command opens its database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Reads only: writes nothing to the directory, and may run beside the process that has
+    /// the database open (`Options::read_only`).
+    Read,
+    /// Reads and writes an existing database (takes the directory's lock).
+    Write,
+    /// As `Write`, creating the database if the directory holds none.
+    Create,
+}
+
 /// Opens the database in `args.dir` with its key, keeping the cipher its registry records.
-pub(crate) fn open(args: &DbArgs, create: bool) -> sealdb::Result<DB> {
-    if !create {
+pub(crate) fn open(args: &DbArgs, mode: Mode) -> sealdb::Result<DB> {
+    if mode != Mode::Create {
         require_database(&args.dir)?;
     }
     // No background threads: a command's work is done inline and nothing else runs meanwhile
     // (no automatic rotation or throttled re-encryption while `keys status` reads the state).
-    let mut options = Options::new(&args.dir).background_work(false);
+    let mut options = Options::new(&args.dir).background_work(false).read_only(mode == Mode::Read);
     if let Some(key) = args.key.master_key_for(&args.dir)? {
         // Checked before the open: a wrong key is refused having written nothing.
         let cipher = sealdb::verify::registry_cipher(&args.dir, &key)?;

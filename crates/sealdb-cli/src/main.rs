@@ -20,7 +20,7 @@ use sealdb::Error;
 use serde_json::json;
 
 use args::{Cli, Command};
-use db::{arg_bytes, done, open};
+use db::{arg_bytes, done, open, Mode};
 use output::escape;
 
 /// Exit status: a check failed or corruption was found (also: `get` found no such key).
@@ -82,7 +82,7 @@ fn run(cli: &Cli) -> sealdb::Result<u8> {
         Command::Audit { db, verify } => commands::audit(db, *verify, json),
         Command::Get { db, key, hex } => {
             let key = arg_bytes(key, *hex, "KEY")?;
-            let d = open(db, false)?;
+            let d = open(db, Mode::Read)?;
             let Some(v) = d.get(&key)? else {
                 eprintln!("sealdb: key not found");
                 return Ok(EXIT_FAILED);
@@ -98,7 +98,7 @@ fn run(cli: &Cli) -> sealdb::Result<u8> {
         Command::Put { db, key, value, hex, create } => {
             let key = arg_bytes(key, *hex, "KEY")?;
             let value = arg_bytes(value, *hex, "VALUE")?;
-            let d = open(db, *create)?;
+            let d = open(db, if *create { Mode::Create } else { Mode::Write })?;
             d.put(&key, &value)?;
             d.sync()?;
             d.close()?;
@@ -107,7 +107,7 @@ fn run(cli: &Cli) -> sealdb::Result<u8> {
         }
         Command::Delete { db, key, hex } => {
             let key = arg_bytes(key, *hex, "KEY")?;
-            let d = open(db, false)?;
+            let d = open(db, Mode::Write)?;
             d.delete(&key)?;
             d.sync()?;
             d.close()?;
@@ -116,7 +116,7 @@ fn run(cli: &Cli) -> sealdb::Result<u8> {
         }
         Command::Scan { db, prefix, limit, hex } => {
             let prefix = prefix.as_deref().map(|p| arg_bytes(p, *hex, "P")).transpose()?;
-            let d = open(db, false)?;
+            let d = open(db, Mode::Read)?;
             let it = match &prefix {
                 Some(p) => d.prefix(p),
                 None => d.iter(),

@@ -443,3 +443,35 @@ fn rekey_moves_everything_to_a_new_master_and_data_key() {
     let out = sealdb_env(&["verify", d, "--key-env", "NEW"], &env);
     assert_eq!(code(&out), 0, "{}", text(&out.stdout));
 }
+
+#[test]
+fn reading_commands_write_nothing_even_beside_a_live_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let key = keygen();
+    let env = [("K", key.as_str())];
+    build_for_verify(d, &env);
+    let before = snapshot(dir.path());
+    for args in [
+        vec!["get", d, "late"],
+        vec!["scan", d, "--limit", "3"],
+        vec!["info", d],
+        vec!["keys", "status", d],
+    ] {
+        let out = sealdb_env(&[&args[..], &["--key-env", "K"]].concat(), &env);
+        assert_eq!(code(&out), 0, "{args:?}: {}", text(&out.stderr));
+    }
+    assert_eq!(snapshot(dir.path()), before, "a reading command changed the directory");
+    // A process holding the database open does not stop them.
+    let opts = sealdb::Options::new(dir.path())
+        .with_encryption(sealdb::Encryption::new(sealdb::MasterKey::from_hex(&key).unwrap()));
+    let db = sealdb::DB::open(opts).unwrap();
+    db.put(b"fresh", b"from the writer").unwrap();
+    db.sync().unwrap();
+    let out = sealdb_env(&["get", d, "fresh", "--key-env", "K"], &env);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "from the writer\n");
+    let out = sealdb_env(&["put", d, "k", "v", "--key-env", "K"], &env);
+    assert_eq!(code(&out), 2, "a writing command is refused while the database is open");
+    drop(db);
+}
