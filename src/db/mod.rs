@@ -13,6 +13,8 @@
 //! | keys rotate, files are re-encrypted, keys destroyed, audited | `keys.rs`       |
 //! | the background threads loop                                  | `background.rs` |
 //! | versions and super-versions hold tables alive                | `version.rs`    |
+//! | keyspaces map onto the tree (prefixes, drop)                 | `keyspace.rs`   |
+//! | transactions validate (conflict window)                      | `txn.rs`        |
 //!
 //! Locks are taken in the order stated once, on [`Inner`].
 
@@ -23,9 +25,11 @@ mod gc;
 mod iters;
 mod jobs;
 pub(crate) mod keys;
+pub(crate) mod keyspace;
 mod read;
 mod recovery;
 mod stats;
+mod txn;
 pub(crate) mod version;
 mod write;
 
@@ -53,7 +57,9 @@ use recovery::open_inner;
 use version::{SuperVersion, Version};
 use write::{Queue, WalState};
 
+pub use keyspace::Keyspace;
 pub use stats::{LevelStats, SegmentStats, Stats};
+pub use txn::Transaction;
 
 /// Largest key accepted.
 pub const MAX_KEY_SIZE: usize = 64 << 20;
@@ -100,6 +106,8 @@ pub(crate) struct State {
     /// Every number below it is reserved by the manifest on disk: no other number is used
     /// before a manifest reserves it (so none is reused after a crash).
     pub(crate) reserved_file_numbers: u64,
+    /// Named and dropped keyspaces (recorded by every manifest).
+    pub(crate) keyspaces: keyspace::Registry,
 }
 
 /// The engine behind a [`DB`], shared with its background threads.
@@ -144,6 +152,8 @@ pub(crate) struct Inner {
     pub(crate) gc_lock: Mutex<()>,
     /// Counters for [`DB::stats`].
     pub(crate) counters: stats::Counters,
+    /// Open transactions and the conflict window.
+    pub(crate) txns: txn::Tracker,
     _lock: Box<dyn DirLock>,
 }
 
@@ -312,7 +322,10 @@ impl DB {
         &self,
         range: R,
     ) -> Result<()> {
-        let r = compaction::KeyRange::from_bounds(&range);
+        let r = keyspace::key_range_in(
+            keyspace::DEFAULT_PREFIX,
+            compaction::KeyRange::from_bounds(&range),
+        );
         self.inner.flush()?;
         jobs::compact_range(&self.inner, &r)?;
         // Value-log GC holds a super-version while it looks for work, under `gc_lock`: once
@@ -529,6 +542,8 @@ impl Inner {
                 .collect(),
             rotation: self.keys.as_ref().map_or((0, 0), keys::KeyAdmin::rotation),
             audit: self.keys.as_ref().and_then(keys::KeyAdmin::anchor),
+            keyspaces: st.keyspaces.table.clone(),
+            legacy_keys: false,
         }
     }
 

@@ -116,7 +116,7 @@ impl DB {
     /// memtables, and the value-log bytes the tables' pointers reach (not known per table
     /// without reading it; [`Stats::vlog_segments`] gives the value log's bytes).
     pub fn approximate_size<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
-        let r = to_range(&range);
+        let r = super::keyspace::key_range_in(super::keyspace::DEFAULT_PREFIX, to_range(&range));
         let version = self.inner.state.lock().version.clone();
         Ok(version
             .all_files()
