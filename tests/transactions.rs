@@ -79,16 +79,16 @@ fn bank_transfers_keep_the_total() {
                 let mut rng = StdRng::seed_from_u64(seed ^ t);
                 for _ in 0..1000 {
                     // A hot set of 20 accounts makes conflicts common.
-                    let n = if rng.gen_bool(0.5) { 20 } else { ACCOUNTS };
-                    let from = rng.gen_range(0..n);
-                    let to = (from + rng.gen_range(1..n)) % n;
+                    let span = if rng.gen_bool(0.5) { 20 } else { ACCOUNTS };
+                    let from = rng.gen_range(0..span);
+                    let to = (from + rng.gen_range(1..span)) % span;
                     loop {
                         let mut txn = db.transaction();
-                        let a = amount(&txn.get(account(from)).unwrap().unwrap());
-                        let b = amount(&txn.get(account(to)).unwrap().unwrap());
-                        let x = rng.gen_range(0..=a.min(50));
-                        txn.put(account(from), (a - x).to_le_bytes());
-                        txn.put(account(to), (b + x).to_le_bytes());
+                        let debit = amount(&txn.get(account(from)).unwrap().unwrap());
+                        let credit = amount(&txn.get(account(to)).unwrap().unwrap());
+                        let x = rng.gen_range(0..=debit.min(50));
+                        txn.put(account(from), (debit - x).to_le_bytes());
+                        txn.put(account(to), (credit + x).to_le_bytes());
                         match txn.commit() {
                             Ok(()) => break,
                             Err(Error::Conflict) => {
@@ -125,11 +125,11 @@ fn transfer(db: &DB, bank: &sealdb::Keyspace, rng: &mut StdRng) -> sealdb::Resul
     let to = (from + rng.gen_range(1..ACCOUNTS)) % ACCOUNTS;
     loop {
         let mut txn = db.transaction();
-        let a = amount(&txn.get_in(bank, account(from))?.unwrap());
-        let b = amount(&txn.get_in(bank, account(to))?.unwrap());
-        let x = rng.gen_range(0..=a.min(50));
-        txn.put_in(bank, account(from), (a - x).to_le_bytes());
-        txn.put_in(bank, account(to), (b + x).to_le_bytes());
+        let debit = amount(&txn.get_in(bank, account(from))?.unwrap());
+        let credit = amount(&txn.get_in(bank, account(to))?.unwrap());
+        let x = rng.gen_range(0..=debit.min(50));
+        txn.put_in(bank, account(from), (debit - x).to_le_bytes());
+        txn.put_in(bank, account(to), (credit + x).to_le_bytes());
         match txn.commit() {
             Err(Error::Conflict) => {}
             r => return r,

@@ -215,6 +215,14 @@ impl Keyspace {
     }
 }
 
+impl IntoIterator for &Keyspace {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+    type IntoIter = Iter;
+    fn into_iter(self) -> Iter {
+        self.iter()
+    }
+}
+
 impl DB {
     fn handle(&self, id: u32, name: &str, dropped: Arc<AtomicBool>) -> Keyspace {
         Keyspace {
@@ -389,6 +397,37 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Options;
+
+    #[test]
+    fn a_database_without_keyspace_prefixes_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = || Options::new(dir.path()).background_work(false);
+        let db = DB::open(opts()).unwrap();
+        db.put(b"k", b"v").unwrap();
+        db.flush().unwrap();
+        let fs = db.inner.fs.clone();
+        drop(db);
+        // The manifest as the previous format wrote it: version 2, no keyspace table.
+        let data = crate::manifest::read(fs.as_ref(), dir.path(), None).unwrap();
+        let mut v2 = data.encode();
+        v2[0] = 2;
+        v2.truncate(v2.len() - 12);
+        crate::manifest::write_payload(
+            fs.as_ref(),
+            dir.path(),
+            data.next_file_number,
+            &v2,
+            None,
+            true,
+        )
+        .unwrap();
+        match DB::open(opts()) {
+            Err(Error::UnsupportedFormat(p)) => assert_eq!(p, dir.path()),
+            Err(e) => panic!("expected UnsupportedFormat, got {e}"),
+            Ok(_) => panic!("an older database opened"),
+        }
+    }
 
     #[test]
     fn prefixes_are_prefix_free_and_split_back() {

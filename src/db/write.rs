@@ -414,7 +414,7 @@ impl Inner {
             if st.shutting_down {
                 return Err(Error::Closed);
             }
-            let l0 = st.version.levels[0].len();
+            let l0 = st.version.l0_depth();
             if t.background_work && l0 >= t.l0_stop_trigger {
                 stall.stall();
                 self.bg_cv.wait(&mut st);

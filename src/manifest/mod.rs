@@ -338,9 +338,21 @@ pub(crate) fn write(
     keys: Option<&KeyRing>,
     compress: bool,
 ) -> Result<()> {
+    write_payload(fs, dir, number, &data.encode(), keys, compress)
+}
+
+/// Writes a manifest holding `payload` atomically (see [`write`]).
+pub(crate) fn write_payload(
+    fs: &dyn Fs,
+    dir: &Path,
+    number: u64,
+    payload: &[u8],
+    keys: Option<&KeyRing>,
+    compress: bool,
+) -> Result<()> {
     let (mut bytes, cipher) = FileHeader::create(FileKind::Manifest, number, keys)?;
     let offset = bytes.len() as u64;
-    cipher.seal(BlockKind::Manifest, offset, 1, compress, &data.encode(), &mut bytes);
+    cipher.seal(BlockKind::Manifest, offset, 1, compress, payload, &mut bytes);
     crate::io::write_atomic(fs, dir, names::MANIFEST, &bytes)?;
     Ok(())
 }
