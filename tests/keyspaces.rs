@@ -301,3 +301,33 @@ fn no_keyspace_name_on_disk_when_encrypted() {
         assert_eq!(scan(mode), BTreeMap::new(), "{mode:?}: a keyspace name on disk");
     }
 }
+
+#[test]
+fn neighbouring_keyspaces_do_not_leak_into_each_other_either_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DB::open(Options::new(dir.path()).background_work(false)).unwrap();
+    let a = db.keyspace("a").unwrap();
+    let b = db.keyspace("b").unwrap();
+    let edge: [&[u8]; 4] = [b"", b"\x00", b"\xff", b"\xff\xff\xff"];
+    for k in edge {
+        a.put(k, b"a").unwrap();
+        b.put(k, b"b").unwrap();
+        db.put(k, b"default").unwrap();
+    }
+    for flush in [false, true] {
+        if flush {
+            db.flush().unwrap();
+        }
+        for (ks, v) in [(&a, &b"a"[..]), (&b, b"b"), (&db.default_keyspace(), b"default")] {
+            let fwd: Vec<_> = ks.iter().map(Result::unwrap).collect();
+            let expect: Vec<_> = edge.iter().map(|k| (k.to_vec(), v.to_vec())).collect();
+            assert_eq!(fwd, expect);
+            let mut back: Vec<_> = ks.iter().rev().map(Result::unwrap).collect();
+            back.reverse();
+            assert_eq!(back, expect);
+            assert_eq!(ks.prefix(b"\xff").count(), 2);
+            assert_eq!(ks.range(b"\xff".to_vec()..).rev().count(), 2);
+            assert_eq!(ks.range(..=b"".to_vec()).count(), 1);
+        }
+    }
+}
