@@ -19,45 +19,45 @@ fn key(i: u64) -> [u8; 8] {
 fn txn(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let db = DB::open(Options::new(dir.path())).unwrap();
-    let mut b = WriteBatch::new();
-    for i in 0..KEYS {
-        b.put(key(i), [0u8; 100]);
+    let mut load = WriteBatch::new();
+    for n in 0..KEYS {
+        load.put(key(n), [0u8; 100]);
     }
-    db.write(b).unwrap();
+    db.write(load).unwrap();
     let mut group = c.benchmark_group("read2_write2");
-    let mut i = 0u64;
+    let mut next = 0u64;
     group.bench_function("plain_batch", |bench| {
         bench.iter(|| {
-            i = (i + 2) % KEYS;
-            let a = db.get(key(i)).unwrap().unwrap();
-            let b2 = db.get(key(i + 1)).unwrap().unwrap();
-            let mut b = WriteBatch::new();
-            b.put(key(i), &b2);
-            b.put(key(i + 1), &a);
-            db.write(b).unwrap();
+            next = (next + 2) % KEYS;
+            let first = db.get(key(next)).unwrap().unwrap();
+            let second = db.get(key(next + 1)).unwrap().unwrap();
+            let mut batch = WriteBatch::new();
+            batch.put(key(next), &second);
+            batch.put(key(next + 1), &first);
+            db.write(batch).unwrap();
         });
     });
     group.bench_function("transaction", |bench| {
         bench.iter(|| {
-            i = (i + 2) % KEYS;
-            let mut t = db.transaction();
-            let a = t.get(key(i)).unwrap().unwrap();
-            let b2 = t.get(key(i + 1)).unwrap().unwrap();
-            t.put(key(i), &b2);
-            t.put(key(i + 1), &a);
-            t.commit().unwrap();
+            next = (next + 2) % KEYS;
+            let mut txn = db.transaction();
+            let first = txn.get(key(next)).unwrap().unwrap();
+            let second = txn.get(key(next + 1)).unwrap().unwrap();
+            txn.put(key(next), &second);
+            txn.put(key(next + 1), &first);
+            txn.commit().unwrap();
         });
     });
     group.bench_function("plain_batch_while_a_transaction_is_open", |bench| {
         let open = db.transaction();
         bench.iter(|| {
-            i = (i + 2) % KEYS;
-            let a = db.get(key(i)).unwrap().unwrap();
-            let b2 = db.get(key(i + 1)).unwrap().unwrap();
-            let mut b = WriteBatch::new();
-            b.put(key(i), &b2);
-            b.put(key(i + 1), &a);
-            db.write(b).unwrap();
+            next = (next + 2) % KEYS;
+            let first = db.get(key(next)).unwrap().unwrap();
+            let second = db.get(key(next + 1)).unwrap().unwrap();
+            let mut batch = WriteBatch::new();
+            batch.put(key(next), &second);
+            batch.put(key(next + 1), &first);
+            db.write(batch).unwrap();
         });
         black_box(open);
     });
