@@ -2,20 +2,18 @@
 //!
 //! ```text
 //! MANIFEST = file header ‖ one sealed block (kind Manifest, nonce 1) holding:
-//!   version u8 (2) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
+//!   version u8 (3) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
 //!   ‖ file count u32 ‖ file* ‖ segment count u32 ‖ segment*
 //!   ‖ rotation key id u32 ‖ bytes sealed under it u64 ‖ audit lines u64 ‖ audit last mac [32]
+//!   ‖ next keyspace id u32 ‖ keyspace count u32 ‖ keyspace* ‖ dropped count u32 ‖ id u32*
 //! file     = level u8 ‖ number u64 ‖ size u64 ‖ key id u32 ‖ max sequence u64
 //!            ‖ varint len ‖ smallest internal key ‖ varint len ‖ largest internal key
 //! segment  = number u64 ‖ discard bytes u64 ‖ length u64 ‖ flags u8 (bit 0: active)
-//! ```
-//!   ‖ next keyspace id u32 ‖ keyspace count u32 ‖ (id u32 ‖ varint len ‖ name)*
-//!   ‖ dropped count u32 ‖ dropped id u32*                                   (version 3)
+//! keyspace = id u32 ‖ varint len ‖ name
 //! ```
 //! Version 1 ends after the segments, and its segment is number ‖ discard bytes; version 2
 //! ends after the audit anchor. Both still decode, but mark a database whose tree keys carry
 //! no keyspace prefix ([`ManifestData::legacy_keys`]): the engine refuses to open it.
-//! ```text
 //!
 //! A change writes `MANIFEST.tmp`, fsyncs it, renames it over `MANIFEST` and fsyncs the
 //! directory, so the manifest on disk is always one whole, authenticated snapshot: a truncated
