@@ -88,6 +88,25 @@ pub enum Error {
     /// refused, with nothing written.
     #[error("the database at {0} is open read-only: writes are refused")]
     ReadOnly(PathBuf),
+
+    /// A transaction's commit found that a key or range it read, or a key it wrote, was
+    /// changed by a write committed after the transaction began; nothing was written. Retry
+    /// the transaction.
+    #[error("transaction conflict: a key or range it read or wrote changed since it began")]
+    Conflict,
+
+    /// The keyspace was dropped: a handle of it (or a batch or transaction using it) can no
+    /// longer read or write.
+    #[error("the keyspace was dropped")]
+    KeyspaceDropped,
+
+    /// The directory holds a database in an older on-disk format, which this version does not
+    /// open (see `docs/format.md`, "Version changes").
+    #[error(
+        "the database at {0} uses an older on-disk format (tree keys without a keyspace \
+         prefix): open it with the sealdb release that wrote it and export its data"
+    )]
+    UnsupportedFormat(PathBuf),
 }
 
 impl Error {

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::iter::FusedIterator;
 use std::ops::Bound;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::key::{ValueKind, MAX_SEQ};
 use crate::vlog::{ReadAhead, VlogSet};
 use std::sync::Arc;
@@ -239,6 +239,10 @@ pub struct Iter {
     /// not yet passed.
     back: Option<MergingIter>,
     cursor: CursorFactory,
+    /// Bytes cut from the front of every key returned: the keyspace prefix.
+    strip: usize,
+    /// An error to return as the only item (an iterator over a dropped keyspace, say).
+    error: Option<Error>,
 }
 
 impl Iter {
@@ -261,7 +265,29 @@ impl Iter {
             last_key: None,
             back: None,
             cursor,
+            strip: 0,
+            error: None,
         }
+    }
+
+    /// Cuts `n` bytes (a keyspace prefix, within every key the bounds admit) from the front
+    /// of every key returned.
+    pub(crate) fn strip(mut self, n: usize) -> Iter {
+        self.strip = n;
+        self
+    }
+
+    /// An iterator whose only item is `e`.
+    pub(crate) fn failed(e: Error) -> Iter {
+        let mut it = Iter::new(
+            Arc::new(VlogSet::default()),
+            0,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Box::new(|| MergingIter::new(Vec::new())),
+        );
+        it.error = Some(e);
+        it
     }
 
     fn step(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
@@ -381,7 +407,10 @@ impl Iter {
         r: Result<Option<(Vec<u8>, Vec<u8>)>>,
     ) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
         match r {
-            Ok(Some(kv)) => Some(Ok(kv)),
+            Ok(Some((mut k, v))) => {
+                k.drain(..self.strip.min(k.len()));
+                Some(Ok((k, v)))
+            }
             Ok(None) => {
                 self.done = true;
                 None
@@ -397,6 +426,10 @@ impl Iter {
 impl Iterator for Iter {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.error.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
         if self.done {
             return None;
         }
@@ -407,6 +440,10 @@ impl Iterator for Iter {
 
 impl DoubleEndedIterator for Iter {
     fn next_back(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.error.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
         if self.done {
             return None;
         }

@@ -45,7 +45,7 @@ fn key_range(files: &[Arc<TableFile>]) -> (Vec<u8>, Vec<u8>) {
 /// the round-robin cursor (`pointers`, one per level) of the level picked.
 pub(super) fn pick(v: &Version, t: &Tuning, pointers: &mut [Vec<u8>]) -> Option<Compaction> {
     let mut best = (0.0f64, 0usize);
-    let l0_score = v.levels[0].len() as f64 / t.l0_compaction_trigger as f64;
+    let l0_score = v.l0_depth() as f64 / t.l0_compaction_trigger as f64;
     if l0_score >= 1.0 {
         best = (l0_score, 0);
     }
@@ -209,16 +209,36 @@ mod tests {
         let fx = Files::new();
         let t = tuning(&fx);
         let mut v = Version::default();
-        v.levels[0].push(fx.file(1, b"c", b"e", 10));
-        v.levels[0].push(fx.file(2, b"d", b"f", 10));
-        v.levels[0].push(fx.file(3, b"a", b"b", 10));
-        v.levels[0].push(fx.file(4, b"e", b"g", 10));
-        v.levels[1].push(fx.file(10, b"a", b"a", 10)); // overlaps [a, g]
-        v.levels[1].push(fx.file(11, b"h", b"k", 10)); // does not
+        // Tree keys of the default keyspace (prefix 0).
+        v.levels[0].push(fx.file(1, b"\0c", b"\0e", 10));
+        v.levels[0].push(fx.file(2, b"\0d", b"\0f", 10));
+        v.levels[0].push(fx.file(3, b"\0a", b"\0b", 10));
+        v.levels[0].push(fx.file(4, b"\0e", b"\0g", 10));
+        v.levels[1].push(fx.file(10, b"\0a", b"\0a", 10)); // overlaps [a, g]
+        v.levels[1].push(fx.file(11, b"\0h", b"\0k", 10)); // does not
         let c = pick(&v, &t, &mut no_cursors()).expect("L0 is at its trigger");
         assert_eq!(c.output_level, 1);
         assert_eq!(numbers(&c), vec![1, 2, 3, 4, 10]);
         assert!(!c.trivial_move);
+    }
+
+    #[test]
+    fn l0_depth_counts_the_tables_of_one_keyspace() {
+        let fx = Files::new();
+        let t = tuning(&fx);
+        let mut v = Version::default();
+        // One flush over four keyspaces: four tables, one per keyspace, depth 1.
+        for (n, ks) in [(1, b"\x01"), (2, b"\x02"), (3, b"\x03"), (4, b"\x04")] {
+            v.levels[0].push(fx.file(n, &[&ks[..], b"a"].concat(), &[&ks[..], b"z"].concat(), 10));
+        }
+        assert_eq!(v.l0_depth(), 1);
+        assert!(pick(&v, &t, &mut no_cursors()).is_none(), "no keyspace has 4 L0 tables");
+        for n in 5..8 {
+            v.levels[0].push(fx.file(n, b"\x02a", b"\x02z", 10));
+        }
+        assert_eq!(v.l0_depth(), 4);
+        let c = pick(&v, &t, &mut no_cursors()).expect("keyspace 2 has 4 L0 tables");
+        assert_eq!(c.output_level, 1);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::read::points_at;
-use super::Inner;
+use super::{keyspace, Inner};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::vlog::{Pointer, Segment};
@@ -17,10 +17,12 @@ pub(super) fn gc_segment(inner: &Inner, seg: &Arc<Segment>) -> Result<()> {
     let _running = super::stats::Running::start(&inner.counters.gc_running);
     let mut batch = WriteBatch::new();
     let mut live = 0u64;
+    // Values of dropped keyspaces are garbage, whether or not the tree still points at them.
+    let dropped = inner.dropped_keyspaces();
     seg.scan(|e| {
         let ptr = Pointer { segment: seg.number, offset: e.offset, len: e.len };
         let (_, sv) = inner.read_view();
-        if points_at(&sv, e.key, ptr)? {
+        if !keyspace::is_dropped(&dropped, e.key) && points_at(&sv, e.key, ptr)? {
             batch.rewrite(e.key, e.value, ptr);
             live += u64::from(e.len);
         }

@@ -145,3 +145,14 @@ pub(crate) fn new_iter(
     let vlog = sv.vlog.clone();
     Iter::new(vlog, seq, start, end, Box::new(move || merged(&sv)))
 }
+
+/// An iterator over the keyspace with tree-key prefix `prefix`, within `bounds` on its user
+/// keys; it returns user keys (the prefix stripped).
+pub(crate) fn new_iter_in(
+    sv: Arc<SuperVersion>,
+    seq: u64,
+    prefix: &[u8],
+    bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+) -> Iter {
+    new_iter(sv, seq, super::keyspace::bounds_in(prefix, bounds)).strip(prefix.len())
+}

@@ -1,13 +1,13 @@
 //! Flush and compaction execution: writing tables from an iterator, building an L0 table from
 //! a memtable, flushing the oldest frozen memtable, running a picked compaction.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::compaction::{self, Compaction};
 use super::version::TableFile;
-use super::Inner;
+use super::{keyspace, Inner};
 use crate::error::{Error, Result};
 use crate::io::names;
 use crate::iter::InternalIterator;
@@ -21,14 +21,18 @@ use crate::vlog::{Pointer, VlogSet};
 pub(crate) type Discards = HashMap<u64, u64>;
 
 /// Writes the newest version of each key of `source` (already positioned) into tables numbered
-/// by `alloc`, splitting at `target_size`; `drop_tombstone` says whether a tombstone can go
-/// (nothing older is below it). Shadowed value-log pointers are counted in `discards`.
+/// by `alloc`, splitting at `target_size` and at every keyspace boundary (a table holds one
+/// keyspace's entries only); `drop_tombstone` says whether a tombstone can go (nothing older
+/// is below it). Entries of the `dropped` keyspaces are left out. Shadowed and dropped
+/// value-log pointers are counted in `discards`.
+#[expect(clippy::too_many_arguments, reason = "the shared core of flush and compaction")]
 fn write_tables(
     inner: &Inner,
     source: &mut dyn InternalIterator,
     target_size: u64,
     mut alloc: impl FnMut() -> Result<u64>,
     mut drop_tombstone: impl FnMut(&[u8]) -> bool,
+    dropped: &BTreeSet<u32>,
     abort: &dyn Fn() -> bool,
     discards: &mut Discards,
 ) -> Result<Vec<Arc<TableFile>>> {
@@ -38,6 +42,8 @@ fn write_tables(
     // fails (create, a block write, the footer, the fsync, the reopen), that file goes.
     let mut pending: Option<u64> = None;
     let mut last_key: Option<Vec<u8>> = None;
+    // The keyspace prefix of the table being built.
+    let mut table_prefix: Vec<u8> = Vec::new();
     let finish = |inner: &Inner,
                   number: u64,
                   b: TableBuilder,
@@ -70,7 +76,7 @@ fn write_tables(
                 return Err(Error::Closed);
             }
             let uk = source.user_key();
-            if last_key.as_deref() == Some(uk) {
+            if last_key.as_deref() == Some(uk) || keyspace::is_dropped(dropped, uk) {
                 if source.kind() == ValueKind::Pointer {
                     if let Some(p) = Pointer::decode(source.value()) {
                         *discards.entry(p.segment).or_default() += u64::from(p.len);
@@ -84,13 +90,17 @@ fn write_tables(
                 source.next()?;
                 continue;
             }
-            if builder.as_ref().is_some_and(|(_, b)| b.file_size() >= target_size) {
+            let prefix = keyspace::prefix_of(uk);
+            if builder.as_ref().is_some_and(|(_, b)| {
+                b.file_size() >= target_size || prefix != table_prefix.as_slice()
+            }) {
                 if let Some((n, b)) = builder.take() {
                     finish(inner, n, b, &mut out)?;
                     pending = None;
                 }
             }
             if builder.is_none() {
+                table_prefix = prefix.to_vec();
                 let n = alloc()?;
                 pending = Some(n);
                 let path = names::table(&inner.dir, n);
@@ -176,49 +186,44 @@ pub(crate) fn apply_discards(vlog: &VlogSet, discards: &Discards) {
     }
 }
 
-/// Writes a memtable to one L0 table.
+/// Writes a memtable to L0 tables, one per keyspace it holds (none if it holds only entries
+/// of `dropped` keyspaces), numbered by `alloc`.
 pub(crate) fn build_l0(
     inner: &Inner,
     mem: &Arc<MemTable>,
-    number: u64,
+    alloc: impl FnMut() -> Result<u64>,
+    dropped: &BTreeSet<u32>,
     discards: &mut Discards,
-) -> Result<Arc<TableFile>> {
+) -> Result<Vec<Arc<TableFile>>> {
     let mut it = MemIter::new(mem.clone());
     it.seek_to_first()?;
-    let mut used = false;
-    let mut files = write_tables(
-        inner,
-        &mut it,
-        u64::MAX,
-        || {
-            debug_assert!(!used);
-            used = true;
-            Ok(number)
-        },
-        |_| false,
-        &|| false,
-        discards,
-    )?;
-    files.pop().ok_or_else(|| Error::InvalidArgument("flush of an empty memtable".into()))
+    write_tables(inner, &mut it, u64::MAX, alloc, |_| false, dropped, &|| false, discards)
 }
 
 /// Flushes the oldest frozen memtable; returns whether there was one.
 pub(crate) fn flush_one(inner: &Inner) -> Result<bool> {
     let _g = inner.flush_lock.lock();
-    let (imm, number) = {
-        let mut st = inner.state.lock();
+    let (imm, dropped) = {
+        let st = inner.state.lock();
         let Some(imm) = st.imms.front().cloned() else { return Ok(false) };
-        (imm, inner.alloc_file_number(&mut st)?)
+        (imm, st.keyspaces.table.dropped.clone())
     };
     let mut discards = Discards::new();
-    let file =
-        if imm.is_empty() { None } else { Some(build_l0(inner, &imm, number, &mut discards)?) };
+    let file = if imm.is_empty() {
+        Vec::new()
+    } else {
+        build_l0(
+            inner,
+            &imm,
+            || inner.alloc_file_number(&mut inner.state.lock()),
+            &dropped,
+            &mut discards,
+        )?
+    };
     let mut st = inner.state.lock();
     apply_discards(&st.vlog, &discards);
     let mut v = (*st.version).clone();
-    if let Some(f) = &file {
-        v.levels[0].push(f.clone());
-    }
+    v.levels[0].extend(file.iter().cloned());
     v.normalize();
     let old_version = std::mem::replace(&mut st.version, Arc::new(v));
     st.imms.pop_front();
@@ -254,7 +259,10 @@ pub(super) fn run(inner: &Inner, c: &Compaction) -> Result<()> {
     let outputs = if c.trivial_move {
         c.inputs.clone()
     } else {
-        let base = inner.state.lock().version.clone();
+        let (base, dropped) = {
+            let st = inner.state.lock();
+            (st.version.clone(), st.keyspaces.table.dropped.clone())
+        };
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
         for f in &c.inputs {
             children.push(Box::new(f.table.iter()));
@@ -267,6 +275,7 @@ pub(super) fn run(inner: &Inner, c: &Compaction) -> Result<()> {
             inner.tuning.target_file_size,
             || inner.alloc_file_number(&mut inner.state.lock()),
             |uk| compaction::may_drop_tombstone(&base, c.output_level, uk),
+            &dropped,
             &|| inner.state.lock().shutting_down,
             &mut discards,
         )?

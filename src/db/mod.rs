@@ -14,6 +14,8 @@
 //! | keys rotate, files are re-encrypted, keys destroyed, audited | `keys.rs`       |
 //! | the background threads loop                                  | `background.rs` |
 //! | versions and super-versions hold tables alive                | `version.rs`    |
+//! | keyspaces map onto the tree (prefixes, drop)                 | `keyspace.rs`   |
+//! | transactions validate (conflict window)                      | `txn.rs`        |
 //!
 //! Locks are taken in the order stated once, on [`Inner`].
 
@@ -24,12 +26,14 @@ mod gc;
 mod iters;
 mod jobs;
 pub(crate) mod keys;
+pub(crate) mod keyspace;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod read;
 mod read_only;
 mod recovery;
 mod stats;
+mod txn;
 pub(crate) mod version;
 mod write;
 
@@ -57,7 +61,9 @@ use recovery::open_inner;
 use version::{SuperVersion, Version};
 use write::{Queue, WalState};
 
+pub use keyspace::Keyspace;
 pub use stats::{LevelStats, SegmentStats, Stats};
+pub use txn::Transaction;
 
 /// Largest key accepted.
 pub const MAX_KEY_SIZE: usize = 64 << 20;
@@ -104,6 +110,8 @@ pub(crate) struct State {
     /// Every number below it is reserved by the manifest on disk: no other number is used
     /// before a manifest reserves it (so none is reused after a crash).
     pub(crate) reserved_file_numbers: u64,
+    /// Named and dropped keyspaces (recorded by every manifest).
+    pub(crate) keyspaces: keyspace::Registry,
 }
 
 /// The engine behind a [`DB`], shared with its background threads.
@@ -151,6 +159,8 @@ pub(crate) struct Inner {
     pub(crate) counters: stats::Counters,
     /// Set when opened read-only: every write is refused.
     pub(crate) read_only: Option<read_only::ReadOnly>,
+    /// Open transactions and the conflict window.
+    pub(crate) txns: txn::Tracker,
     _lock: Box<dyn DirLock>,
 }
 
@@ -319,7 +329,10 @@ impl DB {
         &self,
         range: R,
     ) -> Result<()> {
-        let r = compaction::KeyRange::from_bounds(&range);
+        let r = keyspace::key_range_in(
+            keyspace::DEFAULT_PREFIX,
+            compaction::KeyRange::from_bounds(&range),
+        );
         self.inner.flush()?;
         jobs::compact_range(&self.inner, &r)?;
         // Value-log GC holds a super-version while it looks for work, under `gc_lock`: once
@@ -543,6 +556,8 @@ impl Inner {
                 .collect(),
             rotation: self.keys.as_ref().map_or((0, 0), keys::KeyAdmin::rotation),
             audit: self.keys.as_ref().and_then(keys::KeyAdmin::anchor),
+            keyspaces: st.keyspaces.table.clone(),
+            legacy_keys: false,
         }
     }
 
@@ -563,6 +578,8 @@ impl Inner {
     /// caller keeps every file the old or the new manifest could name (the next open removes
     /// whichever are orphans).
     pub(crate) fn write_manifest(&self, st: &mut State) -> Result<()> {
+        // A read-only database writes nothing (every public write path refuses earlier).
+        self.refuse_read_only()?;
         // The manifest's own number is reserved by the manifest itself.
         let number = st.next_file_number;
         st.next_file_number += 1;

@@ -24,14 +24,15 @@ pub(super) trait ReadView {
     fn view(&self) -> (u64, Arc<SuperVersion>);
 }
 
-/// The public read methods of a [`ReadView`] type. `$which` completes "Reads ... value of
+/// The public read methods of a [`ReadView`] type, on the default keyspace. `$which` completes "Reads ... value of
 /// `key`", `$as_of` ends the iterator methods' first sentence.
 macro_rules! read_methods {
     ($which:literal, $as_of:literal) => {
         #[doc = concat!("Reads ", $which, " value of `key`.")]
         pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
             let (seq, sv) = read::ReadView::view(self);
-            read::get_at(key.as_ref(), seq, &sv)
+            let key = keyspace::tree_key(keyspace::DEFAULT_PREFIX, key.as_ref());
+            read::get_at(&key, seq, &sv)
         }
 
         #[doc = concat!("All pairs in ascending key order", $as_of, ".")]
@@ -42,13 +43,14 @@ macro_rules! read_methods {
         #[doc = concat!("The pairs whose keys fall in `range`, ascending", $as_of, ".")]
         pub fn range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(&self, range: R) -> Iter {
             let (seq, sv) = read::ReadView::view(self);
-            iters::new_iter(sv, seq, read::bounds(&range))
+            iters::new_iter_in(sv, seq, keyspace::DEFAULT_PREFIX, read::bounds(&range))
         }
 
         #[doc = concat!("The pairs whose keys start with `prefix`, ascending", $as_of, ".")]
         pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
             let (seq, sv) = read::ReadView::view(self);
-            iters::new_iter(sv, seq, read::prefix_bounds(prefix.as_ref()))
+            let bounds = read::prefix_bounds(prefix.as_ref());
+            iters::new_iter_in(sv, seq, keyspace::DEFAULT_PREFIX, bounds)
         }
     };
 }

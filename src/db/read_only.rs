@@ -252,6 +252,7 @@ fn assemble(options: &Options, view: View, lock: Box<dyn DirLock>) -> Inner {
         vlog: vlog.clone(),
         active_segment: view.was_active.unwrap_or(0),
         reserved_file_numbers: view.data.next_file_number,
+        keyspaces: super::keyspace::Registry::new(view.data.keyspaces.clone()),
     };
     let sv = SuperVersion { mem: view.recovered, imms: Vec::new(), version, vlog };
     Inner {
@@ -272,6 +273,7 @@ fn assemble(options: &Options, view: View, lock: Box<dyn DirLock>) -> Inner {
         compaction_lock: Mutex::new(()),
         gc_lock: Mutex::new(()),
         counters: super::stats::Counters::default(),
+        txns: super::txn::Tracker::default(),
         _lock: lock,
     }
 }

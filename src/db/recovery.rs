@@ -143,7 +143,11 @@ fn read_manifest(
 ) -> Result<(ManifestData, bool)> {
     let has_manifest = fs.exists(&dir.join(names::MANIFEST));
     let data = if has_manifest {
-        manifest::read(fs, dir, keyref)?
+        let data = manifest::read(fs, dir, keyref)?;
+        if data.legacy_keys {
+            return Err(Error::UnsupportedFormat(dir.to_path_buf()));
+        }
+        data
     } else {
         ManifestData { next_file_number: 1, ..ManifestData::default() }
     };
@@ -456,6 +460,7 @@ fn start(
         vlog: vlog.clone(),
         active_segment: segment_number,
         reserved_file_numbers: reserved,
+        keyspaces: super::keyspace::Registry::new(data.keyspaces.clone()),
     };
     let sv =
         SuperVersion { mem: mem.clone(), imms: Vec::new(), version: state.version.clone(), vlog };
@@ -489,6 +494,7 @@ fn start(
         gc_lock: Mutex::new(()),
         counters: super::stats::Counters::default(),
         read_only: None,
+        txns: super::txn::Tracker::default(),
         _lock: lock,
     };
     Ok(inner)
@@ -500,12 +506,18 @@ fn install_recovered(inner: &Inner, recovered: &Arc<MemTable>) -> Result<()> {
     {
         let mut st = inner.state.lock();
         if !recovered.is_empty() {
-            let number = inner.alloc_file_number(&mut st)?;
             let mut discards = jobs::Discards::new();
-            let file = jobs::build_l0(inner, recovered, number, &mut discards)?;
+            let dropped = st.keyspaces.table.dropped.clone();
+            let files = jobs::build_l0(
+                inner,
+                recovered,
+                || inner.alloc_file_number(&mut st),
+                &dropped,
+                &mut discards,
+            )?;
             jobs::apply_discards(&st.vlog, &discards);
             let mut v = (*st.version).clone();
-            v.levels[0].push(file);
+            v.levels[0].extend(files);
             v.normalize();
             st.version = Arc::new(v);
         }

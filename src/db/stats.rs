@@ -198,7 +198,7 @@ impl DB {
     /// live value-log bytes (segment bytes less the known garbage) count in proportion to the
     /// range's share of the tables' entries. Not counted: the memtables.
     pub fn approximate_size<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
-        let r = to_range(&range);
+        let r = super::keyspace::key_range_in(super::keyspace::DEFAULT_PREFIX, to_range(&range));
         let (version, vlog) = {
             let st = self.inner.state.lock();
             (st.version.clone(), st.vlog.clone())
@@ -223,7 +223,7 @@ impl DB {
     /// away counts, as in the peers' estimates, so after overwrites it exceeds the live keys
     /// until compaction folds them.
     pub fn approximate_keys<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
-        let r = to_range(&range);
+        let r = super::keyspace::key_range_in(super::keyspace::DEFAULT_PREFIX, to_range(&range));
         let (version, mems) = {
             let st = self.inner.state.lock();
             let mut mems = vec![st.mem.clone()];

@@ -85,6 +85,18 @@ impl Version {
         }
     }
 
+    /// The read depth of L0: the most L0 tables of any one keyspace. A table holds one
+    /// keyspace's entries, and a read of a key consults only the L0 tables of its keyspace,
+    /// so a flush of a memtable touching many keyspaces (one table each) deepens L0 by one,
+    /// not by their number. Scores L0 for compaction and for write stalls.
+    pub(crate) fn l0_depth(&self) -> usize {
+        let mut per: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+        for f in &self.levels[0] {
+            *per.entry(super::keyspace::prefix_of(f.meta.smallest_user())).or_default() += 1;
+        }
+        per.into_values().max().unwrap_or(0)
+    }
+
     pub(crate) fn all_files(&self) -> impl Iterator<Item = (usize, &Arc<TableFile>)> {
         self.levels.iter().enumerate().flat_map(|(l, fs)| fs.iter().map(move |f| (l, f)))
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::read::points_at;
-use super::{jobs, Inner, MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE};
+use super::{jobs, keyspace, txn, Inner, MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE};
 use crate::batch::{OpKind, WriteBatch};
 use crate::crypto::registry::KeyRing;
 use crate::error::{Error, Result};
@@ -46,6 +46,10 @@ struct Pending {
     ticket: u64,
     batch: WriteBatch,
     sync: bool,
+    /// A transaction's commit: validated by the leader before the group is applied.
+    txn: Option<Box<txn::Check>>,
+    /// Set by the leader when the transaction conflicts: the batch is left out.
+    conflict: bool,
 }
 
 #[derive(Default)]
@@ -71,11 +75,12 @@ fn replicate(e: &Error) -> Error {
     }
 }
 
+/// Checks the sizes of an op on tree key `key`.
 fn check_sizes(key: &[u8], value: &[u8]) -> Result<()> {
-    if key.len() > MAX_KEY_SIZE {
+    let user_len = key.len() - keyspace::prefix_of(key).len();
+    if user_len > MAX_KEY_SIZE {
         return Err(Error::InvalidArgument(format!(
-            "key of {} bytes exceeds {MAX_KEY_SIZE}",
-            key.len()
+            "key of {user_len} bytes exceeds {MAX_KEY_SIZE}"
         )));
     }
     if value.len() > MAX_VALUE_SIZE {
@@ -132,7 +137,20 @@ impl Inner {
     /// Group commit: queue the batch; the first writer without a leader becomes leader and
     /// writes everything queued as one WAL record with one (optional) fsync.
     pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        self.submit(batch, sync, None)
+    }
+
+    /// Commits a transaction's writes: validated against the conflict window by the leader
+    /// (see `txn.rs`), then applied like a batch; [`Error::Conflict`] when validation fails.
+    pub(crate) fn commit_txn(&self, batch: WriteBatch, check: txn::Check) -> Result<()> {
+        self.submit(batch, false, Some(Box::new(check)))
+    }
+
+    fn submit(&self, batch: WriteBatch, sync: bool, txn: Option<Box<txn::Check>>) -> Result<()> {
         self.refuse_read_only()?;
+        if batch.names_dropped_keyspace() {
+            return Err(Error::KeyspaceDropped);
+        }
         for (_, k, v) in &batch.ops {
             check_sizes(k, v)?;
         }
@@ -142,13 +160,13 @@ impl Inner {
                 batch.bytes
             )));
         }
-        if batch.is_empty() && !sync {
+        if batch.is_empty() && !sync && txn.is_none() {
             return Ok(());
         }
         let mut q = self.queue.lock();
         let ticket = q.next_ticket;
         q.next_ticket += 1;
-        q.pending.push(Pending { ticket, batch, sync });
+        q.pending.push(Pending { ticket, batch, sync, txn, conflict: false });
         loop {
             if let Some(r) = q.done.remove(&ticket) {
                 return r;
@@ -168,12 +186,13 @@ impl Inner {
                 })
                 .unwrap_or(q.pending.len())
                 .max(1);
-            let group: Vec<Pending> = q.pending.drain(..take).collect();
+            let mut group: Vec<Pending> = q.pending.drain(..take).collect();
             drop(q);
-            let res = self.write_group(&group);
+            let res = self.write_group(&mut group);
             q = self.queue.lock();
             for p in &group {
                 let r = match &res {
+                    Ok(()) if p.conflict => Err(Error::Conflict),
                     Ok(()) => Ok(()),
                     Err(e) => Err(replicate(e)),
                 };
@@ -203,9 +222,33 @@ impl Inner {
         self.bg_cv.notify_all();
     }
 
-    fn write_group(&self, group: &[Pending]) -> Result<()> {
+    /// Validates the transactions of `group`, in order, against the conflict window and the
+    /// batches ahead of them in the group; marks the ones that conflict. Called with the WAL
+    /// locked, so no other group commits between this and the apply.
+    fn validate_group(&self, group: &mut [Pending]) {
+        let mut ahead: std::collections::BTreeSet<&[u8]> = std::collections::BTreeSet::new();
+        for p in group.iter_mut() {
+            if let Some(check) = &p.txn {
+                if self.txns.conflicts(check, &p.batch, &ahead) {
+                    p.conflict = true;
+                    continue;
+                }
+            }
+            for (op, k, _) in &p.batch.ops {
+                if !matches!(op, OpKind::Rewrite(_)) {
+                    ahead.insert(k);
+                }
+            }
+        }
+    }
+
+    fn write_group(&self, group: &mut [Pending]) -> Result<()> {
         let mut guard = self.logs()?;
-        let count: usize = group.iter().map(|p| p.batch.len()).sum();
+        if group.iter().any(|p| p.txn.is_some()) {
+            self.validate_group(group);
+        }
+        let group = &*group;
+        let count: usize = group.iter().filter(|p| !p.conflict).map(|p| p.batch.len()).sum();
         let sync = self.tuning.sync_writes || group.iter().any(|p| p.sync);
         if count > 0 {
             self.make_room(&mut guard)?;
@@ -220,9 +263,11 @@ impl Inner {
             let first = self.last_seq.load(Ordering::Acquire) + 1;
             let mut seq = first;
             let mut applied: Vec<(&[u8], u64, ValueKind, Stored)> = Vec::with_capacity(count);
+            // Whether each applied op is a user write (not a GC rewrite), for the window.
+            let mut user_op: Vec<bool> = Vec::with_capacity(count);
             ws.ops.clear();
             let compress = self.tuning.build.compression;
-            for p in group {
+            for p in group.iter().filter(|p| !p.conflict) {
                 for (op, k, v) in &p.batch.ops {
                     let (kind, val) = match op {
                         OpKind::Delete => (ValueKind::Delete, Stored::Inline(&[])),
@@ -252,6 +297,7 @@ impl Inner {
                     }
                     wal::encode_op(&mut ws.ops, kind, k, val.bytes());
                     applied.push((k, seq, kind, val));
+                    user_op.push(!matches!(op, OpKind::Rewrite(_)));
                     seq += 1;
                 }
             }
@@ -277,6 +323,11 @@ impl Inner {
                     ws.mem.insert(k, *s, *kind, val.bytes());
                 }
                 self.last_seq.store(seq - 1, Ordering::Release);
+                if self.txns.active() {
+                    self.txns.record(
+                        applied.iter().zip(&user_op).filter(|(_, u)| **u).map(|(a, _)| (a.0, a.1)),
+                    );
+                }
                 if ws.vlog.len() >= self.tuning.vlog_segment_size {
                     self.switch_vlog(ws)?;
                 }
@@ -365,7 +416,7 @@ impl Inner {
             if st.shutting_down {
                 return Err(Error::Closed);
             }
-            let l0 = st.version.levels[0].len();
+            let l0 = st.version.l0_depth();
             if t.background_work && l0 >= t.l0_stop_trigger {
                 stall.stall();
                 self.bg_cv.wait(&mut st);

@@ -2,14 +2,18 @@
 //!
 //! ```text
 //! MANIFEST = file header ‖ one sealed block (kind Manifest, nonce 1) holding:
-//!   version u8 (2) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
+//!   version u8 (3) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
 //!   ‖ file count u32 ‖ file* ‖ segment count u32 ‖ segment*
 //!   ‖ rotation key id u32 ‖ bytes sealed under it u64 ‖ audit lines u64 ‖ audit last mac [32]
+//!   ‖ next keyspace id u32 ‖ keyspace count u32 ‖ keyspace* ‖ dropped count u32 ‖ id u32*
 //! file     = level u8 ‖ number u64 ‖ size u64 ‖ key id u32 ‖ max sequence u64
 //!            ‖ varint len ‖ smallest internal key ‖ varint len ‖ largest internal key
 //! segment  = number u64 ‖ discard bytes u64 ‖ length u64 ‖ flags u8 (bit 0: active)
+//! keyspace = id u32 ‖ varint len ‖ name
 //! ```
-//! Version 1 (still read) ends after the segments, and its segment is number ‖ discard bytes.
+//! Version 1 ends after the segments, and its segment is number ‖ discard bytes; version 2
+//! ends after the audit anchor. Both still decode, but mark a database whose tree keys carry
+//! no keyspace prefix ([`ManifestData::legacy_keys`]): the engine refuses to open it.
 //!
 //! A change writes `MANIFEST.tmp`, fsyncs it, renames it over `MANIFEST` and fsyncs the
 //! directory, so the manifest on disk is always one whole, authenticated snapshot: a truncated
@@ -17,6 +21,7 @@
 //! `log number` are obsolete. `next file number` is a reservation: every number below it may
 //! be in use, and none at or above it is used before a newer manifest reserves it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::coding::{get_u64_at, put_len_prefixed, put_u32, put_u64, Reader};
@@ -29,9 +34,15 @@ use crate::seal::{BlockKind, FileHeader, FileKind};
 /// Number of levels.
 pub(crate) const NUM_LEVELS: usize = 7;
 /// The version written.
-const VERSION: u8 = 2;
-/// The first version, still read: no segment lengths, rotation counter or audit anchor.
+const VERSION: u8 = 3;
+/// The first version, still decoded: no segment lengths, rotation counter or audit anchor.
 const VERSION_1: u8 = 1;
+/// The second version, still decoded: no keyspace table (tree keys without keyspace prefix).
+const VERSION_2: u8 = 2;
+/// Most named keyspaces (and dropped ids) a manifest may record.
+const MAX_KEYSPACES: u32 = 1 << 20;
+/// Longest keyspace name, in bytes.
+pub(crate) const MAX_KEYSPACE_NAME: usize = 1024;
 const MAX_FILES: u32 = 1 << 24;
 /// Segment flag: the segment being appended to.
 const SEGMENT_ACTIVE: u8 = 1;
@@ -80,6 +91,79 @@ pub(crate) struct AuditAnchor {
     pub(crate) last_mac: [u8; 32],
 }
 
+/// The keyspaces a manifest records: the name of every named keyspace and its id, the ids
+/// dropped, and the next id to hand out. Id 0 is the unnamed default keyspace; ids are never
+/// reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyspaceTable {
+    /// Every id below it was handed out (≥ 1: 0 is the default keyspace).
+    pub(crate) next_id: u32,
+    /// Live named keyspaces: name → id.
+    pub(crate) named: BTreeMap<String, u32>,
+    /// Dropped ids: their entries are garbage wherever they are found.
+    pub(crate) dropped: BTreeSet<u32>,
+}
+
+impl Default for KeyspaceTable {
+    fn default() -> KeyspaceTable {
+        KeyspaceTable { next_id: 1, named: BTreeMap::new(), dropped: BTreeSet::new() }
+    }
+}
+
+impl KeyspaceTable {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_u32(out, self.next_id);
+        put_u32(out, self.named.len() as u32);
+        for (name, id) in &self.named {
+            put_u32(out, *id);
+            put_len_prefixed(out, name.as_bytes());
+        }
+        put_u32(out, self.dropped.len() as u32);
+        for id in &self.dropped {
+            put_u32(out, *id);
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> std::result::Result<KeyspaceTable, &'static str> {
+        let next_id = r.u32().ok_or("manifest truncated")?;
+        if next_id == 0 {
+            return Err("manifest next keyspace id is 0");
+        }
+        let count = r.u32().ok_or("manifest truncated")?;
+        if count > MAX_KEYSPACES {
+            return Err("manifest field out of range");
+        }
+        let mut named = BTreeMap::new();
+        let mut ids = BTreeSet::new();
+        for _ in 0..count {
+            let id = r.u32().ok_or("manifest truncated")?;
+            let name = r.len_prefixed().ok_or("manifest truncated")?;
+            if name.is_empty() || name.len() > MAX_KEYSPACE_NAME {
+                return Err("manifest keyspace name length out of range");
+            }
+            let name = std::str::from_utf8(name).map_err(|_| "manifest keyspace name not UTF-8")?;
+            if id == 0 || id >= next_id || !ids.insert(id) {
+                return Err("manifest keyspace id out of range or repeated");
+            }
+            if named.insert(name.to_owned(), id).is_some() {
+                return Err("manifest keyspace name repeated");
+            }
+        }
+        let count = r.u32().ok_or("manifest truncated")?;
+        if count > MAX_KEYSPACES {
+            return Err("manifest field out of range");
+        }
+        let mut dropped = BTreeSet::new();
+        for _ in 0..count {
+            let id = r.u32().ok_or("manifest truncated")?;
+            if id == 0 || id >= next_id || ids.contains(&id) || !dropped.insert(id) {
+                return Err("manifest dropped keyspace id out of range, live or repeated");
+            }
+        }
+        Ok(KeyspaceTable { next_id, named, dropped })
+    }
+}
+
 /// The state a manifest records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ManifestData {
@@ -96,6 +180,10 @@ pub(crate) struct ManifestData {
     /// The audit log's chain (`None` when unencrypted, when no line was written yet, or read
     /// from a version-1 manifest).
     pub(crate) audit: Option<AuditAnchor>,
+    /// Named and dropped keyspaces (empty when read from a version-1 or -2 manifest).
+    pub(crate) keyspaces: KeyspaceTable,
+    /// Read from a version-1 or -2 manifest: the database's tree keys have no keyspace prefix.
+    pub(crate) legacy_keys: bool,
 }
 
 impl ManifestData {
@@ -128,14 +216,15 @@ impl ManifestData {
         let anchor = self.audit.unwrap_or(AuditAnchor { lines: 0, last_mac: [0; 32] });
         put_u64(&mut out, anchor.lines);
         out.extend_from_slice(&anchor.last_mac);
+        self.keyspaces.encode(&mut out);
         out
     }
 
-    /// Decodes a manifest payload (already authenticated), version 2 or 1.
+    /// Decodes a manifest payload (already authenticated), version 3, 2 or 1.
     pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<ManifestData, &'static str> {
         let mut r = Reader::new(bytes);
         let version = r.u8().ok_or("manifest truncated")?;
-        if version != VERSION && version != VERSION_1 {
+        if !matches!(version, VERSION | VERSION_2 | VERSION_1) {
             return Err("unknown manifest version");
         }
         let next_file_number = r.u64().ok_or("manifest truncated")?;
@@ -205,6 +294,11 @@ impl ManifestData {
             };
             ((key_id, sealed), audit)
         };
+        let keyspaces = if version == VERSION {
+            KeyspaceTable::decode(&mut r)?
+        } else {
+            KeyspaceTable::default()
+        };
         if !r.is_empty() {
             return Err("trailing bytes in manifest");
         }
@@ -216,6 +310,8 @@ impl ManifestData {
             segments,
             rotation,
             audit,
+            keyspaces,
+            legacy_keys: version != VERSION,
         })
     }
 }
@@ -240,9 +336,21 @@ pub(crate) fn write(
     keys: Option<&KeyRing>,
     compress: bool,
 ) -> Result<()> {
+    write_payload(fs, dir, number, &data.encode(), keys, compress)
+}
+
+/// Writes a manifest holding `payload` atomically (see [`write`]).
+pub(crate) fn write_payload(
+    fs: &dyn Fs,
+    dir: &Path,
+    number: u64,
+    payload: &[u8],
+    keys: Option<&KeyRing>,
+    compress: bool,
+) -> Result<()> {
     let (mut bytes, cipher) = FileHeader::create(FileKind::Manifest, number, keys)?;
     let offset = bytes.len() as u64;
-    cipher.seal(BlockKind::Manifest, offset, 1, compress, &data.encode(), &mut bytes);
+    cipher.seal(BlockKind::Manifest, offset, 1, compress, payload, &mut bytes);
     crate::io::write_atomic(fs, dir, names::MANIFEST, &bytes)?;
     Ok(())
 }
@@ -290,6 +398,8 @@ mod tests {
             ],
             rotation: (2, 123_456),
             audit: Some(AuditAnchor { lines: 5, last_mac: [7; 32] }),
+            keyspaces: KeyspaceTable::default(),
+            legacy_keys: false,
         }
     }
 
@@ -307,8 +417,9 @@ mod tests {
 
     /// Offset of the flags byte of segment `i` in `sample().encode()`.
     fn flags_offset(enc: &[u8], i: usize) -> usize {
-        // Segments sit before the 52-byte tail (rotation 12, anchor 40); each is 25 bytes.
-        enc.len() - 52 - 25 * (2 - i) + 24
+        // Segments sit before the 64-byte tail (rotation 12, anchor 40, empty keyspace table
+        // 12); each is 25 bytes.
+        enc.len() - 64 - 25 * (2 - i) + 24
     }
 
     #[test]
@@ -329,7 +440,7 @@ mod tests {
         two_active[flags_offset(&enc, 0)] = SEGMENT_ACTIVE;
         assert!(ManifestData::decode(&two_active).is_err());
         let mut no_anchor_mac = enc.clone();
-        let lines_at = enc.len() - 40;
+        let lines_at = enc.len() - 52;
         no_anchor_mac[lines_at..lines_at + 8].fill(0);
         assert_eq!(ManifestData::decode(&no_anchor_mac), Err("manifest audit anchor malformed"));
     }
@@ -343,7 +454,7 @@ mod tests {
         put_u64(&mut v1, d.log_number);
         // The file count and files are laid out alike in both versions.
         let enc = d.encode();
-        v1.extend_from_slice(&enc[25..enc.len() - (4 + 2 * 25 + 52)]);
+        v1.extend_from_slice(&enc[25..enc.len() - (4 + 2 * 25 + 64)]);
         put_u32(&mut v1, 2);
         for s in &d.segments {
             put_u64(&mut v1, s.number);
@@ -356,12 +467,53 @@ mod tests {
         let segs: Vec<_> = back.segments.iter().map(|s| (s.number, s.discard, s.len)).collect();
         assert_eq!(segs, vec![(4, 1000, None), (8, 0, None)]);
         assert!(back.segments.iter().all(|s| !s.active));
+        assert!(back.legacy_keys, "a version-1 manifest marks a database without keyspaces");
         // A version-1 payload with version 2's tail is refused, and the reverse.
         let mut long = v1.clone();
         long.push(0);
         assert_eq!(ManifestData::decode(&long), Err("trailing bytes in manifest"));
-        let mut v3 = d.encode();
-        v3[0] = 3;
-        assert_eq!(ManifestData::decode(&v3), Err("unknown manifest version"));
+        let mut v4 = d.encode();
+        v4[0] = 4;
+        assert_eq!(ManifestData::decode(&v4), Err("unknown manifest version"));
+        // Version 2: version 3 without the keyspace table.
+        let mut v2 = d.encode();
+        v2[0] = VERSION_2;
+        v2.truncate(v2.len() - 12);
+        let back = ManifestData::decode(&v2).unwrap();
+        assert!(back.legacy_keys);
+        assert_eq!(back.files, d.files);
+    }
+
+    #[test]
+    fn keyspace_table_roundtrips_and_is_checked() {
+        let mut d = sample();
+        d.keyspaces.next_id = 9;
+        d.keyspaces.named.insert("orders".into(), 3);
+        d.keyspaces.named.insert("users".into(), 8);
+        d.keyspaces.dropped.extend([1, 2, 4]);
+        let enc = d.encode();
+        assert_eq!(ManifestData::decode(&enc).unwrap(), d);
+        for n in 0..enc.len() {
+            assert!(ManifestData::decode(&enc[..n]).is_err(), "cut at {n}");
+        }
+        let bad = |f: &dyn Fn(&mut KeyspaceTable)| {
+            let mut t = d.clone();
+            f(&mut t.keyspaces);
+            ManifestData::decode(&t.encode()).is_err()
+        };
+        assert!(bad(&|k| k.next_id = 8), "an id at or above the next id");
+        assert!(bad(&|k| k.next_id = 0));
+        assert!(bad(&|k| {
+            k.named.insert("again".into(), 3);
+        }));
+        assert!(bad(&|k| {
+            k.dropped.insert(8);
+        }));
+        assert!(bad(&|k| {
+            k.named.insert(String::new(), 5);
+        }));
+        assert!(bad(&|k| {
+            k.dropped.insert(0);
+        }));
     }
 }
