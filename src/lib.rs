@@ -46,7 +46,7 @@ mod wal;
 pub use batch::WriteBatch;
 pub use crypto::{KeyProvider, MasterKey};
 pub use db::{
-    DataKeyInfo, EncryptionStatus, LevelStats, SegmentStats, Snapshot, Stats, DB, MAX_BATCH_SIZE,
+    decrypt_database, DataKeyInfo, EncryptionStatus, LevelStats, SegmentStats, Snapshot, Stats, DB, MAX_BATCH_SIZE,
     MAX_KEY_SIZE, MAX_VALUE_SIZE,
 };
 pub use error::{Error, Result};

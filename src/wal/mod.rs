@@ -249,7 +249,7 @@ pub(crate) fn replay(
 ) -> Result<Replayed> {
     let mut out = Replayed::default();
     let data = fs.read_all(path)?;
-    let hlen = FileHeader::len(keys.is_some());
+    let hlen = FileHeader::len_for(&data, number, keys);
     if data.len() < hlen {
         // A WAL whose header never reached the disk holds no acknowledged write: the header is
         // written and synced before any record.
