@@ -177,9 +177,9 @@ fn online_encryption_then_decryption() {
 
     // Decrypt: a wrong key changes nothing; the right one leaves a plain database.
     let snapshot = dir_contents(path);
-    let e = decrypt_database(tuned(path).with_encryption(Encryption::new(MasterKey::from_bytes(
-        [2; 32],
-    ))))
+    let e = decrypt_database(
+        tuned(path).with_encryption(Encryption::new(MasterKey::from_bytes([2; 32]))),
+    )
     .unwrap_err();
     assert!(matches!(e, Error::WrongMasterKey), "{e}");
     assert_eq!(dir_contents(path), snapshot, "a refused decryption changes nothing");
@@ -223,7 +223,7 @@ fn decrypt_mid_conversion() {
 
 // ---- crash harness ------------------------------------------------------------------------
 
-const CRASH_KEYS: u32 = 20_000;
+const CRASH_KEYS: u32 = 100_000;
 
 /// One batch: (key index, Some(value) | None for delete).
 type Batch = Vec<(u32, Option<Vec<u8>>)>;
@@ -276,8 +276,8 @@ fn convert_crash_child() {
     };
     let cycle: u32 = cycle.parse().unwrap();
     let mut ack = std::fs::OpenOptions::new().create(true).append(true).open(ack).unwrap();
-    let db =
-        DB::open(tuned(Path::new(&dir)).with_encryption(enc(512 << 10).encrypt_existing())).unwrap();
+    let db = DB::open(tuned(Path::new(&dir)).with_encryption(enc(512 << 10).encrypt_existing()))
+        .unwrap();
     writeln!(ack, "open").unwrap();
     std::thread::scope(|s| {
         // Some cycles are killed inside an unthrottled `reencrypt()`.
@@ -331,13 +331,14 @@ fn read_acks(path: &Path) -> (bool, Option<u64>, Option<u64>) {
 #[test]
 fn crash_during_conversion_loses_nothing() {
     let cycles: u32 =
-        std::env::var("SEALDB_CONVERT_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(10);
+        std::env::var("SEALDB_CONVERT_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(16);
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("db");
     let mut model = build_plain(&db_dir, CRASH_KEYS);
     assert!(!markers(&db_dir).is_empty(), "the control finds plaintext");
     let exe = std::env::current_exe().unwrap();
     let mut rng = StdRng::seed_from_u64(0x0c0_47e2);
+    let mut mid_way = 0;
     for cycle in 0..cycles {
         let ack = dir.path().join(format!("ack-{cycle}"));
         let mut child = Command::new(&exe)
@@ -350,7 +351,11 @@ fn crash_during_conversion_loses_nothing() {
             .spawn()
             .unwrap();
         // Early kills land inside the open that starts (or resumes) the conversion.
-        let wait = if cycle % 3 == 0 { rng.gen_range(0..60) } else { rng.gen_range(100..700) };
+        let wait = match cycle % 4 {
+            0 => rng.gen_range(0..80),
+            3 => rng.gen_range(40..400), // inside reencrypt()
+            _ => rng.gen_range(100..800),
+        };
         std::thread::sleep(Duration::from_millis(wait));
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
@@ -372,6 +377,11 @@ fn crash_during_conversion_loses_nothing() {
             }
             Err(e) => panic!("reopen after kill in cycle {cycle}: {e}"),
         };
+        let left = db.encryption_status().unwrap().plaintext_files_left;
+        mid_way += u32::from(left > 0);
+        println!(
+            "cycle {cycle}: killed after {wait} ms, {acked:?} acked, {left} plaintext files left"
+        );
         let got: Model = db.iter().map(|r| r.unwrap()).collect();
         let mut w = Workload::new(cycle);
         let limit = acked.map_or(0, |a| a + 1) + 1;
@@ -391,6 +401,7 @@ fn crash_during_conversion_loses_nothing() {
         drop(db);
         model = got;
     }
+    assert!(mid_way >= cycles / 2, "only {mid_way} cycles were reopened mid-conversion");
     let db = DB::open(tuned(&db_dir).with_encryption(enc(4 << 20))).unwrap();
     db.reencrypt().unwrap();
     check(&db, &model, "after the crashes and reencrypt");
@@ -399,4 +410,67 @@ fn crash_during_conversion_loses_nothing() {
     decrypt_database(tuned(&db_dir).with_encryption(enc(1))).unwrap();
     let db = DB::open(tuned(&db_dir)).unwrap();
     check(&db, &model, "decrypted after the crashes");
+}
+
+/// The crash windows before the first sealed manifest, rebuilt by hand: a plaintext database
+/// beside the `KEYS` a conversion made (a crash before `CONVERT`), and beside `KEYS` and
+/// `CONVERT` (a crash before the sealed manifest). Then a downgrade: the old plaintext manifest
+/// put back into the finished database.
+#[test]
+fn crash_windows_before_the_first_sealed_manifest() {
+    let root = tempfile::tempdir().unwrap();
+    let plain = root.path().join("plain");
+    let model = build_plain(&plain, 20_000);
+    // A conversion started on a copy: its registry and conversion state.
+    let started = root.path().join("started");
+    common::copy_dir(&plain, &started);
+    drop(DB::open(tuned(&started).with_encryption(enc(64 << 10).encrypt_existing())).unwrap());
+
+    // KEYS only: the key and the flag are both needed; refusals change nothing.
+    let a = root.path().join("a");
+    common::copy_dir(&plain, &a);
+    std::fs::copy(started.join("KEYS"), a.join("KEYS")).unwrap();
+    let snapshot = dir_contents(&a);
+    let e = open_err(DB::open(tuned(&a)), "no key");
+    assert!(matches!(e, Error::EncryptionRequired(_)), "{e}");
+    let e = open_err(DB::open(tuned(&a).with_encryption(enc(64 << 10))), "key without flag");
+    assert!(matches!(e, Error::NotEncrypted(_)), "{e}");
+    let wrong = Encryption::new(MasterKey::from_bytes([3; 32])).encrypt_existing();
+    let e = open_err(DB::open(tuned(&a).with_encryption(wrong)), "wrong key");
+    assert!(matches!(e, Error::WrongMasterKey), "{e}");
+    assert_eq!(dir_contents(&a), snapshot, "refused opens change nothing");
+    let db = DB::open(tuned(&a).with_encryption(enc(64 << 10).encrypt_existing())).unwrap();
+    check(&db, &model, "KEYS window, resumed");
+    db.reencrypt().unwrap();
+    assert_eq!(markers(&a), Vec::<String>::new());
+    drop(db);
+
+    // KEYS and CONVERT beside the plaintext manifest: the key alone opens it.
+    let b = root.path().join("b");
+    common::copy_dir(&plain, &b);
+    for f in ["KEYS", "CONVERT"] {
+        std::fs::copy(started.join(f), b.join(f)).unwrap();
+    }
+    let e = open_err(DB::open(tuned(&b)), "no key");
+    assert!(matches!(e, Error::EncryptionRequired(_)), "{e}");
+    let db = DB::open(tuned(&b).with_encryption(enc(64 << 10))).unwrap();
+    check(&db, &model, "CONVERT window, resumed");
+    db.reencrypt().unwrap();
+    check(&db, &model, "CONVERT window, finished");
+    assert_eq!(markers(&b), Vec::<String>::new());
+    drop(db);
+
+    // A finished database refuses its old plaintext manifest (and files) put back, and a
+    // forged conversion state.
+    for f in std::fs::read_dir(&plain).unwrap() {
+        let p = f.unwrap().path();
+        std::fs::copy(&p, b.join(p.file_name().unwrap())).unwrap();
+    }
+    let e = open_err(DB::open(tuned(&b).with_encryption(enc(64 << 10))), "downgraded");
+    assert!(matches!(e, Error::NotEncrypted(_)), "{e}");
+    let mut forged = std::fs::read(started.join("CONVERT")).unwrap();
+    forged[12] ^= 1;
+    std::fs::write(b.join("CONVERT"), forged).unwrap();
+    let e = open_err(DB::open(tuned(&b).with_encryption(enc(64 << 10))), "forged state");
+    assert!(e.is_corruption(), "{e}");
 }

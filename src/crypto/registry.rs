@@ -314,7 +314,15 @@ impl KeyRing {
             return Err(bad_body());
         }
         Ok((
-            KeyRing { cipher, current, next_id, keys, audit_key, retired_audit_keys, plain_below: 0 },
+            KeyRing {
+                cipher,
+                current,
+                next_id,
+                keys,
+                audit_key,
+                retired_audit_keys,
+                plain_below: 0,
+            },
             kek,
         ))
     }

@@ -128,7 +128,9 @@ fn boundary_now(fs: &dyn Fs, dir: &Path) -> Result<u64> {
     let mut b = data.next_file_number.max(1);
     for name in fs.list(dir)? {
         let n = match names::parse(&name) {
-            Some(names::FileName::Wal(n) | names::FileName::Table(n) | names::FileName::ValueLog(n)) => n,
+            Some(
+                names::FileName::Wal(n) | names::FileName::Table(n) | names::FileName::ValueLog(n),
+            ) => n,
             _ => continue,
         };
         b = b.max(n.saturating_add(1));
