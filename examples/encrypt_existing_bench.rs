@@ -65,7 +65,7 @@ fn main() {
     let plain = root.path().join("plain");
     build(&plain, n);
     let bytes = size_of(&plain);
-    println!("plaintext database: {n} keys, {:.1} MiB", bytes as f64 / (1 << 20) as f64);
+    println!("plaintext database: {n} keys, {:.1} MiB", mib(bytes));
 
     // Unthrottled: open with encrypt_existing and reencrypt() at once.
     let a = root.path().join("a");
@@ -107,7 +107,7 @@ fn main() {
 }
 
 fn mib(b: u64) -> f64 {
-    b as f64 / (1 << 20) as f64
+    b as f64 / f64::from(1 << 20)
 }
 
 fn copy(from: &Path, to: &Path) {

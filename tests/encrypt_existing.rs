@@ -263,7 +263,7 @@ fn apply(model: &mut Model, batch: &Batch) {
     }
 }
 
-/// The child: opens with encrypt_existing and writes until killed, logging acknowledgements.
+/// The child: opens with `encrypt_existing` and writes until killed, logging acknowledgements.
 #[test]
 #[ignore = "run by the encryption crash harness as its child process"]
 fn convert_crash_child() {

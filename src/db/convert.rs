@@ -127,11 +127,11 @@ fn boundary_now(fs: &dyn Fs, dir: &Path) -> Result<u64> {
     let data = manifest::read(fs, dir, None)?;
     let mut b = data.next_file_number.max(1);
     for name in fs.list(dir)? {
-        let n = match names::parse(&name) {
-            Some(
-                names::FileName::Wal(n) | names::FileName::Table(n) | names::FileName::ValueLog(n),
-            ) => n,
-            _ => continue,
+        let Some(
+            names::FileName::Wal(n) | names::FileName::Table(n) | names::FileName::ValueLog(n),
+        ) = names::parse(&name)
+        else {
+            continue;
         };
         b = b.max(n.saturating_add(1));
     }
@@ -335,7 +335,7 @@ fn decrypt_open(inner: &Inner, dir: &Path) -> Result<()> {
         });
         Ok(())
     };
-    for item in snap.iter() {
+    for item in &snap {
         let (k, v) = item?;
         if builder.is_none() {
             let n = inner.alloc_file_number(&mut inner.state.lock())?;
