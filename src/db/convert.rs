@@ -179,6 +179,8 @@ pub(super) fn resume(
             if enc.encrypt_existing {
                 begin(fs, dir, ring, kek, true)
             } else {
+                // A sealed manifest whose flag was flipped is damage, not a plaintext database.
+                manifest::read(fs, dir, None)?;
                 Err(Error::NotEncrypted(dir.to_path_buf()))
             }
         }
