@@ -150,6 +150,9 @@ fn online_encryption_then_decryption() {
     assert!(matches!(e, Error::WrongMasterKey), "{e}");
     assert_eq!(dir_contents(path), snapshot, "refused opens change nothing");
     assert!(path.join("CONVERT").exists(), "mid-way the conversion state is there");
+    let report = sealdb::verify(path, Some(&MasterKey::from_bytes(MASTER))).unwrap();
+    assert!(report.is_clean(), "offline verify mid-conversion: {:?}", report.problems);
+    assert_eq!(dir_contents(path), snapshot, "verify changes nothing");
 
     let db = DB::open(tuned(path).with_encryption(enc(256 << 10))).unwrap();
     let status = db.encryption_status().unwrap();

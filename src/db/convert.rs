@@ -102,6 +102,15 @@ fn read_state(fs: &dyn Fs, dir: &Path, ring: &KeyRing) -> Result<Option<u64>> {
     Ok(Some(boundary))
 }
 
+/// Applies the conversion state of `dir`, if any, to `ring`: for readers that open files
+/// without the engine (offline verification), so that a database mid-conversion checks out.
+pub(crate) fn apply_state(fs: &dyn Fs, dir: &Path, ring: &mut KeyRing) -> Result<()> {
+    if let Some(boundary) = read_state(fs, dir, ring)? {
+        ring.set_plain_below(boundary);
+    }
+    Ok(())
+}
+
 /// Writes `CONVERT` atomically with `boundary`, under the ring's current audit key.
 fn write_state(fs: &dyn Fs, dir: &Path, ring: &KeyRing, boundary: u64) -> Result<()> {
     let mut out = Vec::with_capacity(FILE_LEN);

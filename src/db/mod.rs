@@ -18,7 +18,7 @@
 
 mod background;
 mod compaction;
-mod convert;
+pub(crate) mod convert;
 mod destroy;
 mod gc;
 mod iters;
