@@ -477,3 +477,68 @@ fn crash_windows_before_the_first_sealed_manifest() {
     let e = open_err(DB::open(tuned(&b).with_encryption(enc(64 << 10))), "forged state");
     assert!(e.is_corruption(), "{e}");
 }
+
+/// Opens `dir` whichever way it opens: without encryption, or (if it has keys) with the key;
+/// says whether it took the key.
+fn open_either(dir: &Path, what: &str) -> (DB, bool) {
+    match DB::open(tuned(dir).background_work(false)) {
+        Ok(db) => (db, false),
+        Err(Error::EncryptionRequired(_)) => (
+            DB::open(tuned(dir).background_work(false).with_encryption(enc(1 << 20)))
+                .unwrap_or_else(|e| panic!("{what}: opens neither way: {e}")),
+            true,
+        ),
+        Err(e) => panic!("{what}: opens neither way: {e}"),
+    }
+}
+
+/// An I/O failure at any step of `decrypt_database` (the process giving up there, as in a
+/// crash) leaves a directory that opens one way or the other with every entry; running it
+/// again finishes the job.
+#[test]
+fn decryption_interrupted_at_every_step() {
+    use sealdb::io::{Fault, FaultFs, FaultOp};
+    let root = common::fast_tempdir();
+    let base = root.path().join("base");
+    let mut model = build_plain(&base, 3000);
+    {
+        let db = DB::open(tuned(&base).with_encryption(enc(1 << 20).encrypt_existing())).unwrap();
+        db.put(key(9000), value(9000, 6)).unwrap();
+        model.insert(key(9000), value(9000, 6));
+        db.reencrypt().unwrap();
+    }
+    let mut trials = 0;
+    // Interrupted runs that left a plaintext database, and an encrypted one.
+    let mut ways = [0; 2];
+    for op in [FaultOp::Create, FaultOp::Write, FaultOp::Sync, FaultOp::Rename] {
+        for skip in 0.. {
+            let dir = root.path().join(format!("trial-{trials}"));
+            trials += 1;
+            common::copy_dir(&base, &dir);
+            let fs = std::sync::Arc::new(FaultFs::new());
+            fs.fail_after(op, skip, Fault::Error, true);
+            let r = decrypt_database(tuned(&dir).with_fs(fs.clone()).with_encryption(enc(1)));
+            let what = format!("{op:?} fails after {skip}");
+            if fs.injected() == 0 {
+                r.unwrap_or_else(|e| panic!("{what}: no fault injected, yet {e}"));
+                break;
+            }
+            assert!(r.is_err(), "{what}: a failed step must be reported");
+            let (db, keyed) = open_either(&dir, &what);
+            ways[usize::from(keyed)] += 1;
+            check(&db, &model, &what);
+            drop(db);
+            decrypt_database(tuned(&dir).with_encryption(enc(1))).unwrap_or_else(|e| {
+                // Opened with the key above and found plain: nothing left to decrypt.
+                assert!(matches!(e, Error::NotEncrypted(_)), "{what}: again: {e}");
+            });
+            let db = DB::open(tuned(&dir).background_work(false))
+                .unwrap_or_else(|e| panic!("{what}: plain open after the second run: {e}"));
+            check(&db, &model, &what);
+            drop(db);
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+    println!("{trials} trials; left plaintext {}, left encrypted {}", ways[0], ways[1]);
+    assert!(trials > 20 && ways[0] > 0 && ways[1] > 0, "{trials} trials, {ways:?}");
+}
