@@ -542,3 +542,56 @@ fn decryption_interrupted_at_every_step() {
     println!("{trials} trials; left plaintext {}, left encrypted {}", ways[0], ways[1]);
     assert!(trials > 20 && ways[0] > 0 && ways[1] > 0, "{trials} trials, {ways:?}");
 }
+
+/// An I/O failure at any step of the open that starts a conversion leaves a directory that
+/// opens (plain before `KEYS` exists; with the key and `encrypt_existing` after) with every
+/// entry, and the conversion then finishes with no plaintext left.
+#[test]
+fn conversion_start_interrupted_at_every_step() {
+    use sealdb::io::{Fault, FaultFs, FaultOp};
+    let root = common::fast_tempdir();
+    let base = root.path().join("base");
+    let model = build_plain(&base, 3000);
+    let mut trials = 0;
+    let mut ways = [0; 2];
+    for op in [FaultOp::Create, FaultOp::Write, FaultOp::Sync, FaultOp::Rename] {
+        for skip in 0.. {
+            let dir = root.path().join(format!("trial-{trials}"));
+            trials += 1;
+            common::copy_dir(&base, &dir);
+            let fs = std::sync::Arc::new(FaultFs::new());
+            fs.fail_after(op, skip, Fault::Error, true);
+            let opts = tuned(&dir).background_work(false).with_fs(fs.clone());
+            let r = DB::open(opts.with_encryption(enc(1 << 20).encrypt_existing()));
+            let what = format!("{op:?} fails after {skip}");
+            if fs.injected() == 0 {
+                drop(r.unwrap_or_else(|e| panic!("{what}: no fault injected, yet {e}")));
+                break;
+            }
+            drop(r);
+            let keyed = dir.join("KEYS").exists();
+            ways[usize::from(keyed)] += 1;
+            let db = if keyed {
+                DB::open(
+                    tuned(&dir)
+                        .background_work(false)
+                        .with_encryption(enc(1 << 20).encrypt_existing()),
+                )
+            } else {
+                DB::open(tuned(&dir).background_work(false))
+            }
+            .unwrap_or_else(|e| panic!("{what}: reopen (keys: {keyed}): {e}"));
+            check(&db, &model, &what);
+            drop(db);
+            let db = DB::open(tuned(&dir).with_encryption(enc(1 << 20).encrypt_existing()))
+                .unwrap_or_else(|e| panic!("{what}: conversion: {e}"));
+            db.reencrypt().unwrap();
+            check(&db, &model, &what);
+            drop(db);
+            assert_eq!(markers(&dir), Vec::<String>::new(), "{what}: plaintext left");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+    println!("{trials} trials; interrupted before KEYS {}, after {}", ways[0], ways[1]);
+    assert!(trials > 20 && ways[0] > 0 && ways[1] > 0, "{trials} trials, {ways:?}");
+}
