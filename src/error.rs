@@ -38,8 +38,8 @@ pub enum Error {
 
     /// Encryption was configured but the directory holds an unencrypted database.
     #[error(
-        "the database at {0} is not encrypted: open it without encryption (it cannot be \
-         encrypted in place)"
+        "the database at {0} is not encrypted: open it without encryption, or with \
+         Encryption::encrypt_existing to encrypt it"
     )]
     NotEncrypted(PathBuf),
 

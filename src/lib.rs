@@ -46,8 +46,8 @@ mod wal;
 pub use batch::WriteBatch;
 pub use crypto::{KeyProvider, MasterKey};
 pub use db::{
-    DataKeyInfo, EncryptionStatus, Keyspace, LevelStats, SegmentStats, Snapshot, Stats,
-    Transaction, DB, MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE,
+    decrypt_database, DataKeyInfo, EncryptionStatus, Keyspace, LevelStats, SegmentStats, Snapshot,
+    Stats, Transaction, DB, MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE,
 };
 pub use error::{Error, Result};
 pub use iter::Iter;

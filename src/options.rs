@@ -27,6 +27,7 @@ pub struct Encryption {
     pub(crate) rotate_every: Option<Duration>,
     pub(crate) rotate_after_bytes: Option<u64>,
     pub(crate) reencrypt_rate: Option<u64>,
+    pub(crate) encrypt_existing: bool,
 }
 
 impl std::fmt::Debug for Encryption {
@@ -37,6 +38,7 @@ impl std::fmt::Debug for Encryption {
             .field("rotate_every", &self.rotate_every)
             .field("rotate_after_bytes", &self.rotate_after_bytes)
             .field("reencrypt_rate", &self.reencrypt_rate)
+            .field("encrypt_existing", &self.encrypt_existing)
             .finish()
     }
 }
@@ -50,6 +52,7 @@ impl Encryption {
             rotate_every: None,
             rotate_after_bytes: None,
             reencrypt_rate: None,
+            encrypt_existing: false,
         }
     }
     /// Selects the cipher for new blocks.
@@ -70,6 +73,25 @@ impl Encryption {
     #[must_use]
     pub fn reencrypt_rate(mut self, bytes_per_sec: u64) -> Encryption {
         self.reencrypt_rate = Some(bytes_per_sec.max(1));
+        self
+    }
+    /// Lets [`DB::open`](crate::DB::open) accept a database written without encryption and
+    /// encrypt it online: a key registry is made at once, every file written from then on is
+    /// sealed (WAL, tables, value-log segments, manifest), and the re-encryption compactor
+    /// seals the old plaintext tables and value-log segments in the background at
+    /// [`Encryption::reencrypt_rate`]. [`DB::reencrypt`](crate::DB::reencrypt) finishes the
+    /// work unthrottled; [`DB::encryption_status`](crate::DB::encryption_status) shows what is
+    /// left. On a database that is already encrypted the flag changes nothing.
+    ///
+    /// From the moment the key registry exists the database needs the master key; once the
+    /// first sealed manifest is written it opens with the key alone, with or without this
+    /// flag (a crash before that point needs the flag again to go on). Without the flag, a
+    /// plaintext database opened with encryption is
+    /// [`Error::NotEncrypted`](crate::Error::NotEncrypted). See `docs/security.md` for when
+    /// plaintext is gone. The reverse is [`decrypt_database`](crate::decrypt_database).
+    #[must_use]
+    pub fn encrypt_existing(mut self) -> Encryption {
+        self.encrypt_existing = true;
         self
     }
     /// Rotates the data key automatically once it has sealed `bytes` bytes (default 1 TiB;

@@ -156,7 +156,10 @@ fn open_registry(fs: &dyn Fs, dir: &Path, master: &MasterKey) -> Result<Option<K
         return Ok(None);
     }
     let bytes = fs.read_all(&path)?;
-    let (ring, _kek) = KeyRing::decode(&bytes, &path, master)?;
+    let (mut ring, _kek) = KeyRing::decode(&bytes, &path, master)?;
+    // Mid-conversion (`Encryption::encrypt_existing`) the plaintext files below the recorded
+    // boundary are part of the database.
+    crate::db::convert::apply_state(fs, dir, &mut ring)?;
     Ok(Some(ring))
 }
 

@@ -59,6 +59,10 @@ pub(crate) struct KeyRing {
     /// Audit keys the log was written under before `audit_key`, oldest first: kept so the
     /// whole log still verifies.
     retired_audit_keys: Vec<SecretKey>,
+    /// While an unencrypted database is being encrypted (`Encryption::encrypt_existing`):
+    /// files numbered below it may still be plaintext (0: none may). Never stored in `KEYS`;
+    /// set at open from the authenticated conversion state (`src/db/convert.rs`).
+    plain_below: u64,
 }
 
 fn now_secs() -> u64 {
@@ -77,6 +81,7 @@ impl KeyRing {
             keys: BTreeMap::new(),
             audit_key,
             retired_audit_keys: Vec::new(),
+            plain_below: 0,
         };
         ring.add_key()?;
         Ok(ring)
@@ -94,6 +99,7 @@ impl KeyRing {
             keys,
             audit_key: SecretKey(key),
             retired_audit_keys: Vec::new(),
+            plain_below: 0,
         }
     }
 
@@ -143,6 +149,14 @@ impl KeyRing {
     /// The cipher for new blocks.
     pub(crate) fn cipher(&self) -> Cipher {
         self.cipher
+    }
+    /// Files numbered below this may be plaintext (an encryption in progress); 0 when none may.
+    pub(crate) fn plain_below(&self) -> u64 {
+        self.plain_below
+    }
+    /// Sets [`KeyRing::plain_below`] (0 ends the acceptance of plaintext files).
+    pub(crate) fn set_plain_below(&mut self, n: u64) {
+        self.plain_below = n;
     }
     /// Changes the cipher for new blocks.
     pub(crate) fn set_cipher(&mut self, cipher: Cipher) {
@@ -299,7 +313,18 @@ impl KeyRing {
         if !r.is_empty() || !keys.contains_key(&current) {
             return Err(bad_body());
         }
-        Ok((KeyRing { cipher, current, next_id, keys, audit_key, retired_audit_keys }, kek))
+        Ok((
+            KeyRing {
+                cipher,
+                current,
+                next_id,
+                keys,
+                audit_key,
+                retired_audit_keys,
+                plain_below: 0,
+            },
+            kek,
+        ))
     }
 }
 

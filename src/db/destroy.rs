@@ -33,7 +33,10 @@ pub(super) fn destroy(dir: &Path) -> Result<()> {
     remove_if_present(&fs, &dir.join(names::KEYS))?;
     fs.sync_dir(dir)?;
     for name in fs.list(dir)? {
-        let ours = name == names::MANIFEST || name == AUDIT_LOG || names::parse(&name).is_some();
+        let ours = name == names::MANIFEST
+            || name == AUDIT_LOG
+            || name == super::convert::CONVERT
+            || names::parse(&name).is_some();
         if ours {
             remove_if_present(&fs, &dir.join(&name))?;
         }

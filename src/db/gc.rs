@@ -13,6 +13,16 @@ use crate::vlog::{Pointer, Segment};
 /// still points at it), makes them durable, then drops the segment from the manifest; the file
 /// is deleted once no reader holds it.
 pub(super) fn gc_segment(inner: &Inner, seg: &Arc<Segment>) -> Result<()> {
+    gc_segment_paced(inner, seg, &mut |_| {})
+}
+
+/// As [`gc_segment`], reporting the bytes of each entry read to `progress` (which may pause:
+/// the re-encryption compactor paces itself so).
+pub(super) fn gc_segment_paced(
+    inner: &Inner,
+    seg: &Arc<Segment>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<()> {
     const BATCH_BYTES: usize = 1 << 20;
     let _running = super::stats::Running::start(&inner.counters.gc_running);
     let mut batch = WriteBatch::new();
@@ -22,6 +32,7 @@ pub(super) fn gc_segment(inner: &Inner, seg: &Arc<Segment>) -> Result<()> {
     seg.scan(|e| {
         let ptr = Pointer { segment: seg.number, offset: e.offset, len: e.len };
         let (_, sv) = inner.read_view();
+        progress(u64::from(e.len));
         if !keyspace::is_dropped(&dropped, e.key) && points_at(&sv, e.key, ptr)? {
             batch.rewrite(e.key, e.value, ptr);
             live += u64::from(e.len);

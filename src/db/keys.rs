@@ -90,10 +90,18 @@ impl KeyAdmin {
         self.ring.read().clone()
     }
 
-    fn audit(&self, event: &str, fields: &[(&str, u64)]) {
+    pub(crate) fn audit(&self, event: &str, fields: &[(&str, u64)]) {
         if let Err(e) = self.admin.lock().audit.event(event, fields) {
             tracing::warn!(error = %e, event, "sealdb: could not write the audit log");
         }
+    }
+
+    /// Ends the acceptance of plaintext files: an encryption of an existing database is done.
+    pub(crate) fn forbid_plain(&self) {
+        let _admin = self.admin.lock();
+        let mut ring = (*self.ring()).clone();
+        ring.set_plain_below(0);
+        *self.ring.write() = Arc::new(ring);
     }
 
     /// The audit anchor for a manifest being written.
@@ -365,6 +373,11 @@ pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
                 .cloned()
         };
         let Some(old) = target else { break };
+        if old.alg() == crate::seal::alg_id(None) {
+            // A segment of an unencrypted past: its entries move to the sealed active segment.
+            super::convert::seal_plain_segment(inner, &old, &mut |n| throttle.tick(n))?;
+            continue;
+        }
         let keys = inner.keys();
         let new = Arc::new(old.reseal(&inner.fs, keys.as_deref(), &mut |n| throttle.tick(n))?);
         let mut st = inner.state.lock();
@@ -381,6 +394,8 @@ pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
 
     let mut st = inner.state.lock();
     inner.write_manifest(&mut st)?;
+    drop(st);
+    super::convert::finish_if_done(inner)?;
     Ok(throttle.bytes)
 }
 

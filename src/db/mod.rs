@@ -21,6 +21,7 @@
 
 mod background;
 mod compaction;
+pub(crate) mod convert;
 mod destroy;
 mod gc;
 mod iters;
@@ -61,6 +62,7 @@ use recovery::open_inner;
 use version::{SuperVersion, Version};
 use write::{Queue, WalState};
 
+pub use convert::decrypt_database;
 pub use keyspace::Keyspace;
 pub use stats::{LevelStats, SegmentStats, Stats};
 pub use txn::Transaction;
@@ -196,6 +198,12 @@ pub struct EncryptionStatus {
     /// another cipher: the re-encryption compactor's remaining work (a WAL under an old key
     /// is replaced at once and goes with its flush).
     pub reencrypt_bytes_left: u64,
+    /// Live plaintext tables and value-log segments left from before
+    /// [`Encryption::encrypt_existing`](crate::Encryption::encrypt_existing) (0 outside such a
+    /// conversion); their bytes are part of `reencrypt_bytes_left`.
+    pub plaintext_files_left: u64,
+    /// Bytes of those plaintext files.
+    pub plaintext_bytes_left: u64,
 }
 
 /// One data key and how much live data it seals.
@@ -411,6 +419,11 @@ impl DB {
     /// Re-encrypts every live file still sealed under a data key other than the current one
     /// (or under another cipher), unthrottled, and destroys every retired data key. Returns
     /// when no live file uses a retired key and those keys are gone from the registry.
+    ///
+    /// During [`Encryption::encrypt_existing`](crate::Encryption::encrypt_existing) it also
+    /// seals every plaintext table and value-log segment left, and returns once none is live
+    /// and the database refuses plaintext files again (a replaced plaintext file an open
+    /// iterator or snapshot still holds is removed when that is dropped).
     pub fn reencrypt(&self) -> Result<()> {
         keys::reencrypt(&self.inner)
     }
@@ -449,6 +462,7 @@ impl DB {
             e.0 += seg.size.load(Ordering::Acquire);
             e.1 += 1;
         }
+        let plain = convert::plaintext_left(&self.inner);
         let keys = ring
             .keys()
             .map(|k| {
@@ -461,6 +475,8 @@ impl DB {
             cipher: ring.cipher(),
             keys,
             reencrypt_bytes_left: self.inner.reencrypt_left().1,
+            plaintext_files_left: plain.0,
+            plaintext_bytes_left: plain.1,
         })
     }
 }

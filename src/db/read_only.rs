@@ -192,7 +192,9 @@ fn load_ring(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<KeyRin
         return Err(Error::corruption(&keys_path, 0, "key registry missing"));
     }
     let bytes = fs.read_all(&keys_path)?;
-    let (ring, _kek) = KeyRing::decode(&bytes, &keys_path, &enc.master)?;
+    let (mut ring, _kek) = KeyRing::decode(&bytes, &keys_path, &enc.master)?;
+    // Mid-conversion (`Encryption::encrypt_existing`): the plaintext files below the boundary.
+    super::convert::apply_state(fs, dir, &mut ring)?;
     Ok(Some(ring))
 }
 

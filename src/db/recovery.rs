@@ -50,6 +50,11 @@ fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRi
     };
     if !has_keys {
         match manifest_enc {
+            Some(false) if enc.encrypt_existing => {
+                let ring = KeyRing::generate(enc.cipher)?;
+                let kek = enc.master.resolve_new()?;
+                return super::convert::begin(fs, dir, ring, kek, false).map(Some);
+            }
             Some(false) => return Err(Error::NotEncrypted(dir.to_path_buf())),
             Some(true) => return Err(Error::corruption(&keys_path, 0, "key registry missing")),
             None if fs.exists(&dir.join(names::MANIFEST)) => {
@@ -67,11 +72,12 @@ fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRi
         return Ok(Some((ring, kek)));
     }
     let bytes = fs.read_all(&keys_path)?;
-    let (mut ring, kek) = KeyRing::decode(&bytes, &keys_path, &enc.master).inspect_err(|e| {
+    let (ring, kek) = KeyRing::decode(&bytes, &keys_path, &enc.master).inspect_err(|e| {
         if matches!(e, Error::WrongMasterKey) {
             tracing::warn!(dir = %dir.display(), "sealdb: open refused, wrong master key");
         }
     })?;
+    let (mut ring, kek) = super::convert::resume(fs, dir, ring, kek, manifest_enc, enc)?;
     if ring.cipher() != enc.cipher {
         ring.set_cipher(enc.cipher);
         keys::write_registry(fs, dir, &ring, &kek)?;
@@ -101,6 +107,7 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     let inner = start(options, lock, loaded, &mut data, version, vlog, cache, last_seq)?;
     install_recovered(&inner, &recovered)?;
     remove_obsolete(fs.as_ref(), &dir, scan);
+    super::convert::opened(&inner)?;
     Ok(inner)
 }
 

@@ -359,10 +359,10 @@ pub(crate) fn write_payload(
 pub(crate) fn read(fs: &dyn Fs, dir: &Path, keys: Option<&KeyRing>) -> Result<ManifestData> {
     let path = dir.join(names::MANIFEST);
     let bytes = fs.read_all(&path)?;
-    let hlen = FileHeader::len(keys.is_some());
+    let number = get_u64_at(&bytes, 24).unwrap_or(0);
+    let hlen = FileHeader::len_for(&bytes, number, keys);
     let header =
         bytes.get(..hlen).ok_or_else(|| Error::corruption(&path, 0, "manifest truncated"))?;
-    let number = get_u64_at(header, 24).unwrap_or(0);
     let cipher = FileHeader::open(FileKind::Manifest, &path, number, header, keys)?;
     let payload = cipher
         .open(BlockKind::Manifest, hlen as u64, &bytes[hlen..])

@@ -30,6 +30,13 @@ pub const FILE_HEADER_LEN: usize = 64;
 const VERSION: u16 = 1;
 const FLAG_ENCRYPTED: u16 = 1;
 
+/// Whether the file numbered `number` starting with `head` is a plaintext file that `keys`
+/// still accepts: its flags say unencrypted and its number lies below the ring's
+/// plaintext boundary (0 outside an encryption in progress, so never).
+fn plain_accepted(head: &[u8], number: u64, keys: Option<&KeyRing>) -> bool {
+    keys.is_some_and(|r| number < r.plain_below()) && head.get(10..12) == Some(&[0, 0][..])
+}
+
 /// The kinds of file that carry a [`FileHeader`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
@@ -63,6 +70,14 @@ impl FileHeader {
     /// Total bytes of the header with its check block.
     pub fn len(encrypted: bool) -> usize {
         FILE_HEADER_LEN + HEADER_LEN + if encrypted { 16 } else { 4 }
+    }
+
+    /// Bytes of the header (with its check block) of file `number`, whose first bytes are
+    /// `head` (at least 12 for the flags to count): as [`FileHeader::len`], except that a
+    /// plaintext file a database being encrypted still accepts (see [`FileHeader::open`]) has
+    /// the plaintext header's length.
+    pub(crate) fn len_for(head: &[u8], number: u64, keys: Option<&KeyRing>) -> usize {
+        Self::len(keys.is_some() && !plain_accepted(head, number, keys))
     }
 
     /// Makes a header for a new file with a fresh random salt, returning its bytes and the
@@ -117,6 +132,10 @@ impl FileHeader {
         bytes: &[u8],
         keys: Option<&KeyRing>,
     ) -> Result<FileCipher> {
+        // A database being encrypted (`Encryption::encrypt_existing`) still reads the plaintext
+        // files of its unencrypted past: only those numbered below the boundary its
+        // authenticated conversion state records; any other file must be sealed.
+        let keys = if plain_accepted(bytes, file_number, keys) { None } else { keys };
         let bad = |offset: u64, reason: &str| Error::corruption(path, offset, reason);
         let mut r = Reader::new(bytes);
         let magic: [u8; 8] = r.array().ok_or_else(|| bad(0, "file header truncated"))?;

@@ -322,7 +322,8 @@ impl Table {
         if let Some(expected) = expected.filter(|&e| e != size) {
             return Err(bad(size.min(expected), "table size differs from the manifest"));
         }
-        let hlen = FileHeader::len(keys.is_some());
+        let head = if size >= 12 { read_at(file.as_ref(), path, 0, 12)? } else { Vec::new() };
+        let hlen = FileHeader::len_for(&head, number, keys);
         if size < (hlen + TRAILER_LEN) as u64 {
             return Err(bad(0, "table too short"));
         }

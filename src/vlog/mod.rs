@@ -141,9 +141,13 @@ impl Segment {
         recorded: Recorded,
     ) -> Result<Segment> {
         let file = fs.open(path)?;
-        let hlen = FileHeader::len(keys.is_some());
-        let mut header = vec![0u8; hlen];
         let file_len = file.len();
+        let mut head = [0u8; 12];
+        if file_len >= head.len() as u64 {
+            file.read_exact_at(&mut head, 0)?;
+        }
+        let hlen = FileHeader::len_for(&head, number, keys);
+        let mut header = vec![0u8; hlen];
         if file_len < hlen as u64 {
             return Err(Error::corruption(path, 0, "value-log segment shorter than its header"));
         }

@@ -268,7 +268,7 @@ pub(crate) fn replay_bytes(
     mut f: impl FnMut(&[u8]) -> Result<bool>,
 ) -> Result<Replayed> {
     let mut out = Replayed::default();
-    let hlen = FileHeader::len(keys.is_some());
+    let hlen = FileHeader::len_for(data, number, keys);
     if data.len() < hlen {
         // A WAL whose header never reached the disk holds no acknowledged write: the header is
         // written and synced before any record.
