@@ -22,7 +22,7 @@ use crate::keysrc::{KeyArgs, NewKeyArgs};
     after_help = "Exit status: 0 success; 1 corruption found or a check failed; 2 usage or any \
                   other error (wrong key, locked database, missing directory).\n\nNot yet \
                   implemented (exit 2): checkpoint, backup, backups, restore, export, import, \
-                  encrypt, decrypt, cold."
+                  cold."
 )]
 pub(crate) struct Cli {
     /// Machine-readable output: one JSON document (JSON lines for `scan`) on stdout.
@@ -131,6 +131,23 @@ pub(crate) enum Command {
         #[arg(long)]
         hex: bool,
     },
+    /// Encrypt an unencrypted database in place, online-safe and crash-safe.
+    ///
+    /// Needs a key option: that key becomes the master key. From the first moment the database
+    /// opens only with it; new files are sealed at once and every old plaintext file is sealed
+    /// (tables re-sealed, value-log entries rewritten), unthrottled, with a progress bar on a
+    /// terminal. A crash or an interrupt at any point loses nothing: run the command again to
+    /// finish (an application opening the database with the key finishes it in the background
+    /// too). Plaintext is gone from the files once the command returns; blocks the file system
+    /// freed may still hold it on the device (see docs/security.md).
+    Encrypt(DbArgs),
+    /// Decrypt an encrypted database in place (explicit: everything is then readable on disk).
+    ///
+    /// Offline: takes the directory's lock. Writes every live entry into new plaintext tables,
+    /// then removes the key registry, the audit log and every sealed file. At every step the
+    /// directory opens either with the key or without it, and running the command again
+    /// finishes an interrupted run. Afterwards the database opens without a key option.
+    Decrypt(DbArgs),
     #[command(flatten)]
     Planned(Planned),
 }
@@ -150,10 +167,6 @@ pub(crate) enum Planned {
     Export(Rest),
     /// Load a dump into a database (not yet implemented).
     Import(Rest),
-    /// Encrypt an unencrypted database in place (not yet implemented).
-    Encrypt(Rest),
-    /// Decrypt an encrypted database in place (not yet implemented).
-    Decrypt(Rest),
     /// Cold tier: status, archive, recall (not yet implemented).
     Cold(Rest),
 }

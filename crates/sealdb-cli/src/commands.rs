@@ -250,7 +250,13 @@ pub(crate) fn keys(cmd: &KeysCommand, json: bool) -> sealdb::Result<u8> {
         KeysCommand::Reencrypt(args) => {
             let d = open(args, Mode::Write)?;
             let start = d.encryption_status().ok_or_else(not_encrypted)?;
-            let r = with_progress(&d, start.reencrypt_bytes_left, || d.reencrypt());
+            let r = with_progress(
+                &d,
+                "re-encrypting",
+                start.reencrypt_bytes_left,
+                |s| s.reencrypt_bytes_left,
+                || d.reencrypt(),
+            );
             r?;
             let s = d.encryption_status().ok_or_else(not_encrypted)?;
             d.close()?;
@@ -276,11 +282,13 @@ fn not_encrypted() -> Error {
     Error::InvalidArgument("the database is not encrypted: it has no data keys".into())
 }
 
-/// Runs `work` while a progress bar on stderr (a terminal only) follows the bytes left to
-/// re-encrypt.
-fn with_progress(
+/// Runs `work` while a progress bar on stderr (a terminal only) follows the bytes `left` reads
+/// from the encryption status, out of `total`.
+pub(crate) fn with_progress(
     d: &DB,
+    what: &str,
     total: u64,
+    left: impl Fn(&sealdb::EncryptionStatus) -> u64,
     work: impl FnOnce() -> sealdb::Result<()> + Send,
 ) -> sealdb::Result<()> {
     if !std::io::stderr().is_terminal() || total == 0 {
@@ -288,9 +296,9 @@ fn with_progress(
     }
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "re-encrypting {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} {{bar:40}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} eta {{eta}}"
+        ))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let finished = std::sync::atomic::AtomicBool::new(false);
@@ -302,11 +310,11 @@ fn with_progress(
         });
         while !finished.load(std::sync::atomic::Ordering::Acquire) {
             if let Some(st) = d.encryption_status() {
-                bar.set_position(total.saturating_sub(st.reencrypt_bytes_left));
+                bar.set_position(total.saturating_sub(left(&st)));
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("re-encryption panicked".into())))
+        h.join().unwrap_or_else(|_| Err(Error::InvalidArgument(format!("{what} panicked"))))
     });
     bar.finish_and_clear();
     r

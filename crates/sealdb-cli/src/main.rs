@@ -8,6 +8,7 @@
 
 mod args;
 mod commands;
+mod convert;
 mod db;
 mod keysrc;
 mod output;
@@ -135,6 +136,8 @@ fn run(cli: &Cli) -> sealdb::Result<u8> {
             }
             Ok(0)
         }
+        Command::Encrypt(db) => convert::encrypt(db, json),
+        Command::Decrypt(db) => convert::decrypt(db, json),
         Command::Planned(p) => {
             let name = format!("{p:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();

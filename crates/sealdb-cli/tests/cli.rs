@@ -75,7 +75,7 @@ fn help_documents_each_command() {
 
 #[test]
 fn later_commands_say_they_are_not_implemented_and_exit_2() {
-    for args in [&["backup", "/nonexistent", "x"][..], &["encrypt", "DIR", "--key-env", "K"]] {
+    for args in [&["backup", "/nonexistent", "x"][..], &["export", "DIR", "--key-env", "K"]] {
         let out = sealdb(args);
         assert_eq!(code(&out), 2, "{args:?}");
         assert!(out.stdout.is_empty());
@@ -474,4 +474,48 @@ fn reading_commands_write_nothing_even_beside_a_live_writer() {
     let out = sealdb_env(&["put", d, "k", "v", "--key-env", "K"], &env);
     assert_eq!(code(&out), 2, "a writing command is refused while the database is open");
     drop(db);
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn any_file_holds(dir: &Path, needle: &[u8]) -> bool {
+    snapshot(dir).values().any(|b| b.windows(needle.len()).any(|w| w == needle))
+}
+
+#[test]
+fn encrypt_then_decrypt_an_existing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let key = keygen();
+    let env = [("K", key.as_str())];
+    let marker = "PLAINMARKER";
+    assert_eq!(code(&sealdb(&["put", d, "k0", marker, "--create"])), 0);
+    for i in 1..6 {
+        let v = format!("{marker}-{i}-{}", "x".repeat(3000));
+        assert_eq!(code(&sealdb(&["put", d, &format!("k{i}"), &v])), 0);
+    }
+    assert!(any_file_holds(dir.path(), marker.as_bytes()), "control: plaintext on disk");
+    // Without a key it is refused, and nothing changes.
+    let before = snapshot(dir.path());
+    let out = sealdb(&["encrypt", d]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("needs the master key"), "{}", text(&out.stderr));
+    assert_eq!(snapshot(dir.path()), before);
+
+    let out = sealdb_env(&["--json", "encrypt", d, "--key-env", "K"], &env);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(json(&out)["plaintext_files_left"], 0);
+    assert!(!any_file_holds(dir.path(), marker.as_bytes()), "plaintext left after encrypt");
+    let out = sealdb(&["get", d, "k0"]);
+    assert_eq!(code(&out), 2, "the database needs its key now");
+    let out = sealdb_env(&["get", d, "k3", "--key-env", "K"], &env);
+    assert!(text(&out.stdout).starts_with("PLAINMARKER-3-"), "{}", text(&out.stdout));
+    assert_eq!(code(&sealdb_env(&["verify", d, "--key-env", "K"], &env)), 0);
+
+    let out = sealdb_env(&["decrypt", d, "--key-env", "K"], &env);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = sealdb(&["get", d, "k0"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{marker}\n"));
+    let out = sealdb(&["--json", "scan", d]);
+    assert_eq!(text(&out.stdout).lines().count(), 6);
 }
