@@ -13,6 +13,7 @@
 //! | keys rotate, files are re-encrypted, keys destroyed, audited | `keys.rs`       |
 //! | the background threads loop                                  | `background.rs` |
 //! | versions and super-versions hold tables alive                | `version.rs`    |
+//! | files move to and from the object store (cold tier)          | `tier.rs`       |
 //!
 //! Locks are taken in the order stated once, on [`Inner`].
 
@@ -26,6 +27,7 @@ pub(crate) mod keys;
 mod read;
 mod recovery;
 mod stats;
+mod tier;
 pub(crate) mod version;
 mod write;
 
@@ -144,6 +146,11 @@ pub(crate) struct Inner {
     pub(crate) gc_lock: Mutex<()>,
     /// Counters for [`DB::stats`].
     pub(crate) counters: stats::Counters,
+    /// The database id (in the manifest; object names carry it).
+    pub(crate) db_id: [u8; 16],
+    /// The cold tier, when the database has cold storage (`inner.fs` is then its
+    /// [`TieredFs`](crate::cold::TieredFs)).
+    pub(crate) tier: Option<Arc<crate::cold::Tier>>,
     _lock: Box<dyn DirLock>,
 }
 
@@ -212,6 +219,14 @@ impl DB {
             ] {
                 let i = inner.clone();
                 threads.push(std::thread::Builder::new().name(name.into()).spawn(move || f(&i))?);
+            }
+            if inner.tier.is_some() {
+                let i = inner.clone();
+                threads.push(
+                    std::thread::Builder::new()
+                        .name("sealdb-archive".into())
+                        .spawn(move || tier::archive_worker(&i))?,
+                );
             }
         }
         Ok(DB { inner, threads })
@@ -383,14 +398,19 @@ impl DB {
         reason = "the public contract takes the key by value, as a move"
     )]
     pub fn rekey(&self, new: MasterKey) -> Result<()> {
-        keys::rekey(&self.inner, &new)
+        keys::rekey(&self.inner, &new)?;
+        tier::after_reencrypt(&self.inner)
     }
 
     /// Re-encrypts every live file still sealed under a data key other than the current one
     /// (or under another cipher), unthrottled, and destroys every retired data key. Returns
     /// when no live file uses a retired key and those keys are gone from the registry.
+    ///
+    /// With cold storage, a re-sealed file that replaced a cold one goes cold at once as a new
+    /// object, and this returns after the objects sealed under retired keys are deleted.
     pub fn reencrypt(&self) -> Result<()> {
-        keys::reencrypt(&self.inner)
+        keys::reencrypt(&self.inner)?;
+        tier::after_reencrypt(&self.inner)
     }
 
     /// Checks the MAC chain of the audit log (`AUDIT.log`), and its length and last MAC
@@ -529,6 +549,15 @@ impl Inner {
                 .collect(),
             rotation: self.keys.as_ref().map_or((0, 0), keys::KeyAdmin::rotation),
             audit: self.keys.as_ref().and_then(keys::KeyAdmin::anchor),
+            db_id: Some(self.db_id),
+            cold: self.tier.as_ref().map_or_else(Vec::new, |t| {
+                t.manifest_entries(|kind, n| match kind {
+                    manifest::ColdKind::Table => {
+                        st.version.all_files().any(|(_, f)| f.meta.number == n)
+                    }
+                    manifest::ColdKind::Segment => st.vlog.segments.contains_key(&n),
+                })
+            }),
         }
     }
 
@@ -563,6 +592,9 @@ impl Inner {
         );
         if r.is_ok() {
             st.reserved_file_numbers = data.next_file_number;
+            if let Some(t) = &self.tier {
+                t.manifest_written();
+            }
         }
         if let Err(e) = &r {
             // A temp file left by the failed write goes at once (the manifest itself is the

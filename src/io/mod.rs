@@ -45,6 +45,18 @@ pub trait RandomAccessFile: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Forgets any locally cached copy of bytes [`offset`, `offset + len`) so the next read
+    /// fetches them again; says whether there was one. A local file has no such copy: a
+    /// cold file's fetched parts do (see `src/cold`).
+    fn drop_cached(&self, offset: u64, len: usize) -> bool {
+        let _ = (offset, len);
+        false
+    }
+    /// The same file read without filling any local cache (for compaction's one pass over
+    /// it), or `None` when reads of this file fill none.
+    fn uncached(&self) -> Option<Arc<dyn RandomAccessFile>> {
+        None
+    }
 }
 
 /// A held directory lock; released on drop.
@@ -77,6 +89,12 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Takes an exclusive lock on `path` (created if missing) or fails with `WouldBlock`.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+    /// When `path` was last modified (the cold tier's age policy); `Unsupported` where the
+    /// file system does not say.
+    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
+        let _ = path;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this file system keeps no times"))
+    }
 }
 
 /// Mode of every file sealdb creates (unix): owner read and write only.
@@ -180,6 +198,9 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
 }
 
 impl Fs for StdFs {
+    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
+        fs::metadata(path).and_then(|m| m.modified()).map_err(at(path))
+    }
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let file =
             file_options().write(true).create(true).truncate(true).open(path).map_err(at(path))?;

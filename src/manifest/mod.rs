@@ -8,8 +8,11 @@
 //! file     = level u8 ‖ number u64 ‖ size u64 ‖ key id u32 ‖ max sequence u64
 //!            ‖ varint len ‖ smallest internal key ‖ varint len ‖ largest internal key
 //! segment  = number u64 ‖ discard bytes u64 ‖ length u64 ‖ flags u8 (bit 0: active)
+//! cold     = kind u8 (0 table, 1 value-log segment) ‖ number u64 ‖ size u64
+//!            ‖ SHA-256 of the sealed bytes [32] ‖ varint len ‖ object name (UTF-8)
 //! ```
 //! Version 1 (still read) ends after the segments, and its segment is number ‖ discard bytes.
+//! Version 2 (still read) ends after the audit anchor: no database id, nothing cold.
 //!
 //! A change writes `MANIFEST.tmp`, fsyncs it, renames it over `MANIFEST` and fsyncs the
 //! directory, so the manifest on disk is always one whole, authenticated snapshot: a truncated
@@ -29,7 +32,11 @@ use crate::seal::{BlockKind, FileHeader, FileKind};
 /// Number of levels.
 pub(crate) const NUM_LEVELS: usize = 7;
 /// The version written.
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
+/// The version before the cold tier, still read: no database id, no cold files.
+const VERSION_2: u8 = 2;
+/// Longest object name a manifest accepts.
+const MAX_OBJECT_NAME: usize = 1024;
 /// The first version, still read: no segment lengths, rotation counter or audit anchor.
 const VERSION_1: u8 = 1;
 const MAX_FILES: u32 = 1 << 24;
@@ -80,6 +87,26 @@ pub(crate) struct AuditAnchor {
     pub(crate) last_mac: [u8; 32],
 }
 
+/// What a cold file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ColdKind {
+    Table,
+    Segment,
+}
+
+/// A file whose sealed bytes live in the object store rather than the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ColdMeta {
+    pub(crate) kind: ColdKind,
+    pub(crate) number: u64,
+    /// The object's exact size (the file's).
+    pub(crate) size: u64,
+    /// SHA-256 of the object's bytes: the sealed file as it was uploaded.
+    pub(crate) digest: [u8; 32],
+    /// The object's name under the cold storage prefix.
+    pub(crate) name: String,
+}
+
 /// The state a manifest records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ManifestData {
@@ -96,6 +123,11 @@ pub(crate) struct ManifestData {
     /// The audit log's chain (`None` when unencrypted, when no line was written yet, or read
     /// from a version-1 manifest).
     pub(crate) audit: Option<AuditAnchor>,
+    /// The database's id, random, made with the database (`None` when read from a manifest
+    /// older than version 3: the engine makes one then). Object names carry it.
+    pub(crate) db_id: Option<[u8; 16]>,
+    /// Files that live in the object store.
+    pub(crate) cold: Vec<ColdMeta>,
 }
 
 impl ManifestData {
@@ -128,14 +160,26 @@ impl ManifestData {
         let anchor = self.audit.unwrap_or(AuditAnchor { lines: 0, last_mac: [0; 32] });
         put_u64(&mut out, anchor.lines);
         out.extend_from_slice(&anchor.last_mac);
+        out.extend_from_slice(&self.db_id.unwrap_or_default());
+        put_u32(&mut out, self.cold.len() as u32);
+        for c in &self.cold {
+            out.push(match c.kind {
+                ColdKind::Table => 0,
+                ColdKind::Segment => 1,
+            });
+            put_u64(&mut out, c.number);
+            put_u64(&mut out, c.size);
+            out.extend_from_slice(&c.digest);
+            put_len_prefixed(&mut out, c.name.as_bytes());
+        }
         out
     }
 
-    /// Decodes a manifest payload (already authenticated), version 2 or 1.
+    /// Decodes a manifest payload (already authenticated), version 3, 2 or 1.
     pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<ManifestData, &'static str> {
         let mut r = Reader::new(bytes);
         let version = r.u8().ok_or("manifest truncated")?;
-        if version != VERSION && version != VERSION_1 {
+        if version != VERSION && version != VERSION_2 && version != VERSION_1 {
             return Err("unknown manifest version");
         }
         let next_file_number = r.u64().ok_or("manifest truncated")?;
@@ -205,6 +249,11 @@ impl ManifestData {
             };
             ((key_id, sealed), audit)
         };
+        let (db_id, cold) = if version == VERSION {
+            decode_cold(&mut r, next_file_number)?
+        } else {
+            (None, Vec::new())
+        };
         if !r.is_empty() {
             return Err("trailing bytes in manifest");
         }
@@ -216,8 +265,47 @@ impl ManifestData {
             segments,
             rotation,
             audit,
+            db_id,
+            cold,
         })
     }
+}
+
+/// Decodes version 3's tail: the database id and the cold files.
+fn decode_cold(
+    r: &mut Reader<'_>,
+    next_file_number: u64,
+) -> std::result::Result<(Option<[u8; 16]>, Vec<ColdMeta>), &'static str> {
+    let id: [u8; 16] = r.array().ok_or("manifest truncated")?;
+    let count = r.u32().ok_or("manifest truncated")?;
+    if count > MAX_FILES {
+        return Err("manifest field out of range");
+    }
+    let mut cold = Vec::new();
+    for _ in 0..count {
+        let kind = match r.u8().ok_or("manifest truncated")? {
+            0 => ColdKind::Table,
+            1 => ColdKind::Segment,
+            _ => return Err("manifest cold file kind unknown"),
+        };
+        let number = r.u64().ok_or("manifest truncated")?;
+        let size = r.u64().ok_or("manifest truncated")?;
+        let digest: [u8; 32] = r.array().ok_or("manifest truncated")?;
+        let name = r.len_prefixed().ok_or("manifest truncated")?;
+        if name.is_empty() || name.len() > MAX_OBJECT_NAME {
+            return Err("manifest object name length out of range");
+        }
+        let name =
+            std::str::from_utf8(name).map_err(|_| "manifest object name is not UTF-8")?.to_owned();
+        if number >= next_file_number {
+            return Err("manifest cold file number not below next file number");
+        }
+        if cold.iter().any(|c: &ColdMeta| c.kind == kind && c.number == number) {
+            return Err("manifest names a cold file twice");
+        }
+        cold.push(ColdMeta { kind, number, size, digest, name });
+    }
+    Ok(((id != [0; 16]).then_some(id), cold))
 }
 
 /// Whether the manifest at `path` says its database is encrypted (`None` if unreadable).
@@ -290,7 +378,48 @@ mod tests {
             ],
             rotation: (2, 123_456),
             audit: Some(AuditAnchor { lines: 5, last_mac: [7; 32] }),
+            db_id: Some([3; 16]),
+            cold: Vec::new(),
         }
+    }
+
+    /// Bytes of version 3's tail in `sample()`: database id and an empty cold list.
+    const V3_TAIL: usize = 20;
+
+    #[test]
+    fn cold_files_roundtrip_and_are_checked() {
+        let mut d = sample();
+        d.cold = vec![
+            ColdMeta {
+                kind: ColdKind::Table,
+                number: 3,
+                size: 100,
+                digest: [9; 32],
+                name: "ab12/x-3.sst".into(),
+            },
+            ColdMeta {
+                kind: ColdKind::Segment,
+                number: 4,
+                size: 5000,
+                digest: [8; 32],
+                name: "cd34/x-4.vlog".into(),
+            },
+        ];
+        let enc = d.encode();
+        assert_eq!(ManifestData::decode(&enc).unwrap(), d);
+        for n in 0..enc.len() {
+            assert!(ManifestData::decode(&enc[..n]).is_err(), "cut at {n}");
+        }
+        let mut twice = d.clone();
+        twice.cold[1].kind = ColdKind::Table;
+        twice.cold[1].number = 3;
+        assert_eq!(ManifestData::decode(&twice.encode()), Err("manifest names a cold file twice"));
+        let mut beyond = d.clone();
+        beyond.cold[0].number = 10;
+        assert!(ManifestData::decode(&beyond.encode()).is_err());
+        let mut empty_name = d;
+        empty_name.cold[0].name.clear();
+        assert!(ManifestData::decode(&empty_name.encode()).is_err());
     }
 
     #[test]
@@ -301,14 +430,14 @@ mod tests {
         for n in 0..enc.len() {
             assert!(ManifestData::decode(&enc[..n]).is_err(), "cut at {n}");
         }
-        let plain = ManifestData { audit: None, rotation: (0, 0), ..d };
+        let plain = ManifestData { audit: None, rotation: (0, 0), db_id: None, ..d };
         assert_eq!(ManifestData::decode(&plain.encode()).unwrap(), plain);
     }
 
     /// Offset of the flags byte of segment `i` in `sample().encode()`.
     fn flags_offset(enc: &[u8], i: usize) -> usize {
         // Segments sit before the 52-byte tail (rotation 12, anchor 40); each is 25 bytes.
-        enc.len() - 52 - 25 * (2 - i) + 24
+        enc.len() - V3_TAIL - 52 - 25 * (2 - i) + 24
     }
 
     #[test]
@@ -329,7 +458,7 @@ mod tests {
         two_active[flags_offset(&enc, 0)] = SEGMENT_ACTIVE;
         assert!(ManifestData::decode(&two_active).is_err());
         let mut no_anchor_mac = enc.clone();
-        let lines_at = enc.len() - 40;
+        let lines_at = enc.len() - V3_TAIL - 40;
         no_anchor_mac[lines_at..lines_at + 8].fill(0);
         assert_eq!(ManifestData::decode(&no_anchor_mac), Err("manifest audit anchor malformed"));
     }
@@ -343,7 +472,7 @@ mod tests {
         put_u64(&mut v1, d.log_number);
         // The file count and files are laid out alike in both versions.
         let enc = d.encode();
-        v1.extend_from_slice(&enc[25..enc.len() - (4 + 2 * 25 + 52)]);
+        v1.extend_from_slice(&enc[25..enc.len() - (4 + 2 * 25 + 52 + V3_TAIL)]);
         put_u32(&mut v1, 2);
         for s in &d.segments {
             put_u64(&mut v1, s.number);
@@ -360,8 +489,15 @@ mod tests {
         let mut long = v1.clone();
         long.push(0);
         assert_eq!(ManifestData::decode(&long), Err("trailing bytes in manifest"));
-        let mut v3 = d.encode();
-        v3[0] = 3;
-        assert_eq!(ManifestData::decode(&v3), Err("unknown manifest version"));
+        let mut v4 = d.encode();
+        v4[0] = 4;
+        assert_eq!(ManifestData::decode(&v4), Err("unknown manifest version"));
+        // Version 2 is version 3 without the tail: it has no id and nothing cold.
+        let mut v2 = d.encode();
+        v2.truncate(v2.len() - V3_TAIL);
+        v2[0] = VERSION_2;
+        let back = ManifestData::decode(&v2).unwrap();
+        assert_eq!((back.db_id, back.cold.len()), (None, 0));
+        assert_eq!(back.audit, d.audit);
     }
 }

@@ -108,7 +108,7 @@ pub(crate) struct Segment {
     pub(crate) number: u64,
     path: PathBuf,
     file: Arc<dyn RandomAccessFile>,
-    cipher: FileCipher,
+    cipher: Arc<FileCipher>,
     /// Bytes of whole entries, header included (grows while the segment is active). Reads and
     /// walks stop here; a file may hold more after a torn tail, never read.
     pub(crate) size: AtomicU64,
@@ -179,7 +179,7 @@ impl Segment {
             durable: AtomicU64::new(known),
             closed: AtomicBool::new(closed),
             file,
-            cipher,
+            cipher: Arc::new(cipher),
             discard: AtomicU64::new(0),
             header_len: hlen,
             obsolete: AtomicBool::new(false),
@@ -315,10 +315,42 @@ impl Segment {
     }
 
     /// Reads the value `ptr` points to, for the tree entry (`key`, `seq`).
+    /// An entry that fails its check when read from a local copy of fetched bytes (a cold
+    /// segment's cache) is fetched once more.
     pub(crate) fn read(&self, ptr: Pointer, key: &[u8], seq: u64) -> Result<Vec<u8>> {
         self.check_pointer(ptr)?;
         let sealed = self.read_raw(ptr.offset, ptr.len as usize)?;
-        self.open_entry(ptr.offset, &sealed, key, seq)
+        match self.open_entry(ptr.offset, &sealed, key, seq) {
+            Err(e) if e.is_corruption() && self.file.drop_cached(ptr.offset, ptr.len as usize) => {
+                let sealed = self.read_raw(ptr.offset, ptr.len as usize)?;
+                self.open_entry(ptr.offset, &sealed, key, seq)
+            }
+            r => r,
+        }
+    }
+
+    /// The same closed segment read through `file` (holding the same bytes: the segment
+    /// moved between the data directory and the object store). Its garbage count carries over.
+    pub(crate) fn with_file(&self, file: Arc<dyn RandomAccessFile>) -> Segment {
+        let size = self.size.load(Ordering::Acquire);
+        Segment {
+            number: self.number,
+            path: self.path.clone(),
+            file,
+            cipher: self.cipher.clone(),
+            size: AtomicU64::new(size),
+            durable: AtomicU64::new(size),
+            closed: AtomicBool::new(true),
+            discard: AtomicU64::new(self.discard.load(Ordering::Relaxed)),
+            header_len: self.header_len,
+            obsolete: AtomicBool::new(false),
+            fs: self.fs.clone(),
+        }
+    }
+
+    /// The segment's file (for the cold tier's uploads: its exact bytes).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Calls `f` for every entry of a closed segment, in order, each opened (authenticated).

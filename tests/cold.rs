@@ -1,0 +1,447 @@
+//! The cold tier on `object_store`'s in-memory store (and a fault-injecting wrapper): files move
+//! to the store and back, reads stay right, the bucket holds no plaintext, tampered objects are
+//! `Corruption`, an unreachable store is `Io` naming the object while hot work goes on.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{check_model, find, Mode, Model};
+use rand::{Rng, SeedableRng};
+use sealdb::object_store::memory::InMemory;
+use sealdb::object_store::path::Path as ObjectPath;
+use sealdb::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use sealdb::objstore::FaultStore;
+use sealdb::{ColdStorage, Error, MasterKey, Options, DB};
+
+/// Runs a future of the in-memory store (it needs no reactor) on this thread.
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Every object in `store`: (name, bytes).
+fn objects(store: &Arc<dyn ObjectStore>) -> BTreeMap<String, Vec<u8>> {
+    use futures_util::TryStreamExt;
+    let metas: Vec<_> = block_on(store.list(None).try_collect::<Vec<_>>()).expect("list");
+    let mut out = BTreeMap::new();
+    for meta in metas {
+        let bytes =
+            block_on(async { store.get(&meta.location).await?.bytes().await }).expect("get");
+        out.insert(meta.location.to_string(), bytes.to_vec());
+    }
+    out
+}
+
+fn put_object(store: &Arc<dyn ObjectStore>, name: &str, bytes: Vec<u8>) {
+    block_on(store.put(&ObjectPath::from(name), PutPayload::from(bytes))).expect("put");
+}
+
+fn opts(dir: &std::path::Path, mode: Mode, key: &MasterKey, cold: ColdStorage) -> Options {
+    common::options(dir, mode, key)
+        .cold_storage(cold)
+        .background_work(false)
+        .memtable_size(64 << 10)
+        .value_threshold(256)
+        .vlog_segment_size(32 << 10)
+        .target_file_size(32 << 10)
+}
+
+fn cold(store: &Arc<dyn ObjectStore>) -> ColdStorage {
+    ColdStorage::new(store.clone(), "db").cold_after(Duration::ZERO).cache_size(0)
+}
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key-{i:06}").into_bytes()
+}
+
+/// A value: long ones (past the value threshold) go to the value log. Pseudo-random bytes
+/// after a readable head, so compression leaves them long.
+fn value(i: u32, round: u32) -> Vec<u8> {
+    let n = if i % 3 == 0 { 600 } else { 20 };
+    let mut v = format!("val-{i}-{round}-").into_bytes();
+    let mut x = u64::from(i) << 32 | u64::from(round) | 1;
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.push(b'a' + (x % 26) as u8);
+    }
+    v
+}
+
+fn fill(db: &DB, model: &mut Model, range: std::ops::Range<u32>, round: u32) {
+    for i in range {
+        db.put(key(i), value(i, round)).unwrap();
+        model.insert(key(i), value(i, round));
+    }
+}
+
+fn local_tables(dir: &std::path::Path) -> usize {
+    common::files_with_suffix(dir, ".sst").len()
+}
+
+#[test]
+fn archive_reads_reopen_and_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let mut model = Model::new();
+    {
+        let db = DB::open(opts(dir.path(), Mode::Aes, &mk, cold(&store))).unwrap();
+        fill(&db, &mut model, 0..600, 0);
+        db.flush().unwrap();
+        db.archive().unwrap();
+        let s = db.tiering_status().unwrap();
+        assert!(s.cold_files >= 2, "{s:?}");
+        assert!(s.uploads >= s.cold_files, "{s:?}");
+        assert_eq!(local_tables(dir.path()), 0, "every table went cold");
+        assert!(!objects(&store).is_empty());
+        check_model("after archive", &db, &model);
+        fill(&db, &mut model, 300..700, 1);
+        check_model("hot over cold", &db, &model);
+    }
+    // Reopen: cold tables and segments are read from the store.
+    let db = DB::open(opts(dir.path(), Mode::Aes, &mk, cold(&store))).unwrap();
+    check_model("reopened", &db, &model);
+    db.compact().unwrap();
+    check_model("compacted", &db, &model);
+    db.archive().unwrap();
+    db.recall().unwrap();
+    let s = db.tiering_status().unwrap();
+    assert_eq!((s.cold_files, s.cold_bytes), (0, 0), "{s:?}");
+    assert!(objects(&store).is_empty(), "recall deletes every object");
+    drop(db);
+    // Detached: opens without cold storage.
+    let db = DB::open(
+        common::options(dir.path(), Mode::Aes, &mk).background_work(false).value_threshold(256),
+    )
+    .unwrap();
+    check_model("detached", &db, &model);
+}
+
+#[test]
+fn cold_files_need_cold_storage_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    {
+        let db = DB::open(opts(dir.path(), Mode::Plain, &mk, cold(&store))).unwrap();
+        let mut m = Model::new();
+        fill(&db, &mut m, 0..50, 0);
+        db.flush().unwrap();
+        db.archive().unwrap();
+    }
+    let e = common::open_err(DB::open(Options::new(dir.path())), "open without cold storage");
+    assert!(matches!(e, Error::ColdStorageRequired { files, .. } if files >= 1), "{e}");
+    assert!(!e.is_corruption());
+}
+
+/// Markers in keys and values appear in the local files of a plain database (the scan finds
+/// them) and never in any object of an encrypted one.
+#[test]
+fn no_plaintext_in_the_bucket() {
+    let marker = b"SECRETMARKER";
+    let marked_key = |i: u32| {
+        let mut k = marker.to_vec();
+        k.extend_from_slice(format!("-k{i:05}").as_bytes());
+        k
+    };
+    let mv = |i: u32| {
+        let mut v = marker.to_vec();
+        v.resize(if i % 2 == 0 { 700 } else { 40 }, b'z');
+        v
+    };
+    for mode in [Mode::Plain, Mode::Aes, Mode::ChaCha] {
+        let dir = tempfile::tempdir().unwrap();
+        let mk = MasterKey::generate();
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let o = opts(dir.path(), mode, &mk, cold(&store)).compression(false);
+        let db = DB::open(o).unwrap();
+        for i in 0..400 {
+            db.put(marked_key(i), mv(i)).unwrap();
+        }
+        db.flush().unwrap();
+        if mode == Mode::Plain {
+            // The control: before archiving, the scan finds the markers in the local files.
+            let hits: usize = common::dir_contents(dir.path())
+                .values()
+                .filter(|b| find(b, marker).is_some())
+                .count();
+            assert!(hits > 0, "the scan must find markers in a plain database's files");
+        }
+        db.archive().unwrap();
+        let objs = objects(&store);
+        assert!(!objs.is_empty());
+        let hits: Vec<&String> =
+            objs.iter().filter(|(_, b)| find(b, marker).is_some()).map(|(n, _)| n).collect();
+        if mode == Mode::Plain {
+            assert!(!hits.is_empty(), "plain control: markers are in the uploaded objects");
+        } else {
+            assert!(hits.is_empty(), "{mode:?}: plaintext in objects {hits:?}");
+            for name in objs.keys() {
+                assert!(find(name.as_bytes(), marker).is_none(), "marker in object name {name}");
+            }
+        }
+    }
+}
+
+/// Every key read after the bucket was tampered with is either right or `Corruption`, and the
+/// reads touching the tampered object include at least one `Corruption`.
+fn reads_after_tamper(what: &str, tamper: impl Fn(&Arc<dyn ObjectStore>, &[String])) {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let mut model = Model::new();
+    {
+        let db = DB::open(opts(dir.path(), Mode::Aes, &mk, cold(&store))).unwrap();
+        fill(&db, &mut model, 0..300, 0);
+        db.flush().unwrap();
+        fill(&db, &mut model, 300..600, 0);
+        db.flush().unwrap();
+        db.archive().unwrap();
+    }
+    let names: Vec<String> = objects(&store).into_keys().collect();
+    tamper(&store, &names);
+    let o = opts(dir.path(), Mode::Aes, &mk, cold(&store)).cache_size(0);
+    let db = match DB::open(o) {
+        Ok(db) => db,
+        Err(e) => {
+            assert!(e.is_corruption(), "{what}: open must fail with Corruption, got {e}");
+            return;
+        }
+    };
+    let mut corrupt = 0;
+    for (k, v) in &model {
+        match db.get(k) {
+            Ok(got) => assert_eq!(got.as_deref(), Some(&v[..]), "{what}: wrong answer"),
+            Err(e) => {
+                assert!(e.is_corruption(), "{what}: {e}");
+                corrupt += 1;
+            }
+        }
+    }
+    let scan: sealdb::Result<Vec<_>> = db.iter().collect();
+    match scan {
+        Ok(all) => {
+            assert!(corrupt == 0, "{what}: a scan over corrupt data succeeded");
+            assert_eq!(all.len(), model.len());
+        }
+        Err(e) => assert!(e.is_corruption(), "{what}: {e}"),
+    }
+    assert!(corrupt > 0, "{what}: no read noticed the tampering");
+}
+
+fn data_object(names: &[String]) -> &String {
+    names.iter().find(|n| n.ends_with(".sst")).expect("a table object")
+}
+
+#[test]
+fn a_flipped_byte_is_corruption() {
+    reads_after_tamper("flip", |store, names| {
+        for name in names.iter().filter(|n| n.ends_with(".sst")) {
+            let mut b = objects(store).remove(name).unwrap();
+            let at = b.len() / 3;
+            b[at] ^= 0x40;
+            put_object(store, name, b);
+        }
+    });
+}
+
+#[test]
+fn a_truncated_object_is_corruption() {
+    reads_after_tamper("truncate", |store, names| {
+        let name = data_object(names);
+        let mut b = objects(store).remove(name).unwrap();
+        b.truncate(b.len() / 2);
+        put_object(store, name, b);
+    });
+}
+
+#[test]
+fn swapped_objects_are_corruption() {
+    reads_after_tamper("swap", |store, names| {
+        let tables: Vec<&String> = names.iter().filter(|n| n.ends_with(".sst")).collect();
+        assert!(tables.len() >= 2);
+        let all = objects(store);
+        put_object(store, tables[0], all[tables[1]].clone());
+        put_object(store, tables[1], all[tables[0]].clone());
+    });
+}
+
+#[test]
+fn a_deleted_object_is_corruption() {
+    reads_after_tamper("delete", |store, names| {
+        for name in names.iter().filter(|n| n.ends_with(".sst")) {
+            block_on(store.delete(&ObjectPath::from(name.as_str()))).unwrap();
+        }
+    });
+}
+
+/// An object replaced by an earlier upload (of a table since compacted away).
+#[test]
+fn a_rolled_back_object_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let mut model = Model::new();
+    let earlier: Vec<u8>;
+    {
+        let db = DB::open(opts(dir.path(), Mode::Aes, &mk, cold(&store))).unwrap();
+        fill(&db, &mut model, 0..300, 0);
+        db.flush().unwrap();
+        db.archive().unwrap();
+        let first = objects(&store);
+        earlier = first.iter().find(|(n, _)| n.ends_with(".sst")).unwrap().1.clone();
+        fill(&db, &mut model, 0..300, 1);
+        db.compact().unwrap();
+        db.archive().unwrap();
+    }
+    let now = objects(&store);
+    let target = data_object(&now.keys().cloned().collect::<Vec<_>>()).clone();
+    put_object(&store, &target, earlier);
+    let o = opts(dir.path(), Mode::Aes, &mk, cold(&store));
+    match DB::open(o) {
+        Err(e) => assert!(e.is_corruption(), "{e}"),
+        Ok(db) => {
+            let mut corrupt = 0;
+            for (k, v) in &model {
+                match db.get(k) {
+                    Ok(got) => assert_eq!(got.as_deref(), Some(&v[..]), "wrong answer"),
+                    Err(e) => {
+                        assert!(e.is_corruption(), "{e}");
+                        corrupt += 1;
+                    }
+                }
+            }
+            assert!(corrupt > 0);
+        }
+    }
+}
+
+/// With the store offline: writes, flushes and hot reads go on; cold reads and archive are
+/// `Io` naming the object; back online, everything is there and archive completes.
+#[test]
+fn an_offline_store_stops_cold_reads_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let fault = Arc::new(FaultStore::new(Arc::new(InMemory::new())));
+    let store: Arc<dyn ObjectStore> = fault.clone();
+    let mut model = Model::new();
+    let db = DB::open(opts(dir.path(), Mode::Aes, &mk, cold(&store))).unwrap();
+    fill(&db, &mut model, 0..300, 0);
+    db.flush().unwrap();
+    db.archive().unwrap();
+    fault.set_offline(true);
+    fill(&db, &mut model, 1000..1100, 0);
+    db.flush().unwrap();
+    assert_eq!(db.get(key(1000)).unwrap().as_deref(), Some(&value(1000, 0)[..]));
+    let e = db.get(key(1)).unwrap_err();
+    match &e {
+        Error::Io(io) => assert!(io.to_string().contains("db/"), "names the object: {io}"),
+        other => panic!("offline cold read: {other}"),
+    }
+    let e = db.archive().unwrap_err();
+    assert!(matches!(e, Error::Io(_)), "{e}");
+    assert!(local_tables(dir.path()) >= 1, "the new table stays local");
+    fault.set_offline(false);
+    db.archive().unwrap();
+    assert_eq!(local_tables(dir.path()), 0);
+    check_model("back online", &db, &model);
+}
+
+/// Uploads that fail part-way (errors, half-stored objects, timeouts) lose nothing and leave
+/// no object behind once a later archive succeeds.
+#[test]
+fn failed_uploads_lose_nothing() {
+    use sealdb::objstore::{StoreFault, StoreOp};
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let fault = Arc::new(FaultStore::new(Arc::new(InMemory::new())));
+    let store: Arc<dyn ObjectStore> = fault.clone();
+    let c = cold(&store).request_timeout(Duration::from_millis(300));
+    let mut model = Model::new();
+    let db = DB::open(opts(dir.path(), Mode::ChaCha, &mk, c.clone())).unwrap();
+    for (round, f) in
+        [StoreFault::Error, StoreFault::PartialPut, StoreFault::Hang].into_iter().enumerate()
+    {
+        fill(&db, &mut model, 0..200, round as u32);
+        db.flush().unwrap();
+        fault.fail_after(StoreOp::Put, 0, f, false);
+        assert!(db.archive().is_err(), "{f:?}");
+        fault.clear();
+        check_model(&format!("after {f:?}"), &db, &model);
+    }
+    db.archive().unwrap();
+    let s = db.tiering_status().unwrap();
+    assert_eq!(s.local_files, 1, "only the active segment stays local: {s:?}");
+    let known = objects(&store).len() as u64;
+    assert_eq!(known, s.cold_files, "no orphan objects left");
+    drop(db);
+    let db = DB::open(opts(dir.path(), Mode::ChaCha, &mk, c)).unwrap();
+    check_model("reopened", &db, &model);
+}
+
+/// The model test: random writes, flushes, compactions, archives, recalls, rotations with
+/// re-encryption and reopens, with every key checked against a `BTreeMap` throughout.
+#[test]
+fn model_with_the_cold_tier() {
+    let seed = common::seed("cold model", 0xC01D);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let o = || opts(dir.path(), Mode::Aes, &mk, cold(&store).cache_size(256 << 10));
+    let mut db = DB::open(o()).unwrap();
+    let mut model = Model::new();
+    for step in 0..60u32 {
+        for _ in 0..rng.gen_range(20..120) {
+            let i = rng.gen_range(0..800);
+            if rng.gen_bool(0.15) {
+                db.delete(key(i)).unwrap();
+                model.remove(&key(i));
+            } else {
+                db.put(key(i), value(i, step)).unwrap();
+                model.insert(key(i), value(i, step));
+            }
+        }
+        let op = rng.gen_range(0..8);
+        match op {
+            0 => db.flush().unwrap(),
+            1 => db.compact().unwrap(),
+            2 | 3 => {
+                db.flush().unwrap();
+                db.archive().unwrap();
+            }
+            4 => db.recall().unwrap(),
+            5 => {
+                db.rotate_data_key().unwrap();
+                db.reencrypt().unwrap();
+                let enc = db.encryption_status().unwrap();
+                assert_eq!(enc.keys.len(), 1, "retired keys destroyed");
+            }
+            6 => {
+                drop(db);
+                db = DB::open(o()).unwrap();
+            }
+            _ => {}
+        }
+        check_model(&format!("seed {seed} step {step}"), &db, &model);
+        let s = db.tiering_status().unwrap();
+        let objs = objects(&store).len() as u64;
+        assert!(objs >= s.cold_files, "step {step}: objects {objs}, {s:?}");
+        if op == 2 || op == 3 || op == 4 {
+            // Archive and recall sweep orphans and drain deletions: only named objects stay.
+            assert_eq!(objs, s.cold_files, "step {step}: objects {objs}, {s:?}");
+        }
+    }
+}
