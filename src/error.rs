@@ -130,11 +130,15 @@ impl CorruptionCarrier {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Error {
-        if !e.get_ref().is_some_and(|inner| inner.is::<CorruptionCarrier>()) {
+        if !e.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<CorruptionCarrier>)
+        {
             return Error::Io(e);
         }
         let kind = e.kind();
-        match e.into_inner().map(|inner| inner.downcast::<CorruptionCarrier>()) {
+        match e
+            .into_inner()
+            .map(<dyn std::error::Error + Send + Sync>::downcast::<CorruptionCarrier>)
+        {
             Some(Ok(c)) => Error::Corruption { file: c.file, offset: c.offset, reason: c.reason },
             Some(Err(other)) => Error::Io(std::io::Error::new(kind, other)),
             None => Error::Io(kind.into()),

@@ -67,7 +67,7 @@ fn key(i: u32) -> Vec<u8> {
 /// A value: long ones (past the value threshold) go to the value log. Pseudo-random bytes
 /// after a readable head, so compression leaves them long.
 fn value(i: u32, round: u32) -> Vec<u8> {
-    let n = if i % 3 == 0 { 600 } else { 20 };
+    let n = if i.is_multiple_of(3) { 600 } else { 20 };
     let mut v = format!("val-{i}-{round}-").into_bytes();
     let mut x = u64::from(i) << 32 | u64::from(round) | 1;
     while v.len() < n {
@@ -158,7 +158,7 @@ fn no_plaintext_in_the_bucket() {
     };
     let mv = |i: u32| {
         let mut v = marker.to_vec();
-        v.resize(if i % 2 == 0 { 700 } else { 40 }, b'z');
+        v.resize(if i.is_multiple_of(2) { 700 } else { 40 }, b'z');
         v
     };
     for mode in [Mode::Plain, Mode::Aes, Mode::ChaCha] {
@@ -241,14 +241,19 @@ fn reads_after_tamper(what: &str, tamper: impl Fn(&Arc<dyn ObjectStore>, &[Strin
     assert!(corrupt > 0, "{what}: no read noticed the tampering");
 }
 
+/// Whether object `name` is a table's.
+fn is_table(name: &str) -> bool {
+    std::path::Path::new(name).extension().is_some_and(|e| e == "sst")
+}
+
 fn data_object(names: &[String]) -> &String {
-    names.iter().find(|n| n.ends_with(".sst")).expect("a table object")
+    names.iter().find(|n| is_table(n)).expect("a table object")
 }
 
 #[test]
 fn a_flipped_byte_is_corruption() {
     reads_after_tamper("flip", |store, names| {
-        for name in names.iter().filter(|n| n.ends_with(".sst")) {
+        for name in names.iter().filter(|n| is_table(n)) {
             let mut b = objects(store).remove(name).unwrap();
             let at = b.len() / 3;
             b[at] ^= 0x40;
@@ -270,7 +275,7 @@ fn a_truncated_object_is_corruption() {
 #[test]
 fn swapped_objects_are_corruption() {
     reads_after_tamper("swap", |store, names| {
-        let tables: Vec<&String> = names.iter().filter(|n| n.ends_with(".sst")).collect();
+        let tables: Vec<&String> = names.iter().filter(|n| is_table(n)).collect();
         assert!(tables.len() >= 2);
         let all = objects(store);
         put_object(store, tables[0], all[tables[1]].clone());
@@ -281,7 +286,7 @@ fn swapped_objects_are_corruption() {
 #[test]
 fn a_deleted_object_is_corruption() {
     reads_after_tamper("delete", |store, names| {
-        for name in names.iter().filter(|n| n.ends_with(".sst")) {
+        for name in names.iter().filter(|n| is_table(n)) {
             block_on(store.delete(&ObjectPath::from(name.as_str()))).unwrap();
         }
     });
@@ -301,7 +306,7 @@ fn a_rolled_back_object_is_corruption() {
         db.flush().unwrap();
         db.archive().unwrap();
         let first = objects(&store);
-        earlier = first.iter().find(|(n, _)| n.ends_with(".sst")).unwrap().1.clone();
+        earlier = first.iter().find(|(n, _)| is_table(n)).unwrap().1.clone();
         fill(&db, &mut model, 0..300, 1);
         db.compact().unwrap();
         db.archive().unwrap();

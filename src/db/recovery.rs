@@ -103,6 +103,9 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     Ok(inner)
 }
 
+/// The engine's file system and the cold tier, if any.
+type Tiered = (Arc<dyn Fs>, Option<Arc<crate::cold::Tier>>);
+
 /// Gives the database its id (a new one, or one older than the id, gets a random one now)
 /// and sets up the cold tier: every cold file the manifest names is checked against the file
 /// record it belongs to and mapped to its object. Returns the file system the engine uses
@@ -113,16 +116,15 @@ fn open_tier(
     fs: &Arc<dyn Fs>,
     dir: &Path,
     data: &mut ManifestData,
-) -> Result<(Arc<dyn Fs>, Option<Arc<crate::cold::Tier>>)> {
+) -> Result<Tiered> {
     let manifest_path = dir.join(names::MANIFEST);
-    let id = match data.db_id {
-        Some(id) => id,
-        None => {
-            let mut id = [0u8; 16];
-            crate::crypto::random_bytes(&mut id)?;
-            data.db_id = Some(id);
-            id
-        }
+    let id = if let Some(id) = data.db_id {
+        id
+    } else {
+        let mut id = [0u8; 16];
+        crate::crypto::random_bytes(&mut id)?;
+        data.db_id = Some(id);
+        id
     };
     let Some(cold) = &options.cold_storage else {
         if !data.cold.is_empty() {
@@ -452,7 +454,7 @@ fn replay_wals(
 #[expect(clippy::too_many_arguments, reason = "one call site: the steps of `open_inner`")]
 fn start(
     options: &Options,
-    (fs, tier): (Arc<dyn Fs>, Option<Arc<crate::cold::Tier>>),
+    (fs, tier): Tiered,
     lock: Box<dyn DirLock>,
     loaded: Option<(KeyRing, Kek)>,
     data: &mut ManifestData,

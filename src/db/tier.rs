@@ -394,7 +394,7 @@ impl DB {
         s.cache_misses = c.cache_misses.load(Ordering::Relaxed);
         s.cache_bytes = tier.cache.as_ref().map_or(0, crate::cold::PartCache::bytes);
         s.pending_deletes = tier.pending_deletes();
-        s.last_error = tier.backoff.lock().last_error.clone();
+        s.last_error.clone_from(&tier.backoff.lock().last_error);
         Some(s)
     }
 }
