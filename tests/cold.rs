@@ -450,3 +450,113 @@ fn model_with_the_cold_tier() {
         }
     }
 }
+
+/// A database of `n` keys, all cold, on a counting store; reopened with no block cache so
+/// every read reaches the cold tier.
+fn cold_db(
+    dir: &std::path::Path,
+    mk: &MasterKey,
+    n: u32,
+    cache: u64,
+) -> (Arc<FaultStore>, Model, impl Fn() -> DB) {
+    let fault = Arc::new(FaultStore::new(Arc::new(InMemory::new())));
+    let store: Arc<dyn ObjectStore> = fault.clone();
+    let mut model = Model::new();
+    {
+        let db = DB::open(opts(dir, Mode::Aes, mk, cold(&store))).unwrap();
+        fill(&db, &mut model, 0..n, 0);
+        db.compact().unwrap();
+        db.archive().unwrap();
+    }
+    let dir = dir.to_path_buf();
+    let mk = mk.clone();
+    let reopen = move || {
+        DB::open(opts(&dir, Mode::Aes, &mk, cold(&store).cache_size(cache)).cache_size(0)).unwrap()
+    };
+    (fault, model, reopen)
+}
+
+/// Once a cold table's index and filter are held, a point read costs at most one ranged GET,
+/// and with the part cache a repeated read costs none.
+#[test]
+fn a_cold_point_read_is_at_most_one_get() {
+    use sealdb::objstore::StoreOp;
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let (fault, model, reopen) = cold_db(dir.path(), &mk, 2000, 4 << 20);
+    let db = reopen();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for round in 0..2 {
+        for _ in 0..40 {
+            let i = rng.gen_range(0..2000);
+            let before = fault.requests(StoreOp::Get);
+            let got = db.get(key(i)).unwrap();
+            assert_eq!(got.as_deref(), model.get(&key(i)).map(Vec::as_slice));
+            let gets = fault.requests(StoreOp::Get) - before;
+            // A value in the value log is a second cold file: one GET each at most.
+            let most = if i.is_multiple_of(3) { 2 } else { 1 };
+            assert!(gets <= most, "round {round}: key {i} took {gets} GETs");
+        }
+        let s = db.tiering_status().unwrap();
+        assert!(s.cache_misses > 0, "{s:?}");
+    }
+    // The same keys again: all from the part cache.
+    let before = fault.requests(StoreOp::Get);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for _ in 0..40 {
+        db.get(key(rng.gen_range(0..2000))).unwrap();
+    }
+    assert_eq!(fault.requests(StoreOp::Get), before, "repeated reads hit the part cache");
+    let s = db.tiering_status().unwrap();
+    assert!(s.cache_hits >= 40 && s.cache_bytes > 0 && s.cache_bytes <= 4 << 20, "{s:?}");
+}
+
+/// A damaged part in the local cache is dropped and fetched again: the read is right.
+#[test]
+fn a_damaged_cached_part_is_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let (_fault, model, reopen) = cold_db(dir.path(), &mk, 1000, 8 << 20);
+    {
+        let db = reopen();
+        check_model("filling the cache", &db, &model);
+        // Damage every cached part.
+        let cache_dir = dir.path().join("cold-cache");
+        let mut damaged = 0;
+        for e in std::fs::read_dir(&cache_dir).unwrap() {
+            let p = e.unwrap().path();
+            let mut b = std::fs::read(&p).unwrap();
+            let mid = b.len() / 2;
+            b[mid] ^= 1;
+            std::fs::write(&p, b).unwrap();
+            damaged += 1;
+        }
+        assert!(damaged > 0);
+        check_model("damaged cache", &db, &model);
+    }
+}
+
+/// Compaction reads cold inputs past the part cache, and a cache of size 0 keeps nothing.
+#[test]
+fn compaction_does_not_fill_the_part_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let (_fault, mut model, reopen) = cold_db(dir.path(), &mk, 1500, 8 << 20);
+    let db = reopen();
+    // Opening loaded the cold tables' indexes and filters (through the cache).
+    let at_open = db.tiering_status().unwrap();
+    fill(&db, &mut model, 0..10, 9);
+    // Compaction only (`compact` would also collect the value log, whose liveness checks are
+    // reads).
+    db.compact_range::<&[u8], _>(..).unwrap();
+    let s = db.tiering_status().unwrap();
+    assert!(s.downloads > at_open.downloads, "compaction read the cold inputs: {s:?}");
+    assert_eq!(s.cache_bytes, at_open.cache_bytes, "{s:?}");
+    check_model("compacted", &db, &model);
+    drop(db);
+    let (_fault, model, reopen) = cold_db(dir.path().join("b").as_path(), &mk, 500, 0);
+    let db = reopen();
+    check_model("no cache", &db, &model);
+    assert_eq!(db.tiering_status().unwrap().cache_bytes, 0);
+    assert!(!dir.path().join("b").join("cold-cache").exists());
+}

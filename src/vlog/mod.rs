@@ -278,8 +278,18 @@ impl Segment {
     }
 
     fn read_raw(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        self.read_raw_from(self.file.as_ref(), offset, len)
+    }
+
+    /// [`Segment::read_raw`] through `file` (this segment's, or a view of it past a cache).
+    fn read_raw_from(
+        &self,
+        file: &dyn RandomAccessFile,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
-        match self.file.read_exact_at(&mut buf, offset) {
+        match file.read_exact_at(&mut buf, offset) {
             Ok(()) => Ok(buf),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 Err(self.corruption(offset, "value-log pointer past the end of the segment"))
@@ -379,6 +389,9 @@ impl Segment {
             )));
         }
         let size = self.file_len();
+        // One pass over the whole segment (GC, re-sealing, verification): a cold segment is
+        // read past its local cache of fetched parts.
+        let file = self.file.uncached().unwrap_or_else(|| self.file.clone());
         let mut pos = self.header_len;
         let mut buf: Vec<u8> = Vec::new();
         let mut buf_start = pos;
@@ -390,7 +403,7 @@ impl Segment {
                 |start: u64, len: u64, buf: &Vec<u8>| pos_in(start, buf.len() as u64, pos, len);
             if !need(buf_start, HEADER_LEN as u64, &buf) {
                 let n = (size - pos).min(CHUNK.max(HEADER_LEN as u64));
-                buf = self.read_raw(pos, n as usize)?;
+                buf = self.read_raw_from(file.as_ref(), pos, n as usize)?;
                 buf_start = pos;
             }
             let at = (pos - buf_start) as usize;
@@ -401,7 +414,11 @@ impl Segment {
                 return Err(self.corruption(pos, "value-log entry runs past the segment's length"));
             }
             if !need(buf_start, len, &buf) {
-                buf = self.read_raw(pos, (size - pos).min(CHUNK.max(len)) as usize)?;
+                buf = self.read_raw_from(
+                    file.as_ref(),
+                    pos,
+                    (size - pos).min(CHUNK.max(len)) as usize,
+                )?;
                 buf_start = pos;
             }
             let at = (pos - buf_start) as usize;
@@ -621,7 +638,14 @@ impl ReadAhead {
         }
         let at = (ptr.offset - self.start) as usize;
         let sealed = &self.buf[at..at + ptr.len as usize];
-        seg.open_entry(ptr.offset, sealed, key, seq)
+        match seg.open_entry(ptr.offset, sealed, key, seq) {
+            // From a cold segment's cached part: dropped, and the entry fetched once more.
+            Err(e) if e.is_corruption() && seg.file.drop_cached(ptr.offset, ptr.len as usize) => {
+                self.buf.clear();
+                seg.read(ptr, key, seq)
+            }
+            r => r,
+        }
     }
 }
 
