@@ -307,9 +307,13 @@ impl Tier {
         v
     }
 
-    /// Names of every object a cold file of this session refers to.
+    /// Names of every object a cold file of this session refers to, or that the manifest on
+    /// disk may still name (replaced, waiting for the next manifest): the sweep keeps them.
     pub(crate) fn known_names(&self) -> HashSet<String> {
-        self.cold.lock().values().map(|o| o.meta.name.clone()).collect()
+        let mut names: HashSet<String> =
+            self.cold.lock().values().map(|o| o.meta.name.clone()).collect();
+        names.extend(self.after_manifest.lock().iter().cloned());
+        names
     }
 
     /// Queues `name` for deletion once the next manifest is durable.

@@ -175,15 +175,18 @@ fn archive_table(inner: &Inner, tier: &Arc<Tier>, f: &Arc<TableFile>) -> Result<
 fn archive_segment(inner: &Inner, tier: &Arc<Tier>, s: &Arc<Segment>) -> Result<()> {
     let n = s.number;
     let path = s.path().to_path_buf();
-    let bytes = tier.base.read_all(&path)?;
+    let mut bytes = tier.base.read_all(&path)?;
     let (len, _) = s.recorded();
-    if bytes.len() as u64 != len {
+    if (bytes.len() as u64) < len {
         return Err(Error::corruption(
             &path,
-            0,
-            "value-log segment length differs from the manifest",
+            bytes.len() as u64,
+            "value-log segment shorter than the manifest records",
         ));
     }
+    // A segment that was active when a crash came may hold a torn tail past its length: only
+    // its entries go.
+    bytes.truncate(len as usize);
     let meta = tier.upload(ColdKind::Segment, n, bytes.into())?;
     let guard = inner.gc_lock.lock();
     let mut st = inner.state.lock();
