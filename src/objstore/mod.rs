@@ -1,7 +1,7 @@
 //! The one door between sealdb and an object store.
 //!
 //! Every request sealdb makes to an object store (the cold tier, backups) goes through
-//! [`Bucket`], so that errors are mapped once (an [`Error::Io`] naming the object), every request
+//! `Bucket`, so that errors are mapped once (an [`Error::Io`] naming the object), every request
 //! has a deadline, and faults can be injected beneath it with [`FaultStore`].
 //!
 //! The `object_store` crate is asynchronous; sealdb is not. Requests run on one small runtime
