@@ -14,7 +14,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum Error {
     /// An operating-system I/O error.
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
 
     /// A failed integrity check: authentication tag, checksum, bad magic, malformed structure,
     /// a block found at the wrong place, or a file the manifest names that is missing.
@@ -107,6 +107,68 @@ pub enum Error {
          prefix): open it with the sealdb release that wrote it and export its data"
     )]
     UnsupportedFormat(PathBuf),
+
+    /// The database keeps files in cold storage (an object store) but was opened without
+    /// [`Options::cold_storage`](crate::Options::cold_storage).
+    #[error(
+        "the database at {path} keeps {files} file(s) in cold storage: open it with \
+         Options::cold_storage (recall() them first to detach it from the object store)",
+        path = path.display()
+    )]
+    ColdStorageRequired {
+        /// The database directory.
+        path: PathBuf,
+        /// How many of its files are cold.
+        files: u64,
+    },
+}
+
+/// A [`Error::Corruption`] found below the [`io`](crate::io) interface (in a cold file's
+/// object), carried through a `std::io::Error` and turned back into `Corruption` by `From`.
+#[derive(Debug)]
+pub(crate) struct CorruptionCarrier {
+    pub(crate) file: PathBuf,
+    pub(crate) offset: u64,
+    pub(crate) reason: String,
+}
+
+impl std::fmt::Display for CorruptionCarrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "corruption in {} at offset {}: {}",
+            self.file.display(),
+            self.offset,
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for CorruptionCarrier {}
+
+impl CorruptionCarrier {
+    /// The `std::io::Error` that carries this corruption.
+    pub(crate) fn into_io(self) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, self)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        if !e.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<CorruptionCarrier>)
+        {
+            return Error::Io(e);
+        }
+        let kind = e.kind();
+        match e
+            .into_inner()
+            .map(<dyn std::error::Error + Send + Sync>::downcast::<CorruptionCarrier>)
+        {
+            Some(Ok(c)) => Error::Corruption { file: c.file, offset: c.offset, reason: c.reason },
+            Some(Err(other)) => Error::Io(std::io::Error::new(kind, other)),
+            None => Error::Io(kind.into()),
+        }
+    }
 }
 
 impl Error {

@@ -34,6 +34,7 @@ pub mod verify;
 
 mod batch;
 mod coding;
+mod cold;
 mod db;
 mod iter;
 mod key;
@@ -44,6 +45,7 @@ mod vlog;
 mod wal;
 
 pub use batch::WriteBatch;
+pub use cold::{ColdStorage, TieringStatus};
 pub use crypto::{KeyProvider, MasterKey};
 pub use db::{
     decrypt_database, DataKeyInfo, EncryptionStatus, Keyspace, LevelStats, SegmentStats, Snapshot,

@@ -115,6 +115,8 @@ pub struct Options {
     pub(crate) path: PathBuf,
     pub(crate) encryption: Option<Encryption>,
     pub(crate) fs: Arc<dyn Fs>,
+    /// The object store cold files move to. Default none: everything stays local.
+    pub(crate) cold_storage: Option<crate::cold::ColdStorage>,
     /// Size at which the mutable memtable is frozen and flushed. Default 32 MiB.
     pub(crate) memtable_size: usize,
     /// Frozen memtables allowed to wait for flush before writers stall. Default 2.
@@ -172,6 +174,7 @@ impl Options {
             path: path.as_ref().to_path_buf(),
             encryption: None,
             fs: Arc::new(StdFs),
+            cold_storage: None,
             memtable_size: 32 << 20,
             max_immutable_memtables: 2,
             block_size: 4 << 10,
@@ -194,6 +197,15 @@ impl Options {
             vlog_segment_size: 64 << 20,
             vlog_gc_ratio: 0.5,
         }
+    }
+
+    /// Moves immutable files (tables, closed value-log segments) to the object store of
+    /// `cold` by its policy, and reads them from there transparently (default: none, all
+    /// local). The WAL, manifest, `KEYS`, audit log and active segment never go cold.
+    #[must_use]
+    pub fn cold_storage(mut self, cold: crate::cold::ColdStorage) -> Options {
+        self.cold_storage = Some(cold);
+        self
     }
 
     /// Whether [`DB::open`](crate::DB::open) creates a database where none exists (default

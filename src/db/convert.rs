@@ -397,6 +397,10 @@ fn decrypt_open(inner: &Inner, dir: &Path) -> Result<()> {
         audit: None,
         keyspaces: table,
         legacy_keys: false,
+        db_id: Some(inner.db_id),
+        // Every entry is in the new local tables: nothing is cold any more (objects the
+        // database had in cold storage stay in the bucket, sealed, unnamed by any manifest).
+        cold: Vec::new(),
     };
     manifest::write(fs, dir, manifest_number, &data, None, inner.tuning.build.compression)?;
     // 4. No registry: the database opens without encryption (and no longer with it).

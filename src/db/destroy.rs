@@ -41,6 +41,19 @@ pub(super) fn destroy(dir: &Path) -> Result<()> {
             remove_if_present(&fs, &dir.join(&name))?;
         }
     }
+    // The cold tier's cache of fetched parts (its objects stay in the store: the store is
+    // not known here; an orphan sweep of another database never touches them).
+    let cache = dir.join(crate::cold::CACHE_DIR);
+    if cache.is_dir() {
+        for name in fs.list(&cache)? {
+            if Path::new(&name).extension().is_some_and(|e| e == "part") {
+                remove_if_present(&fs, &cache.join(&name))?;
+            }
+        }
+        if std::fs::read_dir(&cache)?.next().is_none() {
+            std::fs::remove_dir(&cache)?;
+        }
+    }
     drop(lock);
     remove_if_present(&fs, &lock_path)?;
     fs.sync_dir(dir)?;

@@ -265,7 +265,7 @@ pub(super) fn run(inner: &Inner, c: &Compaction) -> Result<()> {
         };
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
         for f in &c.inputs {
-            children.push(Box::new(f.table.iter()));
+            children.push(Box::new(f.table.compaction_iter()));
         }
         let mut merged = crate::iter::MergingIter::new(children);
         merged.seek_to_first()?;

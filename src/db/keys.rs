@@ -342,6 +342,12 @@ pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
             largest: old.meta.largest.clone(),
         };
         let new = Arc::new(TableFile::new(meta, Arc::new(table), inner.fs.clone(), path));
+        if let Some(t) = &inner.tier {
+            // A cold table's successor goes cold at once, as a new object.
+            if t.object(&names::table(&inner.dir, old.meta.number)).is_some() {
+                t.mark_recold(crate::manifest::ColdKind::Table, number);
+            }
+        }
         let mut st = inner.state.lock();
         let mut v = (*st.version).clone();
         let Some(slot) = v.levels[level].iter_mut().find(|f| f.meta.number == old.meta.number)

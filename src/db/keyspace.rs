@@ -410,11 +410,13 @@ mod tests {
         db.flush().unwrap();
         let fs = db.inner.fs.clone();
         drop(db);
-        // The manifest as the previous format wrote it: version 2, no keyspace table.
+        // The manifest as the previous format wrote it: version 2, no keyspace table (12 bytes
+        // when empty) and no database id or cold files (16 + 4 bytes when none is cold).
         let data = crate::manifest::read(fs.as_ref(), dir.path(), None).unwrap();
+        assert!(data.cold.is_empty());
         let mut v2 = data.encode();
         v2[0] = 2;
-        v2.truncate(v2.len() - 12);
+        v2.truncate(v2.len() - 12 - 20);
         crate::manifest::write_payload(
             fs.as_ref(),
             dir.path(),

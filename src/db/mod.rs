@@ -16,6 +16,7 @@
 //! | versions and super-versions hold tables alive                | `version.rs`    |
 //! | keyspaces map onto the tree (prefixes, drop)                 | `keyspace.rs`   |
 //! | transactions validate (conflict window)                      | `txn.rs`        |
+//! | files move to and from the object store (cold tier)          | `tier.rs`       |
 //!
 //! Locks are taken in the order stated once, on [`Inner`].
 
@@ -35,6 +36,7 @@ mod read_only;
 mod recovery;
 mod stats;
 mod txn;
+mod tier;
 pub(crate) mod version;
 mod write;
 
@@ -163,6 +165,11 @@ pub(crate) struct Inner {
     pub(crate) read_only: Option<read_only::ReadOnly>,
     /// Open transactions and the conflict window.
     pub(crate) txns: txn::Tracker,
+    /// The database id (in the manifest; object names carry it).
+    pub(crate) db_id: [u8; 16],
+    /// The cold tier, when the database has cold storage (`inner.fs` is then its
+    /// [`TieredFs`](crate::cold::TieredFs)).
+    pub(crate) tier: Option<Arc<crate::cold::Tier>>,
     _lock: Box<dyn DirLock>,
 }
 
@@ -237,6 +244,14 @@ impl DB {
             ] {
                 let i = inner.clone();
                 threads.push(std::thread::Builder::new().name(name.into()).spawn(move || f(&i))?);
+            }
+            if inner.tier.is_some() {
+                let i = inner.clone();
+                threads.push(
+                    std::thread::Builder::new()
+                        .name("sealdb-archive".into())
+                        .spawn(move || tier::archive_worker(&i))?,
+                );
             }
         }
         Ok(DB { inner, threads })
@@ -413,7 +428,8 @@ impl DB {
         reason = "the public contract takes the key by value, as a move"
     )]
     pub fn rekey(&self, new: MasterKey) -> Result<()> {
-        keys::rekey(&self.inner, &new)
+        keys::rekey(&self.inner, &new)?;
+        tier::after_reencrypt(&self.inner)
     }
 
     /// Re-encrypts every live file still sealed under a data key other than the current one
@@ -424,8 +440,12 @@ impl DB {
     /// seals every plaintext table and value-log segment left, and returns once none is live
     /// and the database refuses plaintext files again (a replaced plaintext file an open
     /// iterator or snapshot still holds is removed when that is dropped).
+    ///
+    /// With cold storage, a re-sealed file that replaced a cold one goes cold at once as a new
+    /// object, and this returns after the objects sealed under retired keys are deleted.
     pub fn reencrypt(&self) -> Result<()> {
-        keys::reencrypt(&self.inner)
+        keys::reencrypt(&self.inner)?;
+        tier::after_reencrypt(&self.inner)
     }
 
     /// Checks the MAC chain of the audit log (`AUDIT.log`), and its length and last MAC
@@ -574,6 +594,15 @@ impl Inner {
             audit: self.keys.as_ref().and_then(keys::KeyAdmin::anchor),
             keyspaces: st.keyspaces.table.clone(),
             legacy_keys: false,
+            db_id: Some(self.db_id),
+            cold: self.tier.as_ref().map_or_else(Vec::new, |t| {
+                t.manifest_entries(|kind, n| match kind {
+                    manifest::ColdKind::Table => {
+                        st.version.all_files().any(|(_, f)| f.meta.number == n)
+                    }
+                    manifest::ColdKind::Segment => st.vlog.segments.contains_key(&n),
+                })
+            }),
         }
     }
 
@@ -610,6 +639,9 @@ impl Inner {
         );
         if r.is_ok() {
             st.reserved_file_numbers = data.next_file_number;
+            if let Some(t) = &self.tier {
+                t.manifest_written();
+            }
         }
         if let Err(e) = &r {
             // A temp file left by the failed write goes at once (the manifest itself is the

@@ -216,6 +216,20 @@ fn load(options: &Options, fs: &Arc<dyn Fs>, dir: &Path) -> Result<View> {
     let ring = load_ring(options, fs.as_ref(), dir)?;
     let keyref = ring.as_ref();
     let data = manifest::read(fs.as_ref(), dir, keyref)?;
+    if !data.cold.is_empty() {
+        // Reading cold files needs the tier, whose part cache lives in the data directory.
+        if options.cold_storage.is_none() {
+            return Err(Error::ColdStorageRequired {
+                path: dir.to_path_buf(),
+                files: data.cold.len() as u64,
+            });
+        }
+        return Err(Error::InvalidArgument(format!(
+            "the database at {} keeps files in cold storage: open it read-write (a read-only \
+             open of a tiered database is not supported)",
+            dir.display()
+        )));
+    }
     let mut wals: Vec<u64> = fs
         .list(dir)?
         .iter()
@@ -276,6 +290,8 @@ fn assemble(options: &Options, view: View, lock: Box<dyn DirLock>) -> Inner {
         gc_lock: Mutex::new(()),
         counters: super::stats::Counters::default(),
         txns: super::txn::Tracker::default(),
+        db_id: view.data.db_id.unwrap_or_default(),
+        tier: None,
         _lock: lock,
     }
 }

@@ -98,17 +98,79 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     let ring0 = loaded.as_ref().map(|(r, _)| Arc::new(r.clone()));
     let keyref = ring0.as_deref();
     let (mut data, has_manifest) = read_manifest(fs.as_ref(), &dir, keyref)?;
+    let (tiered, tier) = open_tier(options, &fs, &dir, &mut data)?;
     let scan = scan_dir(fs.as_ref(), &dir, &mut data, has_manifest, keyref, options.compression)?;
     let cache = Arc::new(BlockCache::new(options.cache_size));
-    let version = open_tables(&fs, &dir, &data, keyref, &cache)?;
-    let (vlog, was_active) = open_segments(&fs, &dir, &data, keyref, &cache)?;
+    let version = open_tables(&tiered, &dir, &data, keyref, &cache)?;
+    let (vlog, was_active) = open_segments(&tiered, &dir, &data, keyref, &cache)?;
     let (recovered, last_seq) =
         replay_wals(fs.as_ref(), &dir, &scan.wals, None, &data, (&vlog, was_active), keyref)?;
-    let inner = start(options, lock, loaded, &mut data, version, vlog, cache, last_seq)?;
+    let inner =
+        start(options, (tiered, tier), lock, loaded, &mut data, version, vlog, cache, last_seq)?;
     install_recovered(&inner, &recovered)?;
     remove_obsolete(fs.as_ref(), &dir, scan);
     super::convert::opened(&inner)?;
     Ok(inner)
+}
+
+/// The engine's file system and the cold tier, if any.
+type Tiered = (Arc<dyn Fs>, Option<Arc<crate::cold::Tier>>);
+
+/// Gives the database its id (a new one, or one older than the id, gets a random one now)
+/// and sets up the cold tier: every cold file the manifest names is checked against the file
+/// record it belongs to and mapped to its object. Returns the file system the engine uses
+/// (the tiered one when there is cold storage) and the tier. A database with cold files
+/// opened without cold storage is [`Error::ColdStorageRequired`].
+fn open_tier(
+    options: &Options,
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    data: &mut ManifestData,
+) -> Result<Tiered> {
+    let manifest_path = dir.join(names::MANIFEST);
+    let id = if let Some(id) = data.db_id {
+        id
+    } else {
+        let mut id = [0u8; 16];
+        crate::crypto::random_bytes(&mut id)?;
+        data.db_id = Some(id);
+        id
+    };
+    let Some(cold) = &options.cold_storage else {
+        if !data.cold.is_empty() {
+            return Err(Error::ColdStorageRequired {
+                path: dir.to_path_buf(),
+                files: data.cold.len() as u64,
+            });
+        }
+        return Ok((fs.clone(), None));
+    };
+    let tier = Arc::new(crate::cold::Tier::new(cold, id, dir, fs.clone())?);
+    for c in &data.cold {
+        let (path, ok) = match c.kind {
+            manifest::ColdKind::Table => (
+                names::table(dir, c.number),
+                data.files.iter().any(|(_, f)| f.number == c.number && f.size == c.size),
+            ),
+            manifest::ColdKind::Segment => (
+                names::vlog(dir, c.number),
+                data.segments
+                    .iter()
+                    .any(|s| s.number == c.number && !s.active && s.len == Some(c.size)),
+            ),
+        };
+        if !ok {
+            return Err(Error::corruption(
+                &manifest_path,
+                0,
+                "manifest names a cold file that is not a live closed file of its size",
+            ));
+        }
+        tier.set_cold(path, c.clone());
+    }
+    let tiered: Arc<dyn Fs> =
+        Arc::new(crate::cold::TieredFs { base: fs.clone(), tier: tier.clone() });
+    Ok((tiered, Some(tier)))
 }
 
 /// Applies `create_if_missing` and `error_if_exists` before anything is written: a database
@@ -182,7 +244,17 @@ fn scan_dir(
 ) -> Result<Scan> {
     let mut max_number = 0;
     let mut wals = Vec::new();
-    let live: std::collections::HashSet<u64> = data.files.iter().map(|(_, f)| f.number).collect();
+    // A local copy of a cold file is an orphan (a crash came between the manifest naming the
+    // object and the local copy's removal, or during a recall).
+    let cold = |kind: manifest::ColdKind, n: u64| {
+        data.cold.iter().any(|c| c.kind == kind && c.number == n)
+    };
+    let live: std::collections::HashSet<u64> = data
+        .files
+        .iter()
+        .map(|(_, f)| f.number)
+        .filter(|&n| !cold(manifest::ColdKind::Table, n))
+        .collect();
     let mut orphans = Vec::new();
     for name in fs.list(dir)? {
         match names::parse(&name) {
@@ -203,14 +275,16 @@ fn scan_dir(
             }
             Some(names::FileName::ValueLog(n)) => {
                 max_number = max_number.max(n);
-                if !data.segments.iter().any(|s| s.number == n) {
+                if !data.segments.iter().any(|s| s.number == n)
+                    || cold(manifest::ColdKind::Segment, n)
+                {
                     orphans.push(dir.join(&name));
                 }
             }
             None => {}
         }
     }
-    if !has_manifest && (!wals.is_empty() || !live.is_empty() || max_number > 0) {
+    if !has_manifest && (!wals.is_empty() || !data.files.is_empty() || max_number > 0) {
         return Err(Error::corruption(
             dir.join(names::MANIFEST),
             0,
@@ -421,6 +495,7 @@ pub(super) fn replay_wals(
 #[expect(clippy::too_many_arguments, reason = "one call site: the steps of `open_inner`")]
 fn start(
     options: &Options,
+    (fs, tier): Tiered,
     lock: Box<dyn DirLock>,
     loaded: Option<(KeyRing, Kek)>,
     data: &mut ManifestData,
@@ -429,7 +504,7 @@ fn start(
     cache: Arc<BlockCache>,
     last_seq: u64,
 ) -> Result<Inner> {
-    let fs = &options.fs;
+    let fs = &fs;
     let dir = &options.path;
     let keyref = loaded.as_ref().map(|(r, _)| r);
     let tuning = Tuning::from_options(options);
@@ -502,6 +577,8 @@ fn start(
         counters: super::stats::Counters::default(),
         read_only: None,
         txns: super::txn::Tracker::default(),
+        db_id: data.db_id.unwrap_or_default(),
+        tier,
         _lock: lock,
     };
     Ok(inner)

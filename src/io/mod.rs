@@ -45,6 +45,18 @@ pub trait RandomAccessFile: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Forgets any locally cached copy of bytes [`offset`, `offset + len`) so the next read
+    /// fetches them again; says whether there was one. A local file has no such copy: a
+    /// cold file's fetched parts do (see `src/cold`).
+    fn drop_cached(&self, offset: u64, len: usize) -> bool {
+        let _ = (offset, len);
+        false
+    }
+    /// The same file read without filling any local cache (for compaction's one pass over
+    /// it), or `None` when reads of this file fill none.
+    fn uncached(&self) -> Option<Arc<dyn RandomAccessFile>> {
+        None
+    }
 }
 
 /// A held directory lock; released on drop.
@@ -82,6 +94,13 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     fn lock_shared(&self, path: &Path) -> io::Result<Option<Box<dyn DirLock>>> {
         let _ = path;
         Err(io::Error::new(io::ErrorKind::Unsupported, "this file system has no shared locks"))
+    }
+
+    /// When `path` was last modified (the cold tier's age policy); `Unsupported` where the
+    /// file system does not say.
+    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
+        let _ = path;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this file system keeps no times"))
     }
 }
 
@@ -186,6 +205,9 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
 }
 
 impl Fs for StdFs {
+    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
+        fs::metadata(path).and_then(|m| m.modified()).map_err(at(path))
+    }
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let file =
             file_options().write(true).create(true).truncate(true).open(path).map_err(at(path))?;

@@ -6,10 +6,13 @@
 //!   ‖ file count u32 ‖ file* ‖ segment count u32 ‖ segment*
 //!   ‖ rotation key id u32 ‖ bytes sealed under it u64 ‖ audit lines u64 ‖ audit last mac [32]
 //!   ‖ next keyspace id u32 ‖ keyspace count u32 ‖ keyspace* ‖ dropped count u32 ‖ id u32*
+//!   ‖ database id [16] ‖ cold count u32 ‖ cold*
 //! file     = level u8 ‖ number u64 ‖ size u64 ‖ key id u32 ‖ max sequence u64
 //!            ‖ varint len ‖ smallest internal key ‖ varint len ‖ largest internal key
 //! segment  = number u64 ‖ discard bytes u64 ‖ length u64 ‖ flags u8 (bit 0: active)
 //! keyspace = id u32 ‖ varint len ‖ name
+//! cold     = kind u8 (0 table, 1 value-log segment) ‖ number u64 ‖ size u64
+//!            ‖ SHA-256 of the sealed bytes [32] ‖ varint len ‖ object name (UTF-8)
 //! ```
 //! Version 1 ends after the segments, and its segment is number ‖ discard bytes; version 2
 //! ends after the audit anchor. Both still decode, but mark a database whose tree keys carry
@@ -35,9 +38,12 @@ use crate::seal::{BlockKind, FileHeader, FileKind};
 pub(crate) const NUM_LEVELS: usize = 7;
 /// The version written.
 const VERSION: u8 = 3;
-/// The first version, still decoded: no segment lengths, rotation counter or audit anchor.
+/// Longest object name a manifest accepts.
+const MAX_OBJECT_NAME: usize = 1024;
+/// The first version, still read: no segment lengths, rotation counter or audit anchor.
 const VERSION_1: u8 = 1;
-/// The second version, still decoded: no keyspace table (tree keys without keyspace prefix).
+/// The second version, still decoded: no keyspace table (tree keys without keyspace prefix),
+/// no database id, no cold files.
 const VERSION_2: u8 = 2;
 /// Most named keyspaces (and dropped ids) a manifest may record.
 const MAX_KEYSPACES: u32 = 1 << 20;
@@ -164,6 +170,26 @@ impl KeyspaceTable {
     }
 }
 
+/// What a cold file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ColdKind {
+    Table,
+    Segment,
+}
+
+/// A file whose sealed bytes live in the object store rather than the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ColdMeta {
+    pub(crate) kind: ColdKind,
+    pub(crate) number: u64,
+    /// The object's exact size (the file's).
+    pub(crate) size: u64,
+    /// SHA-256 of the object's bytes: the sealed file as it was uploaded.
+    pub(crate) digest: [u8; 32],
+    /// The object's name under the cold storage prefix.
+    pub(crate) name: String,
+}
+
 /// The state a manifest records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ManifestData {
@@ -184,6 +210,11 @@ pub(crate) struct ManifestData {
     pub(crate) keyspaces: KeyspaceTable,
     /// Read from a version-1 or -2 manifest: the database's tree keys have no keyspace prefix.
     pub(crate) legacy_keys: bool,
+    /// The database's id, random, made with the database (`None` when read from a manifest
+    /// older than version 3: the engine makes one then). Object names carry it.
+    pub(crate) db_id: Option<[u8; 16]>,
+    /// Files that live in the object store.
+    pub(crate) cold: Vec<ColdMeta>,
 }
 
 impl ManifestData {
@@ -217,6 +248,18 @@ impl ManifestData {
         put_u64(&mut out, anchor.lines);
         out.extend_from_slice(&anchor.last_mac);
         self.keyspaces.encode(&mut out);
+        out.extend_from_slice(&self.db_id.unwrap_or_default());
+        put_u32(&mut out, self.cold.len() as u32);
+        for c in &self.cold {
+            out.push(match c.kind {
+                ColdKind::Table => 0,
+                ColdKind::Segment => 1,
+            });
+            put_u64(&mut out, c.number);
+            put_u64(&mut out, c.size);
+            out.extend_from_slice(&c.digest);
+            put_len_prefixed(&mut out, c.name.as_bytes());
+        }
         out
     }
 
@@ -299,6 +342,11 @@ impl ManifestData {
         } else {
             KeyspaceTable::default()
         };
+        let (db_id, cold) = if version == VERSION {
+            decode_cold(&mut r, next_file_number)?
+        } else {
+            (None, Vec::new())
+        };
         if !r.is_empty() {
             return Err("trailing bytes in manifest");
         }
@@ -312,8 +360,47 @@ impl ManifestData {
             audit,
             keyspaces,
             legacy_keys: version != VERSION,
+            db_id,
+            cold,
         })
     }
+}
+
+/// Decodes version 3's tail: the database id and the cold files.
+fn decode_cold(
+    r: &mut Reader<'_>,
+    next_file_number: u64,
+) -> std::result::Result<(Option<[u8; 16]>, Vec<ColdMeta>), &'static str> {
+    let id: [u8; 16] = r.array().ok_or("manifest truncated")?;
+    let count = r.u32().ok_or("manifest truncated")?;
+    if count > MAX_FILES {
+        return Err("manifest field out of range");
+    }
+    let mut cold = Vec::new();
+    for _ in 0..count {
+        let kind = match r.u8().ok_or("manifest truncated")? {
+            0 => ColdKind::Table,
+            1 => ColdKind::Segment,
+            _ => return Err("manifest cold file kind unknown"),
+        };
+        let number = r.u64().ok_or("manifest truncated")?;
+        let size = r.u64().ok_or("manifest truncated")?;
+        let digest: [u8; 32] = r.array().ok_or("manifest truncated")?;
+        let name = r.len_prefixed().ok_or("manifest truncated")?;
+        if name.is_empty() || name.len() > MAX_OBJECT_NAME {
+            return Err("manifest object name length out of range");
+        }
+        let name =
+            std::str::from_utf8(name).map_err(|_| "manifest object name is not UTF-8")?.to_owned();
+        if number >= next_file_number {
+            return Err("manifest cold file number not below next file number");
+        }
+        if cold.iter().any(|c: &ColdMeta| c.kind == kind && c.number == number) {
+            return Err("manifest names a cold file twice");
+        }
+        cold.push(ColdMeta { kind, number, size, digest, name });
+    }
+    Ok(((id != [0; 16]).then_some(id), cold))
 }
 
 /// Whether the manifest at `path` says its database is encrypted (`None` if unreadable).
@@ -400,7 +487,48 @@ mod tests {
             audit: Some(AuditAnchor { lines: 5, last_mac: [7; 32] }),
             keyspaces: KeyspaceTable::default(),
             legacy_keys: false,
+            db_id: Some([3; 16]),
+            cold: Vec::new(),
         }
+    }
+
+    /// Bytes of version 3's tail in `sample()`: database id and an empty cold list.
+    const V3_TAIL: usize = 20;
+
+    #[test]
+    fn cold_files_roundtrip_and_are_checked() {
+        let mut d = sample();
+        d.cold = vec![
+            ColdMeta {
+                kind: ColdKind::Table,
+                number: 3,
+                size: 100,
+                digest: [9; 32],
+                name: "ab12/x-3.sst".into(),
+            },
+            ColdMeta {
+                kind: ColdKind::Segment,
+                number: 4,
+                size: 5000,
+                digest: [8; 32],
+                name: "cd34/x-4.vlog".into(),
+            },
+        ];
+        let enc = d.encode();
+        assert_eq!(ManifestData::decode(&enc).unwrap(), d);
+        for n in 0..enc.len() {
+            assert!(ManifestData::decode(&enc[..n]).is_err(), "cut at {n}");
+        }
+        let mut twice = d.clone();
+        twice.cold[1].kind = ColdKind::Table;
+        twice.cold[1].number = 3;
+        assert_eq!(ManifestData::decode(&twice.encode()), Err("manifest names a cold file twice"));
+        let mut beyond = d.clone();
+        beyond.cold[0].number = 10;
+        assert!(ManifestData::decode(&beyond.encode()).is_err());
+        let mut empty_name = d;
+        empty_name.cold[0].name.clear();
+        assert!(ManifestData::decode(&empty_name.encode()).is_err());
     }
 
     #[test]
@@ -411,15 +539,15 @@ mod tests {
         for n in 0..enc.len() {
             assert!(ManifestData::decode(&enc[..n]).is_err(), "cut at {n}");
         }
-        let plain = ManifestData { audit: None, rotation: (0, 0), ..d };
+        let plain = ManifestData { audit: None, rotation: (0, 0), db_id: None, ..d };
         assert_eq!(ManifestData::decode(&plain.encode()).unwrap(), plain);
     }
 
     /// Offset of the flags byte of segment `i` in `sample().encode()`.
     fn flags_offset(enc: &[u8], i: usize) -> usize {
-        // Segments sit before the 64-byte tail (rotation 12, anchor 40, empty keyspace table
-        // 12); each is 25 bytes.
-        enc.len() - 64 - 25 * (2 - i) + 24
+        // Segments sit before the tail (rotation 12, anchor 40, empty keyspace table 12, then
+        // the cold part); each is 25 bytes.
+        enc.len() - V3_TAIL - 64 - 25 * (2 - i) + 24
     }
 
     #[test]
@@ -440,7 +568,7 @@ mod tests {
         two_active[flags_offset(&enc, 0)] = SEGMENT_ACTIVE;
         assert!(ManifestData::decode(&two_active).is_err());
         let mut no_anchor_mac = enc.clone();
-        let lines_at = enc.len() - 52;
+        let lines_at = enc.len() - V3_TAIL - 52;
         no_anchor_mac[lines_at..lines_at + 8].fill(0);
         assert_eq!(ManifestData::decode(&no_anchor_mac), Err("manifest audit anchor malformed"));
     }
@@ -454,7 +582,7 @@ mod tests {
         put_u64(&mut v1, d.log_number);
         // The file count and files are laid out alike in both versions.
         let enc = d.encode();
-        v1.extend_from_slice(&enc[25..enc.len() - (4 + 2 * 25 + 64)]);
+        v1.extend_from_slice(&enc[25..enc.len() - (4 + 2 * 25 + 64 + V3_TAIL)]);
         put_u32(&mut v1, 2);
         for s in &d.segments {
             put_u64(&mut v1, s.number);
@@ -475,13 +603,15 @@ mod tests {
         let mut v4 = d.encode();
         v4[0] = 4;
         assert_eq!(ManifestData::decode(&v4), Err("unknown manifest version"));
-        // Version 2: version 3 without the keyspace table.
+        // Version 2: version 3 without the keyspace table and the cold part.
         let mut v2 = d.encode();
         v2[0] = VERSION_2;
-        v2.truncate(v2.len() - 12);
+        v2.truncate(v2.len() - 12 - V3_TAIL);
         let back = ManifestData::decode(&v2).unwrap();
         assert!(back.legacy_keys);
+        assert_eq!((back.db_id, back.cold.len()), (None, 0));
         assert_eq!(back.files, d.files);
+        assert_eq!(back.audit, d.audit);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The one door between sealdb and an object store.
 //!
 //! Every request sealdb makes to an object store (the cold tier, backups) goes through
-//! [`Bucket`], so that errors are mapped once (an [`Error::Io`] naming the object), every request
+//! `Bucket`, so that errors are mapped once (an [`Error::Io`] naming the object), every request
 //! has a deadline, and faults can be injected beneath it with [`FaultStore`].
 //!
 //! The `object_store` crate is asynchronous; sealdb is not. Requests run on one small runtime
@@ -11,9 +11,6 @@
 //!
 //! Only sealed bytes pass through here: the names of objects carry a database id and file
 //! numbers, never a key or a value.
-
-// The cold tier and backups, which land next, use the door; until then only its tests do.
-#![expect(dead_code, reason = "used by the cold tier and backups; remove when they land")]
 
 mod fault;
 
@@ -214,10 +211,6 @@ where
 
 /// An S3 (or S3-compatible) store for `bucket`, configured from the standard `AWS_*`
 /// environment variables (`AWS_ENDPOINT` and `AWS_ALLOW_HTTP=true` for a local server).
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the cold tier and backups use it; remove when they land")
-)]
 pub(crate) fn s3_from_env(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
     // TLS through rustls on ring, the cipher library sealdb already uses; installing the
     // process default fails harmlessly when the application installed one first.

@@ -267,9 +267,9 @@ pub(crate) struct Table {
     pub(crate) number: u64,
     path: PathBuf,
     file: Arc<dyn RandomAccessFile>,
-    cipher: FileCipher,
+    cipher: Arc<FileCipher>,
     index: Arc<Block>,
-    filter: Option<Filter>,
+    filter: Option<Arc<Filter>>,
     cache: Arc<BlockCache>,
     data_start: u64,
     data_end: u64,
@@ -361,17 +361,17 @@ impl Table {
         let filter = if filter_h.1 == 0 {
             None
         } else {
-            Some(
+            Some(Arc::new(
                 Filter::new(read_block(filter_h, BlockKind::Filter)?)
                     .map_err(|e| bad(filter_h.0, e))?,
-            )
+            ))
         };
         let data_end = if filter_h.1 == 0 { index_h.0 } else { filter_h.0 };
         Ok(Table {
             number,
             path: path.to_path_buf(),
             file,
-            cipher,
+            cipher: Arc::new(cipher),
             index: Arc::new(index),
             filter,
             cache,
@@ -408,6 +408,24 @@ impl Table {
             return 1.0;
         }
         inside as f64 / blocks as f64
+    }
+
+    /// The same table read through `file` (holding the same bytes: the table moved between
+    /// the data directory and the object store). Index, filter and cached blocks carry over.
+    pub(crate) fn with_file(&self, file: Arc<dyn RandomAccessFile>) -> Table {
+        Table {
+            number: self.number,
+            path: self.path.clone(),
+            file,
+            cipher: self.cipher.clone(),
+            index: self.index.clone(),
+            filter: self.filter.clone(),
+            cache: self.cache.clone(),
+            data_start: self.data_start,
+            data_end: self.data_end,
+            entries: self.entries,
+            props_handle: self.props_handle,
+        }
     }
 
     /// The on-disk algorithm id of the table's blocks.
@@ -451,7 +469,7 @@ impl Table {
             .cipher
             .open(BlockKind::Properties, poff, &sealed)
             .map_err(|e| self.corruption(poff, e.reason()))?;
-        b.finish_tail(self.filter.as_ref().map(Filter::raw), &props)
+        b.finish_tail(self.filter.as_deref().map(Filter::raw), &props)
     }
 
     /// Opens every data block the index names (tag or crc, then the block's own structure),
@@ -499,16 +517,23 @@ impl Table {
         Ok((off, len as usize))
     }
 
-    /// Reads a data block through the cache.
+    /// Reads a data block through the cache. A block that fails its tag when read from a
+    /// local copy of fetched bytes (a cold table's cache) is fetched once more.
     fn data_block(&self, off: u64, len: usize) -> Result<Arc<Block>> {
         if let Some(b) = self.cache.get(self.number, off) {
             return Ok(b);
         }
         let sealed = read_at(self.file.as_ref(), &self.path, off, len)?;
-        let plain = self
-            .cipher
-            .open(BlockKind::Data, off, &sealed)
-            .map_err(|e| self.corruption(off, e.reason()))?;
+        let plain = match self.cipher.open(BlockKind::Data, off, &sealed) {
+            Ok(plain) => plain,
+            Err(_) if self.file.drop_cached(off, len) => {
+                let sealed = read_at(self.file.as_ref(), &self.path, off, len)?;
+                self.cipher
+                    .open(BlockKind::Data, off, &sealed)
+                    .map_err(|e| self.corruption(off, e.reason()))?
+            }
+            Err(e) => return Err(self.corruption(off, e.reason())),
+        };
         let block = Arc::new(Block::new(plain).map_err(|e| self.corruption(off, e))?);
         self.cache.insert(self.number, off, block.clone());
         Ok(block)
@@ -553,6 +578,15 @@ impl Table {
         let kind = ValueKind::from_u8(trailer as u8)
             .ok_or_else(|| self.corruption(off, "unknown value kind"))?;
         Ok(Some((trailer >> 8, kind, it.value().to_vec())))
+    }
+
+    /// A cursor over the whole table for compaction: a cold table's bytes are read past its
+    /// local cache of fetched parts (one pass would only evict what readers use).
+    pub(crate) fn compaction_iter(self: &Arc<Self>) -> TableIter {
+        match self.file.uncached() {
+            Some(file) => Arc::new(self.with_file(file)).iter(),
+            None => self.iter(),
+        }
     }
 
     /// A cursor over the whole table.

@@ -108,7 +108,7 @@ pub(crate) struct Segment {
     pub(crate) number: u64,
     path: PathBuf,
     file: Arc<dyn RandomAccessFile>,
-    cipher: FileCipher,
+    cipher: Arc<FileCipher>,
     /// Bytes of whole entries, header included (grows while the segment is active). Reads and
     /// walks stop here; a file may hold more after a torn tail, never read.
     pub(crate) size: AtomicU64,
@@ -183,7 +183,7 @@ impl Segment {
             durable: AtomicU64::new(known),
             closed: AtomicBool::new(closed),
             file,
-            cipher,
+            cipher: Arc::new(cipher),
             discard: AtomicU64::new(0),
             header_len: hlen,
             obsolete: AtomicBool::new(false),
@@ -282,8 +282,18 @@ impl Segment {
     }
 
     fn read_raw(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        self.read_raw_from(self.file.as_ref(), offset, len)
+    }
+
+    /// [`Segment::read_raw`] through `file` (this segment's, or a view of it past a cache).
+    fn read_raw_from(
+        &self,
+        file: &dyn RandomAccessFile,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
-        match self.file.read_exact_at(&mut buf, offset) {
+        match file.read_exact_at(&mut buf, offset) {
             Ok(()) => Ok(buf),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 Err(self.corruption(offset, "value-log pointer past the end of the segment"))
@@ -319,10 +329,42 @@ impl Segment {
     }
 
     /// Reads the value `ptr` points to, for the tree entry (`key`, `seq`).
+    /// An entry that fails its check when read from a local copy of fetched bytes (a cold
+    /// segment's cache) is fetched once more.
     pub(crate) fn read(&self, ptr: Pointer, key: &[u8], seq: u64) -> Result<Vec<u8>> {
         self.check_pointer(ptr)?;
         let sealed = self.read_raw(ptr.offset, ptr.len as usize)?;
-        self.open_entry(ptr.offset, &sealed, key, seq)
+        match self.open_entry(ptr.offset, &sealed, key, seq) {
+            Err(e) if e.is_corruption() && self.file.drop_cached(ptr.offset, ptr.len as usize) => {
+                let sealed = self.read_raw(ptr.offset, ptr.len as usize)?;
+                self.open_entry(ptr.offset, &sealed, key, seq)
+            }
+            r => r,
+        }
+    }
+
+    /// The same closed segment read through `file` (holding the same bytes: the segment
+    /// moved between the data directory and the object store). Its garbage count carries over.
+    pub(crate) fn with_file(&self, file: Arc<dyn RandomAccessFile>) -> Segment {
+        let size = self.size.load(Ordering::Acquire);
+        Segment {
+            number: self.number,
+            path: self.path.clone(),
+            file,
+            cipher: self.cipher.clone(),
+            size: AtomicU64::new(size),
+            durable: AtomicU64::new(size),
+            closed: AtomicBool::new(true),
+            discard: AtomicU64::new(self.discard.load(Ordering::Relaxed)),
+            header_len: self.header_len,
+            obsolete: AtomicBool::new(false),
+            fs: self.fs.clone(),
+        }
+    }
+
+    /// The segment's file (for the cold tier's uploads: its exact bytes).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Calls `f` for every entry of a closed segment, in order, each opened (authenticated).
@@ -351,6 +393,9 @@ impl Segment {
             )));
         }
         let size = self.file_len();
+        // One pass over the whole segment (GC, re-sealing, verification): a cold segment is
+        // read past its local cache of fetched parts.
+        let file = self.file.uncached().unwrap_or_else(|| self.file.clone());
         let mut pos = self.header_len;
         let mut buf: Vec<u8> = Vec::new();
         let mut buf_start = pos;
@@ -362,7 +407,7 @@ impl Segment {
                 |start: u64, len: u64, buf: &Vec<u8>| pos_in(start, buf.len() as u64, pos, len);
             if !need(buf_start, HEADER_LEN as u64, &buf) {
                 let n = (size - pos).min(CHUNK.max(HEADER_LEN as u64));
-                buf = self.read_raw(pos, n as usize)?;
+                buf = self.read_raw_from(file.as_ref(), pos, n as usize)?;
                 buf_start = pos;
             }
             let at = (pos - buf_start) as usize;
@@ -373,7 +418,11 @@ impl Segment {
                 return Err(self.corruption(pos, "value-log entry runs past the segment's length"));
             }
             if !need(buf_start, len, &buf) {
-                buf = self.read_raw(pos, (size - pos).min(CHUNK.max(len)) as usize)?;
+                buf = self.read_raw_from(
+                    file.as_ref(),
+                    pos,
+                    (size - pos).min(CHUNK.max(len)) as usize,
+                )?;
                 buf_start = pos;
             }
             let at = (pos - buf_start) as usize;
@@ -593,7 +642,14 @@ impl ReadAhead {
         }
         let at = (ptr.offset - self.start) as usize;
         let sealed = &self.buf[at..at + ptr.len as usize];
-        seg.open_entry(ptr.offset, sealed, key, seq)
+        match seg.open_entry(ptr.offset, sealed, key, seq) {
+            // From a cold segment's cached part: dropped, and the entry fetched once more.
+            Err(e) if e.is_corruption() && seg.file.drop_cached(ptr.offset, ptr.len as usize) => {
+                self.buf.clear();
+                seg.read(ptr, key, seq)
+            }
+            r => r,
+        }
     }
 }
 
