@@ -17,6 +17,7 @@
 //! Locks are taken in the order stated once, on [`Inner`].
 
 mod background;
+pub(crate) mod checkpoint;
 mod compaction;
 mod destroy;
 mod gc;

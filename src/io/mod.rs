@@ -77,6 +77,17 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Takes an exclusive lock on `path` (created if missing) or fails with `WouldBlock`.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+    /// Makes `to` a new name of the file `from` (a hard link). A file system that cannot
+    /// (another device, no link support) fails, and the caller copies instead.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let _ = (from, to);
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this file system cannot hard-link"))
+    }
+    /// Removes the empty directory `dir`.
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        let _ = dir;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this file system cannot remove directories"))
+    }
 }
 
 /// Mode of every file sealdb creates (unix): owner read and write only.
@@ -251,6 +262,12 @@ impl Fs for StdFs {
             Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
             Err(fs::TryLockError::Error(e)) => Err(at(path)(e)),
         }
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::hard_link(from, to).map_err(at(to))
+    }
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        fs::remove_dir(dir).map_err(at(dir))
     }
 }
 

@@ -240,11 +240,22 @@ pub(crate) fn write(
     keys: Option<&KeyRing>,
     compress: bool,
 ) -> Result<()> {
+    let bytes = encode_file(number, data, keys, compress)?;
+    crate::io::write_atomic(fs, dir, names::MANIFEST, &bytes)?;
+    Ok(())
+}
+
+/// The bytes of a manifest file numbered `number` recording `data` (as [`write`] writes them).
+pub(crate) fn encode_file(
+    number: u64,
+    data: &ManifestData,
+    keys: Option<&KeyRing>,
+    compress: bool,
+) -> Result<Vec<u8>> {
     let (mut bytes, cipher) = FileHeader::create(FileKind::Manifest, number, keys)?;
     let offset = bytes.len() as u64;
     cipher.seal(BlockKind::Manifest, offset, 1, compress, &data.encode(), &mut bytes);
-    crate::io::write_atomic(fs, dir, names::MANIFEST, &bytes)?;
-    Ok(())
+    Ok(bytes)
 }
 
 /// Reads and authenticates the manifest.
