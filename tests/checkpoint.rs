@@ -66,7 +66,7 @@ fn checkpoint_while_writing(mode: Mode) {
         })
         .collect();
     // Let the writers get going (flushes and value-log segments happen meanwhile).
-    while acked.iter().map(|a| a.load(Ordering::Acquire)).min().unwrap() < 300 {
+    while acked.iter().map(|a| a.load(Ordering::Acquire)).min().unwrap() < 1500 {
         std::thread::yield_now();
     }
     let before: Vec<u64> = acked.iter().map(|a| a.load(Ordering::Acquire)).collect();

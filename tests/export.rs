@@ -5,6 +5,8 @@
 mod common;
 
 use common::{check_model, find, Mode, Model};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use sealdb::{Error, ExportOptions, MasterKey, Options, DB};
 
 const MARKER: &[u8] = b"PLAINTEXT-MARKER";
@@ -17,6 +19,7 @@ fn open(path: &std::path::Path, mode: Mode, key: &MasterKey) -> DB {
 /// A model of about 3 MiB (so the stream has several chunks), with values in the value log,
 /// empty values, binary keys, and every value holding the marker.
 fn fill(db: &DB) -> Model {
+    let mut rng = StdRng::seed_from_u64(common::seed("export", 7));
     let mut m = Model::new();
     for i in 0..6000u32 {
         let mut k = format!("key{i:06}").into_bytes();
@@ -25,9 +28,9 @@ fn fill(db: &DB) -> Model {
         }
         let mut v = MARKER.to_vec();
         v.extend_from_slice(format!("-{i}-").as_bytes());
-        if i % 4 == 0 {
-            v.extend(std::iter::repeat_n(b'z', 1000));
-        }
+        // Incompressible bytes, so the stream has several chunks.
+        let len = if i % 4 == 0 { 1500 } else { 300 };
+        v.extend((0..len).map(|_| rng.gen::<u8>()));
         if i % 97 == 0 {
             v.clear();
         }
