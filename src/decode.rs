@@ -298,7 +298,11 @@ pub fn backup_manifest_for_fuzzing(encrypted: bool, files: &[(&str, u64)]) -> Ve
     let files = files
         .iter()
         .enumerate()
-        .map(|(i, (name, size))| Entry { name: (*name).to_owned(), size: *size, sha256: [i as u8; 32] })
+        .map(|(i, (name, size))| Entry {
+            name: (*name).to_owned(),
+            size: *size,
+            sha256: [i as u8; 32],
+        })
         .collect();
     let m = BackupManifest { id: 1, created_at: 1_700_000_000, new_bytes: 4096, files, keys };
     m.encode(ring.as_ref()).unwrap_or_default()
@@ -309,7 +313,8 @@ pub fn backup_manifest_for_fuzzing(encrypted: bool, files: &[(&str, u64)]) -> Ve
 pub fn export_stream(data: &[u8]) -> usize {
     use crate::export::{read_stream, ExportOptions};
     let mut n = 0;
-    for opts in [ExportOptions::plaintext(), ExportOptions::sealed(MasterKey::from_bytes(FUZZ_KEY))] {
+    for opts in [ExportOptions::plaintext(), ExportOptions::sealed(MasterKey::from_bytes(FUZZ_KEY))]
+    {
         let _ = read_stream(data, &opts, |k, v| {
             n += k.len() + v.len() + 1;
             Ok(())

@@ -248,9 +248,8 @@ pub(crate) fn read_stream(
     let mut offset = header.len() as u64;
     let mut nonce = 0u64;
     let mut records = 0u64;
-    let mut block = Vec::new();
     loop {
-        block.resize(HEADER_LEN, 0);
+        let mut block = vec![0u8; HEADER_LEN];
         let got = read_full(&mut r, &mut block)?;
         if got < HEADER_LEN {
             return Err(bad(offset, "export truncated (no last chunk)"));
@@ -391,5 +390,4 @@ impl DB {
         self.write(batch)?;
         Ok(info)
     }
-
 }

@@ -31,7 +31,7 @@ fn op(t: usize, i: u64) -> (Vec<u8>, Option<Vec<u8>>) {
     if i % 7 == 6 {
         return (key, None);
     }
-    let pad = if i % 3 == 0 { 100 } else { 4 };
+    let pad = if i.is_multiple_of(3) { 100 } else { 4 };
     (key, Some(format!("{t}:{i}:{}", "x".repeat(pad)).into_bytes()))
 }
 
@@ -82,10 +82,8 @@ fn checkpoint_while_writing(mode: Mode) {
         // The copy's keys of writer t must equal writer t's first n operations for one n
         // between what it had acknowledged before the call and what it had done after it.
         let prefix = format!("w{t}:");
-        let got: BTreeMap<Vec<u8>, Vec<u8>> = copy
-            .prefix(prefix.as_bytes())
-            .map(|r| r.unwrap())
-            .collect();
+        let got: BTreeMap<Vec<u8>, Vec<u8>> =
+            copy.prefix(prefix.as_bytes()).map(|r| r.unwrap()).collect();
         let mut model = Model::new();
         let mut found = None;
         for n in 0..=done[t] {
@@ -104,7 +102,11 @@ fn checkpoint_while_writing(mode: Mode) {
                 before[t], after[t]
             )
         });
-        assert!(n <= after[t] + 1, "{mode:?}: writer {t}: {n} ops in the copy, {} acked after", after[t]);
+        assert!(
+            n <= after[t] + 1,
+            "{mode:?}: writer {t}: {n} ops in the copy, {} acked after",
+            after[t]
+        );
         whole.extend(got);
     }
     check_model(&format!("{mode:?} checkpoint"), &copy, &whole);

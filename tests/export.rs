@@ -102,7 +102,7 @@ fn chunks(stream: &[u8], header_len: usize, tag: usize) -> Vec<(usize, usize)> {
 fn damaged_streams_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let db = open(&tmp.path().join("a"), Mode::Plain, &MasterKey::generate());
-    let m = fill(&db);
+    let model = fill(&db);
     let key = MasterKey::generate();
     let sealed = ExportOptions::sealed(key.clone());
     let mut stream = Vec::new();
@@ -113,36 +113,47 @@ fn damaged_streams_are_refused() {
     let fresh = |name: &str| open(&tmp.path().join(name), Mode::Plain, &MasterKey::generate());
 
     // Wrong key, or no key for a sealed stream.
-    let d = fresh("wrong");
-    let r = d.import(&stream[..], &ExportOptions::sealed(MasterKey::generate()));
-    assert!(matches!(r, Err(Error::WrongMasterKey)), "{r:?}");
-    assert!(matches!(d.import(&stream[..], &ExportOptions::plaintext()), Err(Error::InvalidArgument(_))));
+    let wrong = fresh("wrong");
+    let res = wrong.import(&stream[..], &ExportOptions::sealed(MasterKey::generate()));
+    assert!(matches!(res, Err(Error::WrongMasterKey)), "{res:?}");
+    assert!(matches!(
+        wrong.import(&stream[..], &ExportOptions::plaintext()),
+        Err(Error::InvalidArgument(_))
+    ));
 
     // Truncated at every chunk boundary and inside chunks.
-    for cut in [0, 10, header_len, parts[0].1, parts[1].0 + 40, parts[parts.len() - 1].0, stream.len() - 1] {
+    for cut in
+        [0, 10, header_len, parts[0].1, parts[1].0 + 40, parts[parts.len() - 1].0, stream.len() - 1]
+    {
         let r = fresh(&format!("cut{cut}")).import(&stream[..cut], &sealed);
         assert!(matches!(&r, Err(e) if e.is_corruption()), "cut at {cut}: {r:?}");
     }
     // Two chunks swapped; a chunk dropped; a chunk repeated.
-    let (a, b) = (parts[0], parts[1]);
-    let mut swapped = stream[..a.0].to_vec();
-    swapped.extend_from_slice(&stream[b.0..b.1]);
-    swapped.extend_from_slice(&stream[a.0..a.1]);
-    swapped.extend_from_slice(&stream[b.1..]);
-    let mut dropped = stream[..a.0].to_vec();
-    dropped.extend_from_slice(&stream[b.0..]);
-    let mut repeated = stream[..b.0].to_vec();
-    repeated.extend_from_slice(&stream[a.0..]);
+    let (first, second) = (parts[0], parts[1]);
+    let mut swapped = stream[..first.0].to_vec();
+    swapped.extend_from_slice(&stream[second.0..second.1]);
+    swapped.extend_from_slice(&stream[first.0..first.1]);
+    swapped.extend_from_slice(&stream[second.1..]);
+    let mut dropped = stream[..first.0].to_vec();
+    dropped.extend_from_slice(&stream[second.0..]);
+    let mut repeated = stream[..second.0].to_vec();
+    repeated.extend_from_slice(&stream[first.0..]);
     let mut trailing = stream.clone();
     trailing.push(0);
     let mut edited = stream.clone();
     edited[parts[1].0 + 100] ^= 1;
-    for (what, s) in [("swapped", &swapped), ("dropped", &dropped), ("repeated", &repeated), ("trailing", &trailing), ("edited", &edited)] {
+    for (what, s) in [
+        ("swapped", &swapped),
+        ("dropped", &dropped),
+        ("repeated", &repeated),
+        ("trailing", &trailing),
+        ("edited", &edited),
+    ] {
         let r = fresh(what).import(&s[..], &sealed);
         assert!(matches!(&r, Err(e) if e.is_corruption()), "{what}: {r:?}");
     }
     // The intact stream still imports whole.
-    let d = fresh("whole");
-    d.import(&stream[..], &sealed).unwrap();
-    check_model("whole", &d, &m);
+    let whole = fresh("whole");
+    whole.import(&stream[..], &sealed).unwrap();
+    check_model("whole", &whole, &model);
 }

@@ -80,9 +80,7 @@ fn allowed_name(name: &str) -> bool {
         || matches!(
             names::parse(name),
             Some(
-                names::FileName::Table(_)
-                    | names::FileName::ValueLog(_)
-                    | names::FileName::Wal(_)
+                names::FileName::Table(_) | names::FileName::ValueLog(_) | names::FileName::Wal(_)
             )
         )
 }
@@ -188,9 +186,9 @@ impl BackupManifest {
         let clear = &bytes[..clear_len];
         let rest = &bytes[clear_len..];
         let hlen = FileHeader::len(ring.is_some());
-        let header = rest
-            .get(..hlen)
-            .ok_or_else(|| Error::corruption(path, clear_len as u64, "backup manifest truncated"))?;
+        let header = rest.get(..hlen).ok_or_else(|| {
+            Error::corruption(path, clear_len as u64, "backup manifest truncated")
+        })?;
         // The file header is checked at its own offsets; errors are shifted to the object's.
         let cipher = FileHeader::open(FileKind::BackupManifest, path, self.id, header, ring)
             .map_err(|e| match e {
@@ -302,7 +300,8 @@ mod tests {
             assert!(r.unwrap_err().is_corruption(), "flip at {i}");
         }
         for n in 0..enc.len() {
-            let r = BackupManifest::decode(&enc[..n], p, None).and_then(|d| d.check_plain(&enc[..n], p));
+            let r = BackupManifest::decode(&enc[..n], p, None)
+                .and_then(|d| d.check_plain(&enc[..n], p));
             assert!(r.is_err(), "cut at {n}");
         }
     }

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-pub(crate) use manifest::{BackupManifest, Entry};
 use manifest::sha256;
+pub(crate) use manifest::{BackupManifest, Entry};
 use target::{DirTarget, StoreTarget, Target};
 
 use crate::crypto::MasterKey;
@@ -111,7 +111,8 @@ impl Backups {
                 keys = bytes;
                 continue;
             }
-            let entry = Entry { name: f.name.clone(), size: bytes.len() as u64, sha256: sha256(&bytes) };
+            let entry =
+                Entry { name: f.name.clone(), size: bytes.len() as u64, sha256: sha256(&bytes) };
             let object = entry.object();
             if !have.contains(&object) {
                 new_bytes += entry.size;
@@ -244,8 +245,7 @@ impl Backups {
         // A scratch directory for the offline check of every block.
         let mut tag = [0u8; 8];
         crate::crypto::random_bytes(&mut tag)?;
-        let scratch =
-            std::env::temp_dir().join(format!("sealdb-verify-{id}-{}", hex::encode(tag)));
+        let scratch = std::env::temp_dir().join(format!("sealdb-verify-{id}-{}", hex::encode(tag)));
         let fs = StdFs;
         self.restore_into(&m, &fs, &scratch)?;
         let report = crate::verify::verify(&scratch, master.as_ref());

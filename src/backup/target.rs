@@ -83,7 +83,7 @@ impl Target for DirTarget {
             .fs
             .list(&self.root.join(sub))?
             .into_iter()
-            .filter(|n| !Path::new(n).extension().is_some_and(|e| e == "tmp"))
+            .filter(|n| Path::new(n).extension().is_none_or(|e| e != "tmp"))
             .map(|n| format!("{sub}/{n}"))
             .collect();
         out.sort_unstable();

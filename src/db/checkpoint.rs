@@ -141,21 +141,10 @@ pub(crate) fn capture(inner: &Inner) -> Result<Capture<'_>> {
     };
     let number = data.next_file_number;
     data.next_file_number += 1;
-    let bytes = manifest::encode_file(
-        number,
-        &data,
-        ring.as_deref(),
-        inner.tuning.build.compression,
-    )?;
+    let bytes =
+        manifest::encode_file(number, &data, ring.as_deref(), inner.tuning.build.compression)?;
     files.push(CapturedFile { name: names::MANIFEST.to_owned(), source: Source::Bytes(bytes) });
-    Ok(Capture {
-        _gc: gc,
-        _version: version,
-        _vlog: vlog,
-        fs: inner.fs.clone(),
-        files,
-        ring,
-    })
+    Ok(Capture { _gc: gc, _version: version, _vlog: vlog, fs: inner.fs.clone(), files, ring })
 }
 
 fn file_name(path: &Path) -> String {

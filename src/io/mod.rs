@@ -86,7 +86,10 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     /// Removes the empty directory `dir`.
     fn remove_dir(&self, dir: &Path) -> io::Result<()> {
         let _ = dir;
-        Err(io::Error::new(io::ErrorKind::Unsupported, "this file system cannot remove directories"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system cannot remove directories",
+        ))
     }
 }
 

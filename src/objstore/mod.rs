@@ -215,10 +215,7 @@ where
 
 /// An S3 (or S3-compatible) store for `bucket`, configured from the standard `AWS_*`
 /// environment variables (`AWS_ENDPOINT` and `AWS_ALLOW_HTTP=true` for a local server).
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the cold tier and backups use it; remove when they land")
-)]
+#[expect(dead_code, reason = "the cold tier uses it; remove when it lands")]
 pub(crate) fn s3_from_env(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
     // TLS through rustls on ring, the cipher library sealdb already uses; installing the
     // process default fails harmlessly when the application installed one first.

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use sealdb::{Cipher, MasterKey};
 
 use crate::corpora::{
-    audit_log_seeds, backup_manifest_seeds, bloom_filter_seeds, export_stream_seeds, data_block_seeds, file_header_seeds, key_registry_seeds,
-    manifest_seeds, model_ops_seeds, sealed_block_seeds, table_footer_seeds, vlog_entry_seeds,
-    vlog_segment_seeds, wal_record_seeds,
+    audit_log_seeds, backup_manifest_seeds, bloom_filter_seeds, data_block_seeds,
+    export_stream_seeds, file_header_seeds, key_registry_seeds, manifest_seeds, model_ops_seeds,
+    sealed_block_seeds, table_footer_seeds, vlog_entry_seeds, vlog_segment_seeds, wal_record_seeds,
 };
 use crate::real::{audited_database, encrypted_database, plain_database, Real};
 
