@@ -96,7 +96,9 @@ impl Backups {
     }
 
     /// Takes a backup of `db` (as consistent as [`DB::checkpoint`], holding every write
-    /// acknowledged before the call), sending only files no earlier backup holds.
+    /// acknowledged before the call), sending only files no earlier backup holds. Every live
+    /// file is read and digested; one file at a time is held in memory. Writers wait at most
+    /// for a memtable switch; value-log GC and key destruction wait until the backup is sent.
     pub fn create(&self, db: &DB) -> Result<BackupInfo> {
         let _busy = self.busy.lock();
         let id = self.ids()?.last().map_or(1, |last| last + 1);
@@ -227,7 +229,9 @@ impl Backups {
     /// authenticates its whole file list), every file's size and SHA-256 against it, then the
     /// files as a database, offline, with [`crate::verify`] (every block of every table,
     /// segment and WAL, the manifest, `KEYS` and the audit chain). A failed check is
-    /// [`Error::Corruption`] naming the backup's object.
+    /// [`Error::Corruption`] naming the backup's object. The files are restored into a
+    /// scratch directory under the system temp directory for the check (removed afterwards),
+    /// so it needs room for one copy of the backup.
     #[expect(
         clippy::needless_pass_by_value,
         reason = "the public contract takes the key by value, as a move"
