@@ -289,3 +289,29 @@ fn a_backup_restores_with_the_master_key_current_when_taken() {
     assert!(matches!(common::open_err(wrong, "new key on old backup"), Error::WrongMasterKey));
     check_model("old key", &open(&r1, Mode::Aes, &old), &m);
 }
+
+/// An upload cut short (half an object stored, then an error) fails the backup and leaves no
+/// backup manifest; the next backup sends that object again, and restores whole.
+#[test]
+fn a_failed_upload_is_sent_again_by_the_next_backup() {
+    use sealdb::objstore::{FaultStore, StoreFault, StoreOp};
+    let tmp = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let db = open(&tmp.path().join("db"), Mode::Aes, &key);
+    let mut m = Model::new();
+    write_range(&db, &mut m, 0, 1500, "u");
+    let faults = Arc::new(FaultStore::new(Arc::new(InMemory::new())));
+    let place = StorePlace { store: faults.clone(), prefix: "b" };
+    let b = place.backups();
+    faults.fail_after(StoreOp::Put, 1, StoreFault::PartialPut, false);
+    assert!(b.create(&db).is_err(), "a cut upload fails the backup");
+    assert_eq!(faults.injected(), 1);
+    assert_eq!(b.list().unwrap(), vec![], "no backup manifest was written");
+    let cut = place.objects();
+    assert!(!cut.is_empty(), "the cut object is there");
+    let info = b.create(&db).unwrap();
+    assert_eq!(info.id, 1);
+    drop(db);
+    b.verify(1, Some(key.clone())).unwrap();
+    restored_equals(&b, 1, Mode::Aes, &key, &m, tmp.path());
+}

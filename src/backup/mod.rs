@@ -10,7 +10,8 @@
 //! the backup manifest, wrapped by the master key as in the data directory. A file object is
 //! named by its name and digest, so a file an earlier backup sent (same name, size and
 //! digest) is not sent again. The backup manifest is written last, create-if-absent: a
-//! backup exists once it is there, and a crash before leaves only unreferenced file objects.
+//! backup exists once it is there, and a crash before leaves only unreferenced file objects
+//! (the next backup reuses those whose size is right and sends again one cut short).
 //!
 //! One process at a time creates or deletes backups in a location (a `Backups` serialises
 //! its own calls).
@@ -18,7 +19,7 @@
 mod manifest;
 mod target;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -102,7 +103,7 @@ impl Backups {
     pub fn create(&self, db: &DB) -> Result<BackupInfo> {
         let _busy = self.busy.lock();
         let id = self.ids()?.last().map_or(1, |last| last + 1);
-        let have: HashSet<String> = self.target.list("files")?.into_iter().collect();
+        let have: HashMap<String, u64> = self.target.list("files")?.into_iter().collect();
         let capture = db.capture()?;
         let mut files = Vec::new();
         let mut keys = Vec::new();
@@ -116,7 +117,12 @@ impl Backups {
             let entry =
                 Entry { name: f.name.clone(), size: bytes.len() as u64, sha256: sha256(&bytes) };
             let object = entry.object();
-            if !have.contains(&object) {
+            let held = have.get(&object).copied();
+            if held != Some(entry.size) {
+                if held.is_some() {
+                    // Left cut short by a failed upload: sent again.
+                    self.target.delete(&object)?;
+                }
                 new_bytes += entry.size;
                 match self.target.put_new(&object, bytes) {
                     Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -139,8 +145,12 @@ impl Backups {
 
     /// The ids of every backup, oldest first.
     fn ids(&self) -> Result<Vec<u64>> {
-        let mut ids: Vec<u64> =
-            self.target.list("backups")?.iter().filter_map(|n| parse_manifest_name(n)).collect();
+        let mut ids: Vec<u64> = self
+            .target
+            .list("backups")?
+            .iter()
+            .filter_map(|(n, _)| parse_manifest_name(n))
+            .collect();
         ids.sort_unstable();
         Ok(ids)
     }

@@ -15,8 +15,8 @@ pub(crate) trait Target: Send + Sync + std::fmt::Debug {
     fn put_new(&self, name: &str, bytes: Vec<u8>) -> Result<()>;
     /// The whole of object `name`.
     fn get(&self, name: &str) -> Result<Vec<u8>>;
-    /// The names of the objects under `sub` (`sub/...`), sorted.
-    fn list(&self, sub: &str) -> Result<Vec<String>>;
+    /// The names of the objects under `sub` (`sub/...`) with their sizes, sorted by name.
+    fn list(&self, sub: &str) -> Result<Vec<(String, u64)>>;
     /// Deletes object `name` (a missing one is no error).
     fn delete(&self, name: &str) -> Result<()>;
     /// How errors name object `name`.
@@ -78,14 +78,16 @@ impl Target for DirTarget {
         Ok(self.fs.read_all(&self.root.join(name))?)
     }
 
-    fn list(&self, sub: &str) -> Result<Vec<String>> {
-        let mut out: Vec<String> = self
-            .fs
-            .list(&self.root.join(sub))?
-            .into_iter()
-            .filter(|n| Path::new(n).extension().is_none_or(|e| e != "tmp"))
-            .map(|n| format!("{sub}/{n}"))
-            .collect();
+    fn list(&self, sub: &str) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        for n in self.fs.list(&self.root.join(sub))? {
+            if Path::new(&n).extension().is_some_and(|e| e == "tmp") {
+                continue;
+            }
+            let name = format!("{sub}/{n}");
+            let size = self.fs.open(&self.root.join(&name))?.len();
+            out.push((name, size));
+        }
         out.sort_unstable();
         Ok(out)
     }
@@ -117,15 +119,9 @@ impl Target for StoreTarget {
         Ok(self.bucket.get(name)?.to_vec())
     }
 
-    fn list(&self, sub: &str) -> Result<Vec<String>> {
+    fn list(&self, sub: &str) -> Result<Vec<(String, u64)>> {
         let prefix = format!("{sub}/");
-        Ok(self
-            .bucket
-            .list(sub)?
-            .into_iter()
-            .map(|(n, _)| n)
-            .filter(|n| n.starts_with(&prefix))
-            .collect())
+        Ok(self.bucket.list(sub)?.into_iter().filter(|(n, _)| n.starts_with(&prefix)).collect())
     }
 
     fn delete(&self, name: &str) -> Result<()> {
