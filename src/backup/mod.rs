@@ -134,8 +134,9 @@ impl Backups {
         let ring = capture.ring.clone();
         drop(capture);
         let mut m = BackupManifest { id, created_at: now_secs(), new_bytes, files, keys };
-        // The manifest object itself is sent every time; counted before it is encoded (an
-        // estimate of its own length would change it).
+        // The manifest object is sent every time and counts in `new_bytes`: its length is
+        // measured on a first encoding (the count is a fixed-width field, so adding it does
+        // not change the length).
         let bytes = m.encode(ring.as_deref())?;
         m.new_bytes += bytes.len() as u64;
         let bytes = m.encode(ring.as_deref())?;
