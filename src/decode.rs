@@ -264,3 +264,73 @@ pub fn vlog_segment_for_fuzzing(which: usize, entries: &[(&[u8], &[u8])]) -> Vec
     }
     out
 }
+
+/// Decodes a backup manifest object: its clear part alone (as `list`, `restore` and `delete`
+/// do), its crc-protected sealed part when plain, and everything under the fuzzing master key
+/// (its `KEYS` opened, the sealed block authenticated, as `verify` does).
+pub fn backup_manifest(data: &[u8]) -> usize {
+    use crate::backup::BackupManifest;
+    let p = Path::new("backups/00000000000000000001.backup");
+    let mut n = 0;
+    if let Ok(m) = BackupManifest::decode(data, p, None) {
+        n += m.files.len() + 1;
+        if !m.encrypted() {
+            n += usize::from(m.check_plain(data, p).is_ok());
+        }
+    }
+    let master = MasterKey::from_bytes(FUZZ_KEY);
+    n + usize::from(BackupManifest::decode(data, p, Some(&master)).is_ok())
+}
+
+/// A valid backup manifest naming `files` (name, size), plain (`encrypted` false) or with a
+/// registry under the fuzzing master key: a seed maker for [`backup_manifest`].
+pub fn backup_manifest_for_fuzzing(encrypted: bool, files: &[(&str, u64)]) -> Vec<u8> {
+    use crate::backup::{BackupManifest, Entry};
+    let master = MasterKey::from_bytes(FUZZ_KEY);
+    let (ring, keys) = if encrypted {
+        let Ok(kek) = master.resolve_new() else { return Vec::new() };
+        let ring = KeyRing::fixed(Cipher::Aes256Gcm, FUZZ_KEY);
+        let Ok(keys) = ring.encode(&kek) else { return Vec::new() };
+        (Some(ring), keys)
+    } else {
+        (None, Vec::new())
+    };
+    let files = files
+        .iter()
+        .enumerate()
+        .map(|(i, (name, size))| Entry {
+            name: (*name).to_owned(),
+            size: *size,
+            sha256: [i as u8; 32],
+        })
+        .collect();
+    let m = BackupManifest { id: 1, created_at: 1_700_000_000, new_bytes: 4096, files, keys };
+    m.encode(ring.as_ref()).unwrap_or_default()
+}
+
+/// Reads an export stream plain, then sealed under the fuzzing master key (raw), counting the
+/// bytes of the records it yields.
+pub fn export_stream(data: &[u8]) -> usize {
+    use crate::export::{read_stream, ExportOptions};
+    let mut n = 0;
+    for opts in [ExportOptions::plaintext(), ExportOptions::sealed(MasterKey::from_bytes(FUZZ_KEY))]
+    {
+        let _ = read_stream(data, &opts, |k, v| {
+            n += k.len() + v.len() + 1;
+            Ok(())
+        });
+    }
+    n
+}
+
+/// An export stream of `records`, plain or sealed under the fuzzing master key: a seed maker
+/// for [`export_stream`].
+pub fn export_for_fuzzing(sealed: bool, records: &[(&[u8], &[u8])]) -> Vec<u8> {
+    use crate::export::{encode_records, ExportOptions};
+    let opts = if sealed {
+        ExportOptions::sealed(MasterKey::from_bytes(FUZZ_KEY))
+    } else {
+        ExportOptions::plaintext()
+    };
+    encode_records(&opts, records).unwrap_or_default()
+}

@@ -23,6 +23,7 @@ pub mod crypto;
 #[doc(hidden)]
 pub mod decode;
 pub mod error;
+mod export;
 pub mod io;
 pub mod objstore;
 pub mod options;
@@ -32,6 +33,7 @@ pub mod options;
 pub mod seal;
 pub mod verify;
 
+mod backup;
 mod batch;
 mod coding;
 mod cold;
@@ -44,6 +46,7 @@ mod sstable;
 mod vlog;
 mod wal;
 
+pub use backup::{BackupInfo, Backups};
 pub use batch::WriteBatch;
 pub use cold::{ColdStorage, TieringStatus};
 pub use crypto::{KeyProvider, MasterKey};
@@ -52,6 +55,7 @@ pub use db::{
     Stats, Transaction, DB, MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE,
 };
 pub use error::{Error, Result};
+pub use export::{ExportInfo, ExportOptions};
 pub use iter::Iter;
 pub use options::{Cipher, Encryption, Options};
 pub use verify::{verify, Problem, VerifyReport};

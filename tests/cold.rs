@@ -144,6 +144,42 @@ fn cold_files_need_cold_storage_to_open() {
     let e = common::open_err(DB::open(Options::new(dir.path())), "open without cold storage");
     assert!(matches!(e, Error::ColdStorageRequired { files, .. } if files >= 1), "{e}");
     assert!(!e.is_corruption());
+    // Read-only, too, is refused clearly without the store.
+    let e = common::open_err(
+        DB::open(Options::new(dir.path()).read_only(true)),
+        "read-only open without cold storage",
+    );
+    assert!(matches!(e, Error::ColdStorageRequired { .. }), "{e}");
+}
+
+/// Checkpoints and backups copy local files only: with cold files they refuse (a copy naming
+/// the same objects could delete what the original reads), and after recall they work.
+#[test]
+fn checkpoints_and_backups_refuse_cold_files_until_recalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let db = DB::open(opts(dir.path(), Mode::Aes, &mk, cold(&store))).unwrap();
+    let mut m = Model::new();
+    fill(&db, &mut m, 0..200, 0);
+    db.flush().unwrap();
+    db.archive().unwrap();
+    assert!(db.tiering_status().unwrap().cold_files >= 1);
+    let copy = dir.path().with_extension("copy");
+    let e = db.checkpoint(&copy).unwrap_err();
+    assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("recall")), "{e}");
+    assert!(!copy.exists(), "a refused checkpoint leaves nothing behind");
+    let backups_dir = tempfile::tempdir().unwrap();
+    let backups = sealdb::Backups::dir(backups_dir.path()).unwrap();
+    assert!(backups.create(&db).is_err());
+    db.recall().unwrap();
+    db.checkpoint(&copy).unwrap();
+    backups.create(&db).unwrap();
+    drop(db);
+    let db = DB::open(common::options(&copy, Mode::Aes, &mk)).unwrap();
+    common::check_model("checkpoint after recall", &db, &m);
+    drop(db);
+    std::fs::remove_dir_all(&copy).unwrap();
 }
 
 /// Markers in keys and values appear in the local files of a plain database (the scan finds

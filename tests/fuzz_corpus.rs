@@ -39,6 +39,8 @@ const TARGETS: &[(&str, Decoder)] = &[
     ("vlog_segment", decode::vlog_segment),
     ("table_footer", decode::table_footer),
     ("audit_log", decode::audit_log),
+    ("backup_manifest", decode::backup_manifest),
+    ("export_stream", decode::export_stream),
 ];
 
 #[path = "../fuzz/common/model_ops.rs"]

@@ -10,7 +10,7 @@ pub(crate) mod audit;
 mod master;
 pub(crate) mod registry;
 
-pub(crate) use master::Kek;
+pub(crate) use master::{argon2_params, Kek, KDF_ARGON2ID};
 pub use master::{KeyProvider, MasterKey};
 
 use hkdf::Hkdf;

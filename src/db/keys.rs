@@ -109,11 +109,38 @@ impl KeyAdmin {
         *self.anchor.lock()
     }
 
+    /// The key registry and audit log as they are on disk now (`None` for a log not started),
+    /// with the anchor that matches that log and the ring that registry holds: read under the
+    /// admin lock, so no line is appended and no registry rewritten meanwhile. For checkpoints
+    /// and backups.
+    pub(crate) fn key_files(&self, fs: &dyn Fs, dir: &Path) -> Result<KeyFiles> {
+        let _admin = self.admin.lock();
+        let registry = fs.read_all(&dir.join(names::KEYS))?;
+        let audit_log = match fs.read_all(&dir.join(crate::crypto::audit::AUDIT_LOG)) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(KeyFiles { registry, audit_log, anchor: *self.anchor.lock(), ring: self.ring() })
+    }
+
     /// The rotation-by-volume state for a manifest being written: the current key's id and
     /// the bytes sealed under it.
     pub(crate) fn rotation(&self) -> (u32, u64) {
         (self.ring().current().id, self.sealed_bytes.load(Ordering::Relaxed))
     }
+}
+
+/// The key files of an encrypted database at one moment (see [`KeyAdmin::key_files`]).
+pub(crate) struct KeyFiles {
+    /// `KEYS` as on disk.
+    pub(crate) registry: Vec<u8>,
+    /// `AUDIT.log` as on disk (`None` when not started).
+    pub(crate) audit_log: Option<Vec<u8>>,
+    /// The anchor matching `audit_log`.
+    pub(crate) anchor: Option<AuditAnchor>,
+    /// The ring `registry` holds.
+    pub(crate) ring: Arc<KeyRing>,
 }
 
 /// Writes a manifest so that it anchors the audit lines just appended.

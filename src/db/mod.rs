@@ -21,6 +21,7 @@
 //! Locks are taken in the order stated once, on [`Inner`].
 
 mod background;
+pub(crate) mod checkpoint;
 mod compaction;
 pub(crate) mod convert;
 mod destroy;
@@ -35,8 +36,8 @@ mod read;
 mod read_only;
 mod recovery;
 mod stats;
-mod txn;
 mod tier;
+mod txn;
 pub(crate) mod version;
 mod write;
 

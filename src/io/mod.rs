@@ -102,6 +102,21 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
         let _ = path;
         Err(io::Error::new(io::ErrorKind::Unsupported, "this file system keeps no times"))
     }
+
+    /// Makes `to` a new name of the file `from` (a hard link). A file system that cannot
+    /// (another device, no link support) fails, and the caller copies instead.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let _ = (from, to);
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this file system cannot hard-link"))
+    }
+    /// Removes the empty directory `dir`.
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        let _ = dir;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system cannot remove directories",
+        ))
+    }
 }
 
 /// Mode of every file sealdb creates (unix): owner read and write only.
@@ -291,6 +306,12 @@ impl Fs for StdFs {
             Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
             Err(fs::TryLockError::Error(e)) => Err(at(path)(e)),
         }
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::hard_link(from, to).map_err(at(to))
+    }
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        fs::remove_dir(dir).map_err(at(dir))
     }
 }
 

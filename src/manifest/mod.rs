@@ -423,10 +423,23 @@ pub(crate) fn write(
     keys: Option<&KeyRing>,
     compress: bool,
 ) -> Result<()> {
-    write_payload(fs, dir, number, &data.encode(), keys, compress)
+    let bytes = encode_file(number, data, keys, compress)?;
+    crate::io::write_atomic(fs, dir, names::MANIFEST, &bytes)?;
+    Ok(())
 }
 
-/// Writes a manifest holding `payload` atomically (see [`write`]).
+/// The bytes of a manifest file numbered `number` recording `data` (as [`write`] writes them).
+pub(crate) fn encode_file(
+    number: u64,
+    data: &ManifestData,
+    keys: Option<&KeyRing>,
+    compress: bool,
+) -> Result<Vec<u8>> {
+    encode_payload_file(number, &data.encode(), keys, compress)
+}
+
+/// Writes a manifest holding `payload` atomically (see [`write`]): tests forge older versions.
+#[cfg(test)]
 pub(crate) fn write_payload(
     fs: &dyn Fs,
     dir: &Path,
@@ -435,11 +448,22 @@ pub(crate) fn write_payload(
     keys: Option<&KeyRing>,
     compress: bool,
 ) -> Result<()> {
+    let bytes = encode_payload_file(number, payload, keys, compress)?;
+    crate::io::write_atomic(fs, dir, names::MANIFEST, &bytes)?;
+    Ok(())
+}
+
+/// The bytes of a manifest file numbered `number` holding `payload`.
+fn encode_payload_file(
+    number: u64,
+    payload: &[u8],
+    keys: Option<&KeyRing>,
+    compress: bool,
+) -> Result<Vec<u8>> {
     let (mut bytes, cipher) = FileHeader::create(FileKind::Manifest, number, keys)?;
     let offset = bytes.len() as u64;
     cipher.seal(BlockKind::Manifest, offset, 1, compress, payload, &mut bytes);
-    crate::io::write_atomic(fs, dir, names::MANIFEST, &bytes)?;
-    Ok(())
+    Ok(bytes)
 }
 
 /// Reads and authenticates the manifest.

@@ -1,7 +1,7 @@
 //! The header every sealdb file starts with.
 //!
 //! ```text
-//! +0  magic        [8]  "SEALWAL\0" | "SEALSST\0" | "SEALVLG\0" | "SEALMAN\0"
+//! +0  magic        [8]  "SEALWAL\0" | "SEALSST\0" | "SEALVLG\0" | "SEALMAN\0" | "SEALBKM\0"
 //! +8  version      u16  (1)
 //! +10 flags        u16  (bit 0: encrypted; other bits zero)
 //! +12 algorithm    u8   (as in a sealed block)
@@ -48,6 +48,8 @@ pub enum FileKind {
     ValueLog,
     /// Manifest.
     Manifest,
+    /// Backup manifest (in a backup location, not a data directory).
+    BackupManifest,
 }
 
 impl FileKind {
@@ -58,6 +60,7 @@ impl FileKind {
             FileKind::Table => b"SEALSST\0",
             FileKind::ValueLog => b"SEALVLG\0",
             FileKind::Manifest => b"SEALMAN\0",
+            FileKind::BackupManifest => b"SEALBKM\0",
         }
     }
 }

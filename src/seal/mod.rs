@@ -83,6 +83,10 @@ pub enum BlockKind {
     Manifest = 8,
     /// Value-log entry.
     ValueLog = 9,
+    /// Backup manifest body.
+    BackupManifest = 10,
+    /// Chunk of a logical export stream.
+    Export = 11,
 }
 
 /// Why a block failed to open. Deliberately says nothing about why a tag failed.

@@ -619,3 +619,41 @@ pub(crate) fn vlog_segment_seeds(c: &mut Corpus, _: &Real) -> BoxResult<()> {
     }
     Ok(())
 }
+
+pub(crate) fn backup_manifest_seeds(c: &mut Corpus, _real: &Real) -> BoxResult<()> {
+    let files: [(&str, u64); 5] = [
+        ("000004.sst", 4096),
+        ("000005.vlog", 70_000),
+        ("000007.sst", 0),
+        ("AUDIT.log", 300),
+        ("MANIFEST", 180),
+    ];
+    c.add("backup_manifest", "plain-empty", &decode::backup_manifest_for_fuzzing(false, &[]))?;
+    c.add("backup_manifest", "plain-five", &decode::backup_manifest_for_fuzzing(false, &files))?;
+    c.add("backup_manifest", "aes-one", &decode::backup_manifest_for_fuzzing(true, &files[..1]))?;
+    c.add("backup_manifest", "aes-five", &decode::backup_manifest_for_fuzzing(true, &files))?;
+    // The clear part alone (a torn object), and one with a trailing byte.
+    let mut whole = decode::backup_manifest_for_fuzzing(false, &files);
+    c.add("backup_manifest", "plain-clear-part-only", &whole[..whole.len() - 140])?;
+    whole.push(0);
+    c.add("backup_manifest", "plain-trailing-byte", &whole)?;
+    Ok(())
+}
+
+pub(crate) fn export_stream_seeds(c: &mut Corpus, _real: &Real) -> BoxResult<()> {
+    let big = vec![b'v'; 3000];
+    let records: [(&[u8], &[u8]); 4] =
+        [(b"a", b"1"), (b"key\x00\xff", b""), (b"user:0001", &big), (b"zz", b"last")];
+    for (sealed, name) in [(false, "plain"), (true, "sealed")] {
+        c.add("export_stream", &format!("{name}-empty"), &decode::export_for_fuzzing(sealed, &[]))?;
+        c.add(
+            "export_stream",
+            &format!("{name}-four"),
+            &decode::export_for_fuzzing(sealed, &records),
+        )?;
+    }
+    // A stream cut inside its last chunk.
+    let s = decode::export_for_fuzzing(false, &records);
+    c.add("export_stream", "plain-cut", &s[..s.len() - 10])?;
+    Ok(())
+}

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use sealdb::{Cipher, MasterKey};
 
 use crate::corpora::{
-    audit_log_seeds, bloom_filter_seeds, data_block_seeds, file_header_seeds, key_registry_seeds,
-    manifest_seeds, model_ops_seeds, sealed_block_seeds, table_footer_seeds, vlog_entry_seeds,
-    vlog_segment_seeds, wal_record_seeds,
+    audit_log_seeds, backup_manifest_seeds, bloom_filter_seeds, data_block_seeds,
+    export_stream_seeds, file_header_seeds, key_registry_seeds, manifest_seeds, model_ops_seeds,
+    sealed_block_seeds, table_footer_seeds, vlog_entry_seeds, vlog_segment_seeds, wal_record_seeds,
 };
 use crate::real::{audited_database, encrypted_database, plain_database, Real};
 
@@ -86,7 +86,7 @@ fn main() -> BoxResult<()> {
     audited_database(&mut real, Cipher::Aes256Gcm, "aes-rotations-reencrypt", true)?;
     audited_database(&mut real, Cipher::ChaCha20Poly1305, "chacha-one-rotation", false)?;
     let mut c = Corpus { root, written: 0, bytes: 0 };
-    let targets: [(&str, Make); 12] = [
+    let targets: [(&str, Make); 14] = [
         ("sealed_block", sealed_block_seeds),
         ("data_block", data_block_seeds),
         ("bloom_filter", bloom_filter_seeds),
@@ -99,6 +99,8 @@ fn main() -> BoxResult<()> {
         ("table_footer", table_footer_seeds),
         ("audit_log", audit_log_seeds),
         ("model_ops", model_ops_seeds),
+        ("backup_manifest", backup_manifest_seeds),
+        ("export_stream", export_stream_seeds),
     ];
     // Targets named after the directory are the only ones written (all when none is named).
     let only: Vec<String> = std::env::args().skip(2).collect();
