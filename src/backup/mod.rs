@@ -238,7 +238,7 @@ impl Backups {
     ///
     /// Checked: the backup manifest (crc, then with the key its sealed block, which
     /// authenticates its whole file list), every file's size and SHA-256 against it, then the
-    /// files as a database, offline, with [`crate::verify`] (every block of every table,
+    /// files as a database, offline, with [`crate::verify()`] (every block of every table,
     /// segment and WAL, the manifest, `KEYS` and the audit chain). A failed check is
     /// [`Error::Corruption`] naming the backup's object. The files are restored into a
     /// scratch directory under the system temp directory for the check (removed afterwards),
