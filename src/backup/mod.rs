@@ -96,6 +96,12 @@ impl Backups {
         Backups { target: Box::new(StoreTarget { bucket }), busy: Mutex::new(()) }
     }
 
+    /// Backups in an S3 (or S3-compatible) `bucket` under `prefix`, configured from the
+    /// standard `AWS_*` environment variables (as [`ColdStorage::s3_from_env`](crate::ColdStorage::s3_from_env)).
+    pub fn s3_from_env(bucket: &str, prefix: impl Into<String>) -> Result<Backups> {
+        Ok(Backups::object_store(crate::objstore::s3_from_env(bucket)?, prefix))
+    }
+
     /// Takes a backup of `db` (as consistent as [`DB::checkpoint`], holding every write
     /// acknowledged before the call), sending only files no earlier backup holds. Every live
     /// file is read and digested; one file at a time is held in memory. Writers wait at most

@@ -20,9 +20,7 @@ use crate::keysrc::{KeyArgs, NewKeyArgs};
     name = "sealdb",
     version,
     after_help = "Exit status: 0 success; 1 corruption found or a check failed; 2 usage or any \
-                  other error (wrong key, locked database, missing directory).\n\nNot yet \
-                  implemented (exit 2): checkpoint, backup, backups, restore, export, import, \
-                  cold."
+                  other error (wrong key, locked database, missing directory)."
 )]
 pub(crate) struct Cli {
     /// Machine-readable output: one JSON document (JSON lines for `scan`) on stdout.
@@ -148,34 +146,117 @@ pub(crate) enum Command {
     /// directory opens either with the key or without it, and running the command again
     /// finishes an interrupted run. Afterwards the database opens without a key option.
     Decrypt(DbArgs),
-    #[command(flatten)]
-    Planned(Planned),
+    /// Copy a consistent view of a database to a new directory DEST, sealed under the same keys.
+    ///
+    /// Tables and closed value-log segments are hard-linked where the file system allows
+    /// (copied otherwise); the rest is copied and fsynced. DEST must not exist; the copy opens
+    /// like any database, with the same key. Works while an application writes (it waits at
+    /// most for a memtable switch) only through the library; the tool itself takes the lock.
+    Checkpoint {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The new directory.
+        #[arg(value_name = "DEST")]
+        dest: PathBuf,
+    },
+    /// Back a database up, incrementally, to a directory or an S3 prefix.
+    ///
+    /// TARGET is a directory (created if missing) or `s3://BUCKET/PREFIX` (configured from the
+    /// AWS_* environment variables). A file an earlier backup at TARGET already holds is not
+    /// sent again. The backup is as sealed as the database: KEYS travels wrapped, and the
+    /// backup manifest is authenticated. It restores with the master key current now.
+    Backup {
+        #[command(flatten)]
+        db: DbArgs,
+        /// A directory, or `s3://BUCKET/PREFIX`.
+        #[arg(value_name = "TARGET")]
+        target: String,
+    },
+    /// List the backups at TARGET, oldest first (no key needed).
+    Backups {
+        /// A directory, or `s3://BUCKET/PREFIX`.
+        #[arg(value_name = "TARGET")]
+        target: String,
+    },
+    /// Restore a backup from TARGET into the new directory DEST (the newest unless --id).
+    ///
+    /// Every file's size and SHA-256 are checked against the backup's manifest as it is
+    /// written. DEST must not exist. The restored database opens with the master key that was
+    /// current when the backup was taken.
+    Restore {
+        /// A directory, or `s3://BUCKET/PREFIX`.
+        #[arg(value_name = "TARGET")]
+        target: String,
+        /// The new directory.
+        #[arg(value_name = "DEST")]
+        dest: PathBuf,
+        /// The backup to restore (see `sealdb backups`); the newest by default.
+        #[arg(long, value_name = "N")]
+        id: Option<u64>,
+    },
+    /// Dump every key and value to a stream, sealed under the database's master key.
+    ///
+    /// The stream is chunked and sealed (AES-256-GCM, under a key derived from the master key
+    /// with a random salt): truncation, reordering and edits are detected on import. With
+    /// --plaintext (required for an unencrypted database) keys and values are written in the
+    /// clear, with crc32s against accidents only. Writes to FILE (created, never overwritten;
+    /// mode 0600) or standard output.
+    Export {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Write the dump to this new file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Write keys and values in the clear.
+        #[arg(long)]
+        plaintext: bool,
+    },
+    /// Load a dump made by `export` into a database (created if missing).
+    ///
+    /// With a key option the dump is opened with that key and the database is encrypted with
+    /// it; with --plaintext the dump is a plaintext one.
+    Import {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The dump to load.
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        /// The dump was written with --plaintext.
+        #[arg(long)]
+        plaintext: bool,
+    },
+    /// The cold tier: status, archive, recall.
+    #[command(subcommand)]
+    Cold(ColdCommand),
 }
 
-/// Commands of later issues: they say so and exit 2.
+/// The cold tier's commands.
 #[derive(Subcommand, Debug)]
-pub(crate) enum Planned {
-    /// Copy a consistent view of a database to a new directory (not yet implemented).
-    Checkpoint(Rest),
-    /// Back a database up to a directory or an S3 prefix (not yet implemented).
-    Backup(Rest),
-    /// List the backups at a target (not yet implemented).
-    Backups(Rest),
-    /// Restore a backup into a new directory (not yet implemented).
-    Restore(Rest),
-    /// Dump a database, sealed unless --plaintext (not yet implemented).
-    Export(Rest),
-    /// Load a dump into a database (not yet implemented).
-    Import(Rest),
-    /// Cold tier: status, archive, recall (not yet implemented).
-    Cold(Rest),
+pub(crate) enum ColdCommand {
+    /// Local and cold files and bytes, uploads, downloads, cache figures, the last error.
+    Status(ColdArgs),
+    /// Move every table and closed value-log segment to the object store now.
+    ///
+    /// Each file is uploaded, its size checked, read back and its SHA-256 compared, the
+    /// manifest updated durably, and only then the local copy removed.
+    Archive(ColdArgs),
+    /// Bring every cold file back to local disk (to detach the database from the store).
+    Recall(ColdArgs),
 }
 
-/// Whatever arguments a planned command is given.
+/// A database and its object store.
 #[derive(Args, Debug)]
-pub(crate) struct Rest {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub(crate) args: Vec<String>,
+pub(crate) struct ColdArgs {
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// `s3://BUCKET/PREFIX` (AWS_* environment variables), or a local directory used as an
+    /// object store.
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: String,
+    /// Files untouched for fewer seconds than this stay local (`archive`; default 0: every
+    /// table and closed value-log segment goes cold).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub(crate) older_than: u64,
 }
 
 /// The data directory and the key options.

@@ -23,23 +23,7 @@ pub(crate) fn keygen(out: Option<&Path>, json: bool) -> sealdb::Result<u8> {
         }
         return Ok(0);
     };
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::InvalidArgument(format!(
-                "{} already exists: keygen never overwrites a key file",
-                path.display()
-            ))
-        } else {
-            Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-        }
-    })?;
+    let mut f = create_private(path)?;
     f.write_all(hex.as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()?;
@@ -49,6 +33,27 @@ pub(crate) fn keygen(out: Option<&Path>, json: bool) -> sealdb::Result<u8> {
         eprintln!("sealdb: wrote a new master key to {} (mode 0600)", path.display());
     }
     Ok(0)
+}
+
+/// Creates `path` for writing with mode 0600; an existing file is an error (never overwritten).
+pub(crate) fn create_private(path: &Path) -> sealdb::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::InvalidArgument(format!(
+                "{} already exists: it is never overwritten",
+                path.display()
+            ))
+        } else {
+            Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        }
+    })
 }
 
 pub(crate) fn info(args: &DbArgs, json: bool) -> sealdb::Result<u8> {

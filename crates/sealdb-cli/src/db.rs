@@ -52,13 +52,34 @@ pub(crate) enum Mode {
 
 /// Opens the database in `args.dir` with its key, keeping the cipher its registry records.
 pub(crate) fn open(args: &DbArgs, mode: Mode) -> sealdb::Result<DB> {
+    let key = args.key.master_key_for(&args.dir)?;
+    open_with(args, mode, key)
+}
+
+/// As [`open`], with cold storage (the tier needs a writable open).
+pub(crate) fn open_cold(args: &DbArgs, cold: sealdb::ColdStorage) -> sealdb::Result<DB> {
+    let key = args.key.master_key_for(&args.dir)?;
+    DB::open(options(args, Mode::Write, key)?.cold_storage(cold))
+}
+
+/// As [`open`], with the key already read.
+pub(crate) fn open_with(
+    args: &DbArgs,
+    mode: Mode,
+    key: Option<sealdb::MasterKey>,
+) -> sealdb::Result<DB> {
+    DB::open(options(args, mode, key)?)
+}
+
+/// The options every command opens a database with.
+fn options(args: &DbArgs, mode: Mode, key: Option<sealdb::MasterKey>) -> sealdb::Result<Options> {
     if mode != Mode::Create {
         require_database(&args.dir)?;
     }
     // No background threads: a command's work is done inline and nothing else runs meanwhile
     // (no automatic rotation or throttled re-encryption while `keys status` reads the state).
     let mut options = Options::new(&args.dir).background_work(false).read_only(mode == Mode::Read);
-    if let Some(key) = args.key.master_key_for(&args.dir)? {
+    if let Some(key) = key {
         // Checked before the open: a wrong key is refused having written nothing.
         let cipher = sealdb::verify::registry_cipher(&args.dir, &key)?;
         let mut enc = Encryption::new(key);
@@ -67,5 +88,5 @@ pub(crate) fn open(args: &DbArgs, mode: Mode) -> sealdb::Result<DB> {
         }
         options = options.with_encryption(enc);
     }
-    DB::open(options)
+    Ok(options)
 }

@@ -11,6 +11,7 @@ mod commands;
 mod convert;
 mod db;
 mod keysrc;
+mod ops;
 mod output;
 
 use std::io::Write;
@@ -138,11 +139,12 @@ fn run(cli: &Cli) -> sealdb::Result<u8> {
         }
         Command::Encrypt(db) => convert::encrypt(db, json),
         Command::Decrypt(db) => convert::decrypt(db, json),
-        Command::Planned(p) => {
-            let name = format!("{p:?}");
-            let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();
-            eprintln!("sealdb: command `{name}` is not yet implemented");
-            Ok(EXIT_USAGE)
-        }
+        Command::Checkpoint { db, dest } => ops::checkpoint(db, dest, json),
+        Command::Backup { db, target } => ops::backup(db, target, json),
+        Command::Backups { target } => ops::list(target, json),
+        Command::Restore { target, dest, id } => ops::restore(target, dest, *id, json),
+        Command::Export { db, out, plaintext } => ops::export(db, out.as_deref(), *plaintext, json),
+        Command::Import { db, input, plaintext } => ops::import(db, input, *plaintext, json),
+        Command::Cold(c) => ops::cold(c, json),
     }
 }
