@@ -480,12 +480,28 @@ fn crash_windows_before_the_first_sealed_manifest() {
 
 /// Opens `dir` whichever way it opens: without encryption, or (if it has keys) with the key;
 /// says whether it took the key.
+/// Runs `f` again while it fails with `Error::Locked`, for up to about two seconds. Other tests
+/// of this binary spawn child processes: a child forked while a handle's lock file is open
+/// shares that open file (and its lock) until it execs, so a lock released by a dropped handle
+/// can stay held for a moment after the drop.
+fn retry_locked<T>(mut f: impl FnMut() -> sealdb::Result<T>) -> sealdb::Result<T> {
+    for _ in 0..100 {
+        match f() {
+            Err(Error::Locked(_)) => std::thread::sleep(Duration::from_millis(20)),
+            r => return r,
+        }
+    }
+    f()
+}
+
 fn open_either(dir: &Path, what: &str) -> (DB, bool) {
-    match DB::open(tuned(dir).background_work(false)) {
+    match retry_locked(|| DB::open(tuned(dir).background_work(false))) {
         Ok(db) => (db, false),
         Err(Error::EncryptionRequired(_)) => (
-            DB::open(tuned(dir).background_work(false).with_encryption(enc(1 << 20)))
-                .unwrap_or_else(|e| panic!("{what}: opens neither way: {e}")),
+            retry_locked(|| {
+                DB::open(tuned(dir).background_work(false).with_encryption(enc(1 << 20)))
+            })
+            .unwrap_or_else(|e| panic!("{what}: opens neither way: {e}")),
             true,
         ),
         Err(e) => panic!("{what}: opens neither way: {e}"),
@@ -528,11 +544,13 @@ fn decryption_interrupted_at_every_step() {
             ways[usize::from(keyed)] += 1;
             check(&db, &model, &what);
             drop(db);
-            decrypt_database(tuned(&dir).with_encryption(enc(1))).unwrap_or_else(|e| {
-                // Opened with the key above and found plain: nothing left to decrypt.
-                assert!(matches!(e, Error::NotEncrypted(_)), "{what}: again: {e}");
-            });
-            let db = DB::open(tuned(&dir).background_work(false))
+            retry_locked(|| decrypt_database(tuned(&dir).with_encryption(enc(1)))).unwrap_or_else(
+                |e| {
+                    // Opened with the key above and found plain: nothing left to decrypt.
+                    assert!(matches!(e, Error::NotEncrypted(_)), "{what}: again: {e}");
+                },
+            );
+            let db = retry_locked(|| DB::open(tuned(&dir).background_work(false)))
                 .unwrap_or_else(|e| panic!("{what}: plain open after the second run: {e}"));
             check(&db, &model, &what);
             drop(db);
