@@ -173,16 +173,7 @@ fn load_ring(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<KeyRin
     let has_keys = fs.exists(&keys_path);
     let manifest_enc = manifest::peek_encrypted(fs, dir);
     let Some(enc) = &options.encryption else {
-        if has_keys {
-            return Err(Error::EncryptionRequired(dir.to_path_buf()));
-        }
-        if manifest_enc == Some(true) {
-            return Err(Error::corruption(
-                dir.join(names::MANIFEST),
-                10,
-                "manifest claims encryption but there is no key registry",
-            ));
-        }
+        super::recovery::refuse_encrypted(dir, has_keys, manifest_enc)?;
         return Ok(None);
     };
     if !has_keys {

@@ -27,6 +27,27 @@ fn is_not_found(e: &Error) -> bool {
     matches!(e, Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
 }
 
+/// What an open without encryption demands of the directory: no key registry, and no
+/// manifest that claims encryption (an encrypted database always has its registry; a manifest
+/// claiming encryption without one was damaged, or the registry was deleted).
+pub(super) fn refuse_encrypted(
+    dir: &Path,
+    has_keys: bool,
+    manifest_enc: Option<bool>,
+) -> Result<()> {
+    if has_keys {
+        return Err(Error::EncryptionRequired(dir.to_path_buf()));
+    }
+    if manifest_enc == Some(true) {
+        return Err(Error::corruption(
+            dir.join(names::MANIFEST),
+            10,
+            "manifest claims encryption but there is no key registry",
+        ));
+    }
+    Ok(())
+}
+
 /// Loads the key registry, or creates one for a new encrypted database. Writes nothing unless
 /// the master key opens the registry (or the database is new).
 fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRing, Kek)>> {
@@ -34,18 +55,7 @@ fn load_keys(options: &Options, fs: &dyn Fs, dir: &Path) -> Result<Option<(KeyRi
     let has_keys = fs.exists(&keys_path);
     let manifest_enc = manifest::peek_encrypted(fs, dir);
     let Some(enc) = &options.encryption else {
-        if has_keys {
-            return Err(Error::EncryptionRequired(dir.to_path_buf()));
-        }
-        if manifest_enc == Some(true) {
-            // An encrypted database always has its registry; a manifest claiming encryption
-            // without one was damaged (or the registry was deleted).
-            return Err(Error::corruption(
-                dir.join(names::MANIFEST),
-                10,
-                "manifest claims encryption but there is no key registry",
-            ));
-        }
+        refuse_encrypted(dir, has_keys, manifest_enc)?;
         return Ok(None);
     };
     if !has_keys {
