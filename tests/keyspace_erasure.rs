@@ -28,7 +28,7 @@ fn options(dir: &Path) -> Options {
 /// Value `i` of keyspace `ks`: large ones (every third) go to the value log.
 fn value(ks: &str, i: u32) -> Vec<u8> {
     let v = format!("{ks}-value-{i:05}-");
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         v.repeat(40).into_bytes()
     } else {
         v.into_bytes()

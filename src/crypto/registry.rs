@@ -303,7 +303,7 @@ impl KeyRing {
         }
         st.cipher = Some(self.cipher);
         st.keys = self.keyspace_keys.clone();
-        st.erased = self.erased.clone();
+        st.erased.clone_from(&self.erased);
         let keys = &self.keyspace_keys;
         st.entry.retain(|(ks, _), _| keys.contains_key(ks));
     }

@@ -443,6 +443,7 @@ impl Table {
     /// re-sorting, no re-encoding, no recompression: each stored payload is decrypted and
     /// encrypted again) as table `number` at `path`. Cached blocks stay cached under their new
     /// place, so readers do not go cold. `progress` is called with the bytes of each block.
+    #[allow(clippy::too_many_arguments)] // where, under which keys, and how: each needed once
     pub(crate) fn reseal(
         &self,
         fs: &dyn Fs,
