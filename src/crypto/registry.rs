@@ -21,15 +21,28 @@
 //! body: cipher u8, current key id u32, next key id u32, audit key [32], count u32,
 //!       count × (key id u32, created at u64 (Unix seconds), key [32]),
 //!       retired audit key count u32, retired audit key [32] × count (oldest first; absent in
-//!       registries written before audit keys could rotate)
+//!       registries written before audit keys could rotate),
+//!       keyspace key count u32, count × (keyspace id u32, key [32]),
+//!       erased keyspace count u32, erased keyspace id u32 × count (both absent in registries
+//!       written before keyspaces had keys of their own)
 //! ```
+//!
+//! A keyspace key belongs to one named keyspace: every file and value-log entry of that
+//! keyspace is sealed under a key derived from a data key *and* it (see
+//! [`crate::seal::FileCipher::for_keyspace`]), so removing it from the registry
+//! (`drop_keyspace`) makes that keyspace's data unreadable at once, whatever data keys live on.
+//! The ids of keyspaces whose key was destroyed are kept ("erased"), so a reader meeting bytes
+//! sealed under one can tell erased data from a missing key.
 //!
 //! Open checks, in order: crc (a damaged file is corruption), magic and version, the Argon2id
 //! costs against their limits (`PassphraseCost::check`: a forged cost is corruption naming the
 //! field's offset, before any memory is allocated), K from the master key source (a source of another kind is `WrongMasterKey`), the check value (a
 //! different key is `WrongMasterKey`), then the tag. Nothing is written on failure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -40,7 +53,7 @@ use crate::coding::{put_u32, put_u64, Reader};
 use crate::error::{Error, Result};
 use crate::options::Cipher;
 use crate::seal::aead::AeadKey;
-use crate::seal::cipher_of;
+use crate::seal::{cipher_of, FileCipher};
 
 const MAGIC: &[u8; 8] = b"SEALKEYS";
 const VERSION: u16 = 1;
@@ -63,6 +76,72 @@ pub(crate) struct KeyRing {
     /// files numbered below it may still be plaintext (0: none may). Never stored in `KEYS`;
     /// set at open from the authenticated conversion state (`src/db/convert.rs`).
     plain_below: u64,
+    /// Keys of the named keyspaces, by keyspace id.
+    keyspace_keys: BTreeMap<u32, SecretKey>,
+    /// Keyspaces whose key was destroyed (dropped keyspaces).
+    erased: BTreeSet<u32>,
+    /// The keyspace keys as last published (made durable), shared by every copy of this ring
+    /// and by the value-log segments opened with one.
+    live: Arc<LiveKeyspaceKeys>,
+}
+
+/// The keyspace keys as last made durable, shared by every copy of a ring, with the
+/// value-log entry ciphers derived from them ([`FileCipher::keyspace_entry`]) cached per
+/// (keyspace, segment). Updated only by [`KeyRing::publish`], after the registry holding them
+/// is on disk: a value is never sealed under a keyspace key a crash could lose.
+#[derive(Default)]
+pub(crate) struct LiveKeyspaceKeys {
+    state: RwLock<LiveState>,
+}
+
+#[derive(Default)]
+struct LiveState {
+    cipher: Option<Cipher>,
+    keys: BTreeMap<u32, SecretKey>,
+    erased: BTreeSet<u32>,
+    entry: HashMap<(u32, u64), Arc<FileCipher>>,
+}
+
+/// Cached entry ciphers beyond this are dropped all at once (they are cheap to derive again).
+const MAX_ENTRY_CIPHERS: usize = 4096;
+
+impl std::fmt::Debug for LiveKeyspaceKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveKeyspaceKeys").finish_non_exhaustive()
+    }
+}
+
+impl LiveKeyspaceKeys {
+    /// The cipher of keyspace `keyspace`'s entries in value-log segment `segment`; `Err` with
+    /// the reason when the keyspace has no key (destroyed by a drop, or never made).
+    pub(crate) fn entry_cipher(
+        &self,
+        keyspace: u32,
+        segment: u64,
+    ) -> std::result::Result<Arc<FileCipher>, &'static str> {
+        if let Some(c) = self.state.read().entry.get(&(keyspace, segment)) {
+            return Ok(c.clone());
+        }
+        let mut st = self.state.write();
+        let (Some(cipher), Some(key)) = (st.cipher, st.keys.get(&keyspace)) else {
+            return Err(if st.erased.contains(&keyspace) {
+                "value sealed under the key of a dropped keyspace (destroyed)"
+            } else {
+                "value sealed under a keyspace key that is not in the registry"
+            });
+        };
+        let c = Arc::new(FileCipher::keyspace_entry(cipher, keyspace, key, segment));
+        if st.entry.len() >= MAX_ENTRY_CIPHERS {
+            st.entry.clear();
+        }
+        st.entry.insert((keyspace, segment), c.clone());
+        Ok(c)
+    }
+
+    /// Whether keyspace `keyspace`'s key was destroyed.
+    pub(crate) fn is_erased(&self, keyspace: u32) -> bool {
+        self.state.read().erased.contains(&keyspace)
+    }
 }
 
 fn now_secs() -> u64 {
@@ -82,8 +161,12 @@ impl KeyRing {
             audit_key,
             retired_audit_keys: Vec::new(),
             plain_below: 0,
+            keyspace_keys: BTreeMap::new(),
+            erased: BTreeSet::new(),
+            live: Arc::default(),
         };
         ring.add_key()?;
+        ring.publish();
         Ok(ring)
     }
 
@@ -100,6 +183,11 @@ impl KeyRing {
             audit_key: SecretKey(key),
             retired_audit_keys: Vec::new(),
             plain_below: 0,
+            keyspace_keys: BTreeMap::new(),
+            erased: BTreeSet::new(),
+            live: Arc::new(LiveKeyspaceKeys {
+                state: RwLock::new(LiveState { cipher: Some(cipher), ..LiveState::default() }),
+            }),
         }
     }
 
@@ -171,6 +259,65 @@ impl KeyRing {
         self.keys.values()
     }
 
+    /// The key of keyspace `id` (`None` for the default keyspace 0, which has none, and for a
+    /// keyspace whose key was destroyed or never made).
+    pub(crate) fn keyspace_key(&self, id: u32) -> Option<&SecretKey> {
+        self.keyspace_keys.get(&id)
+    }
+    /// Whether keyspace `id`'s key was destroyed (the keyspace was dropped).
+    pub(crate) fn is_erased(&self, id: u32) -> bool {
+        self.erased.contains(&id)
+    }
+    /// The keyspaces holding a key.
+    #[cfg(test)]
+    pub(crate) fn keyspaces_with_keys(&self) -> impl Iterator<Item = u32> + '_ {
+        self.keyspace_keys.keys().copied()
+    }
+    /// Gives keyspace `id` (not 0) a new random key unless it has one; returns whether it
+    /// made one.
+    pub(crate) fn add_keyspace_key(&mut self, id: u32) -> Result<bool> {
+        if id == 0 || self.keyspace_keys.contains_key(&id) {
+            return Ok(false);
+        }
+        if self.keyspace_keys.len() as u32 >= MAX_KEYS {
+            return Err(Error::InvalidArgument("keyspace keys exhausted".into()));
+        }
+        let mut k = SecretKey([0; 32]);
+        random_bytes(&mut k.0)?;
+        self.keyspace_keys.insert(id, k);
+        self.erased.remove(&id);
+        Ok(true)
+    }
+    /// The keyspace keys as last published, shared with every copy of this ring.
+    pub(crate) fn live(&self) -> &Arc<LiveKeyspaceKeys> {
+        &self.live
+    }
+
+    /// Makes this ring's keyspace keys (and cipher) the ones value-log reads and writes use:
+    /// called once the registry holding them is durable. Cached ciphers of keyspaces that
+    /// lost their key are dropped (and so zeroized).
+    pub(crate) fn publish(&self) {
+        let mut st = self.live.state.write();
+        if st.cipher != Some(self.cipher) {
+            st.entry.clear();
+        }
+        st.cipher = Some(self.cipher);
+        st.keys = self.keyspace_keys.clone();
+        st.erased.clone_from(&self.erased);
+        let keys = &self.keyspace_keys;
+        st.entry.retain(|(ks, _), _| keys.contains_key(ks));
+    }
+
+    /// Removes (and so zeroizes) keyspace `id`'s key, remembering the keyspace as erased;
+    /// returns whether there was a key.
+    pub(crate) fn erase_keyspace_key(&mut self, id: u32) -> bool {
+        let had = self.keyspace_keys.remove(&id).is_some();
+        if id != 0 {
+            self.erased.insert(id);
+        }
+        had
+    }
+
     /// Encodes the registry, wrapped under `kek`.
     pub(crate) fn encode(&self, kek: &Kek) -> Result<Vec<u8>> {
         let mut salt = [0u8; 16];
@@ -181,7 +328,14 @@ impl KeyRing {
         let wrap = hkdf32(&kek.key.0, &salt, &[b"sealdb/v1/kek"]);
 
         // Sized exactly, so no reallocation leaves key bytes behind in freed memory.
-        let cap = 49 + self.keys.len() * 44 + self.retired_audit_keys.len() * 32 + 16;
+        let cap = 49
+            + self.keys.len() * 44
+            + self.retired_audit_keys.len() * 32
+            + 4
+            + self.keyspace_keys.len() * 36
+            + 4
+            + self.erased.len() * 4
+            + 16;
         let mut body = Zeroizing::new(Vec::with_capacity(cap));
         body.push(match self.cipher {
             Cipher::Aes256Gcm => 1,
@@ -199,6 +353,15 @@ impl KeyRing {
         put_u32(&mut body, self.retired_audit_keys.len() as u32);
         for k in &self.retired_audit_keys {
             body.extend_from_slice(&k.0);
+        }
+        put_u32(&mut body, self.keyspace_keys.len() as u32);
+        for (id, k) in &self.keyspace_keys {
+            put_u32(&mut body, *id);
+            body.extend_from_slice(&k.0);
+        }
+        put_u32(&mut body, self.erased.len() as u32);
+        for id in &self.erased {
+            put_u32(&mut body, *id);
         }
 
         let mut out = Vec::with_capacity(80 + kek.params.len() + body.len());
@@ -310,21 +473,48 @@ impl KeyRing {
                 retired_audit_keys.push(SecretKey(r.array().ok_or_else(bad_body)?));
             }
         }
+        let mut keyspace_keys = BTreeMap::new();
+        let mut erased = BTreeSet::new();
+        if !r.is_empty() {
+            let count = r.u32().ok_or_else(bad_body)?;
+            if count > MAX_KEYS {
+                return Err(bad_body());
+            }
+            for _ in 0..count {
+                let id = r.u32().ok_or_else(bad_body)?;
+                let key = SecretKey(r.array().ok_or_else(bad_body)?);
+                if id == 0 || keyspace_keys.insert(id, key).is_some() {
+                    return Err(bad_body());
+                }
+            }
+            let count = r.u32().ok_or_else(bad_body)?;
+            if count > MAX_KEYS {
+                return Err(bad_body());
+            }
+            for _ in 0..count {
+                let id = r.u32().ok_or_else(bad_body)?;
+                if id == 0 || keyspace_keys.contains_key(&id) || !erased.insert(id) {
+                    return Err(bad_body());
+                }
+            }
+        }
         if !r.is_empty() || !keys.contains_key(&current) {
             return Err(bad_body());
         }
-        Ok((
-            KeyRing {
-                cipher,
-                current,
-                next_id,
-                keys,
-                audit_key,
-                retired_audit_keys,
-                plain_below: 0,
-            },
-            kek,
-        ))
+        let ring = KeyRing {
+            cipher,
+            current,
+            next_id,
+            keys,
+            audit_key,
+            retired_audit_keys,
+            plain_below: 0,
+            keyspace_keys,
+            erased,
+            live: Arc::default(),
+        };
+        ring.publish();
+        Ok((ring, kek))
     }
 }
 
@@ -371,6 +561,33 @@ mod tests {
         // No data key appears in the clear.
         for k in ring.keys() {
             assert!(!bytes.windows(32).any(|w| w == k.key.0));
+        }
+    }
+
+    #[test]
+    fn keyspace_keys_and_erasures_round_trip() {
+        let m = MasterKey::generate();
+        let kek = m.resolve_new().unwrap();
+        let p = Path::new("KEYS");
+        let mut ring = KeyRing::generate(Cipher::Aes256Gcm).unwrap();
+        assert!(!ring.add_keyspace_key(0).unwrap(), "the default keyspace has no key");
+        assert!(ring.add_keyspace_key(3).unwrap());
+        assert!(!ring.add_keyspace_key(3).unwrap(), "an existing key is kept");
+        assert!(ring.add_keyspace_key(5).unwrap());
+        let k5 = ring.keyspace_key(5).unwrap().0;
+        assert!(ring.erase_keyspace_key(3));
+        let bytes = ring.encode(&kek).unwrap();
+        let (back, _) = KeyRing::decode(&bytes, p, &m).unwrap();
+        assert!(back.keyspace_key(3).is_none());
+        assert!(back.is_erased(3));
+        assert!(!back.is_erased(5));
+        assert_eq!(back.keyspace_key(5).unwrap().0, k5);
+        assert_eq!(back.keyspaces_with_keys().collect::<Vec<_>>(), vec![5]);
+        assert!(!bytes.windows(32).any(|w| w == k5), "keyspace key in the clear");
+        for i in 0..bytes.len() {
+            let mut t = bytes.clone();
+            t[i] ^= 0x01;
+            assert!(KeyRing::decode(&t, p, &m).unwrap_err().is_corruption(), "flip at {i}");
         }
     }
 }

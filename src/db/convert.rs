@@ -359,7 +359,8 @@ fn decrypt_open(inner: &Inner, dir: &Path) -> Result<()> {
         }
         if builder.is_none() {
             let n = inner.alloc_file_number(&mut inner.state.lock())?;
-            let b = TableBuilder::create(fs, &names::table(dir, n), n, None, inner.tuning.build)?;
+            let b =
+                TableBuilder::create(fs, &names::table(dir, n), n, None, 0, inner.tuning.build)?;
             builder = Some((n, b));
         }
         if let Some((_, b)) = &mut builder {

@@ -111,6 +111,7 @@ fn write_tables(
                         &path,
                         n,
                         inner.keys().as_deref(),
+                        keyspace::split(uk).map_or(0, |(id, _)| id),
                         inner.tuning.build,
                     )?,
                 ));

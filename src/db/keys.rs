@@ -170,10 +170,13 @@ pub(crate) fn verify_audit_log(inner: &Inner) -> Result<usize> {
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
-/// Writes the registry atomically: temp file, fsync, rename, fsync directory.
+/// Writes the registry atomically: temp file, fsync, rename, fsync directory. Once it is
+/// durable, its keyspace keys are the ones value-log entries are sealed and opened with
+/// ([`KeyRing::publish`]).
 pub(crate) fn write_registry(fs: &dyn Fs, dir: &Path, ring: &KeyRing, kek: &Kek) -> Result<()> {
     let bytes = ring.encode(kek)?;
     crate::io::write_atomic(fs, dir, names::KEYS, &bytes)?;
+    ring.publish();
     Ok(())
 }
 
@@ -291,6 +294,24 @@ fn stale(ring: &KeyRing, key_id: u32, alg: u8) -> bool {
     key_id != ring.current().id || alg != crate::seal::alg_id(Some(ring.cipher()))
 }
 
+/// The keyspace of a table whose smallest tree key is `smallest`, if `ring` holds a key for
+/// it (0 otherwise: sealed under the data key alone).
+fn table_keyspace(ring: Option<&KeyRing>, smallest: &[u8]) -> u32 {
+    let ks = super::keyspace::split(smallest).map_or(0, |(id, _)| id);
+    if ring.is_some_and(|r| r.keyspace_key(ks).is_some()) {
+        ks
+    } else {
+        0
+    }
+}
+
+/// Whether a table whose smallest tree key is `smallest`, sealed under keyspace key
+/// `sealed_in` (0: none), must be re-sealed to come under its keyspace's key (a table written
+/// before its keyspace had one, or by an encryption of an existing database).
+fn stale_keyspace(ring: &KeyRing, smallest: &[u8], sealed_in: u32) -> bool {
+    !ring.is_erased(sealed_in) && table_keyspace(Some(ring), smallest) != sealed_in
+}
+
 /// Bytes of live files still sealed under a non-current key or another cipher.
 pub(crate) fn bytes_left(inner: &Inner) -> u64 {
     let Some(ka) = inner.keys.as_ref() else { return 0 };
@@ -299,7 +320,10 @@ pub(crate) fn bytes_left(inner: &Inner) -> u64 {
     let tables: u64 = st
         .version
         .all_files()
-        .filter(|(_, f)| stale(&ring, f.meta.key_id, f.table.alg()))
+        .filter(|(_, f)| {
+            stale(&ring, f.meta.key_id, f.table.alg())
+                || stale_keyspace(&ring, f.meta.smallest_user(), f.table.keyspace())
+        })
         .map(|(_, f)| f.meta.size)
         .sum();
     let segs: u64 = st
@@ -335,7 +359,10 @@ pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
             let st = inner.state.lock();
             st.version
                 .all_files()
-                .filter(|(_, f)| stale(&ring, f.meta.key_id, f.table.alg()))
+                .filter(|(_, f)| {
+                    stale(&ring, f.meta.key_id, f.table.alg())
+                        || stale_keyspace(&ring, f.meta.smallest_user(), f.table.keyspace())
+                })
                 .min_by_key(|(_, f)| (f.meta.key_id, f.meta.number))
                 .map(|(l, f)| (l, f.clone()))
         };
@@ -348,6 +375,7 @@ pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
             &path,
             number,
             keys.as_deref(),
+            table_keyspace(keys.as_deref(), old.meta.smallest_user()),
             inner.tuning.build,
             &mut |n| throttle.tick(n),
         );
@@ -530,4 +558,48 @@ pub(crate) fn maintain(inner: &Inner) -> Result<()> {
         destroy_retired(inner)?;
     }
     Ok(())
+}
+
+/// Gives keyspace `id` a key of its own (if the database is encrypted and the keyspace has
+/// none), durably in the registry, before anything of the keyspace is written.
+pub(crate) fn ensure_keyspace_key(inner: &Inner, id: u32) -> Result<()> {
+    let Some(ka) = inner.keys.as_ref() else { return Ok(()) };
+    let mut admin = ka.admin.lock();
+    let mut ring = (*ka.ring()).clone();
+    if !ring.add_keyspace_key(id)? {
+        return Ok(());
+    }
+    write_registry(inner.fs.as_ref(), &inner.dir, &ring, &admin.kek)?;
+    *ka.ring.write() = Arc::new(ring);
+    if let Err(e) = admin.audit.event("keyspace_key_created", &[("keyspace", u64::from(id))]) {
+        tracing::warn!(error = %e, "sealdb: could not write the audit log");
+    }
+    Ok(())
+}
+
+/// Destroys the key of dropped keyspace `id` (crypto-erasure): the registry no longer holds
+/// it once this returns, so no file or value-log entry sealed under it can be read again,
+/// here or in any copy of the database taken from now on. `fields` describe what the drop
+/// removed, for the audit line. Returns whether there was a key to destroy.
+pub(crate) fn erase_keyspace_key(inner: &Inner, id: u32, fields: &[(&str, u64)]) -> Result<bool> {
+    let Some(ka) = inner.keys.as_ref() else { return Ok(false) };
+    {
+        let mut admin = ka.admin.lock();
+        let mut ring = (*ka.ring()).clone();
+        if ring.keyspace_key(id).is_none() && ring.is_erased(id) {
+            return Ok(false);
+        }
+        ring.erase_keyspace_key(id);
+        write_registry(inner.fs.as_ref(), &inner.dir, &ring, &admin.kek)?;
+        // The old ring (and with it the destroyed key) is zeroized when its last holder drops
+        // it; the published copy and the ciphers derived from it went in `write_registry`.
+        *ka.ring.write() = Arc::new(ring);
+        let mut line = vec![("keyspace", u64::from(id))];
+        line.extend_from_slice(fields);
+        if let Err(e) = admin.audit.event("keyspace_erased", &line) {
+            tracing::warn!(error = %e, "sealdb: could not write the audit log");
+        }
+    }
+    anchor_lines(inner)?;
+    Ok(true)
 }

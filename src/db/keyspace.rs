@@ -249,24 +249,34 @@ impl DB {
             )));
         }
         let mut st = self.inner.state.lock();
-        if let Some(e) = &st.bg_error {
-            return Err(Error::Poisoned(e.clone()));
-        }
-        let id = if let Some(&id) = st.keyspaces.table.named.get(name) {
-            id
-        } else {
+        let id = loop {
+            if let Some(e) = &st.bg_error {
+                return Err(Error::Poisoned(e.clone()));
+            }
+            if let Some(&id) = st.keyspaces.table.named.get(name) {
+                break id;
+            }
             self.inner.refuse_read_only()?;
             let id = st.keyspaces.table.next_id;
             if id == u32::MAX {
                 return Err(Error::InvalidArgument("keyspace ids are used up".into()));
             }
+            // The keyspace's own key is durable in the registry before the manifest names the
+            // keyspace, so nothing of it is ever written without its key.
+            drop(st);
+            super::keys::ensure_keyspace_key(&self.inner, id)?;
+            st = self.inner.state.lock();
+            if st.keyspaces.table.next_id != id {
+                continue; // another keyspace took the id meanwhile (the key waits for the next)
+            }
             st.keyspaces.table.next_id += 1;
             st.keyspaces.table.named.insert(name.to_owned(), id);
             if let Err(e) = self.inner.write_manifest(&mut st) {
                 st.keyspaces.table.named.remove(name);
+                st.keyspaces.table.next_id = id;
                 return Err(e);
             }
-            id
+            break id;
         };
         let flag = st.keyspaces.flags.entry(id).or_default().clone();
         drop(st);
@@ -281,13 +291,15 @@ impl DB {
     /// Drops the keyspace `name` (a no-op if there is none): the drop is recorded in the
     /// manifest before this returns; from then on every handle of it returns
     /// [`Error::KeyspaceDropped`], and a keyspace created later under the same name is a new,
-    /// empty one. Tables holding only its entries are deleted before this returns; its other
-    /// entries are dropped by later flushes and compactions ([`DB::compact`] drops them all),
-    /// and value-log GC treats its values as garbage.
+    /// empty one. Before this returns, the memtable is flushed (so no log holds the keyspace's
+    /// entries), tables holding only its entries are deleted, and in an encrypted database the
+    /// keyspace's key is destroyed (crypto-erasure): whatever of it remains in value-log
+    /// segments, and any of its files in a copy of the database taken before the drop, can no
+    /// longer be read with this database's keys. Its value-log entries are garbage for GC.
     pub fn drop_keyspace(&self, name: &str) -> Result<()> {
         let inner = &self.inner;
         inner.refuse_read_only()?;
-        {
+        let id = {
             let mut st = inner.state.lock();
             let Some(id) = st.keyspaces.table.named.remove(name) else { return Ok(()) };
             st.keyspaces.table.dropped.insert(id);
@@ -299,20 +311,36 @@ impl DB {
             if let Some(flag) = st.keyspaces.flags.remove(&id) {
                 flag.store(true, Ordering::Release);
             }
-        }
-        inner.delete_dropped_tables()
+            id
+        };
+        inner.finish_drop(id)
     }
 }
-
 impl Inner {
     /// The dropped keyspace ids now.
     pub(crate) fn dropped_keyspaces(&self) -> BTreeSet<u32> {
         self.state.lock().keyspaces.table.dropped.clone()
     }
 
+    /// Completes the drop of keyspace `id` (recorded in the manifest): flushes the memtable
+    /// (a flush leaves out a dropped keyspace's entries, and retires the log holding them),
+    /// deletes the tables holding only dropped keyspaces' entries, then destroys the
+    /// keyspace's key. Also run at open, for a drop a crash interrupted (idempotent).
+    pub(crate) fn finish_drop(&self, id: u32) -> Result<()> {
+        self.flush()?;
+        let (files, bytes) = self.delete_dropped_tables()?;
+        super::keys::erase_keyspace_key(
+            self,
+            id,
+            &[("tables_deleted", files), ("bytes_deleted", bytes)],
+        )?;
+        Ok(())
+    }
+
     /// Deletes, without rewriting them, the tables whose every entry belongs to a dropped
-    /// keyspace; the value-log bytes their pointers reach are counted as garbage.
-    pub(crate) fn delete_dropped_tables(&self) -> Result<()> {
+    /// keyspace; the value-log bytes their pointers reach are counted as garbage. Returns the
+    /// number and bytes of the tables deleted.
+    pub(crate) fn delete_dropped_tables(&self) -> Result<(u64, u64)> {
         let _c = self.compaction_lock.lock();
         let (dropped, version) = {
             let st = self.state.lock();
@@ -328,7 +356,7 @@ impl Inner {
             .collect();
         drop(version);
         if doomed.is_empty() {
-            return Ok(());
+            return Ok((0, 0));
         }
         let mut discards = Discards::new();
         for f in &doomed {
@@ -361,7 +389,7 @@ impl Inner {
         drop(old);
         self.install_sv(&st);
         self.bg_cv.notify_all();
-        Ok(())
+        Ok((doomed.len() as u64, doomed.iter().map(|f| f.meta.size).sum()))
     }
 }
 

@@ -117,7 +117,22 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
         replay_wals(fs.as_ref(), &dir, &scan.wals, None, &data, (&vlog, was_active), keyref)?;
     let inner =
         start(options, (tiered, tier), lock, loaded, &mut data, version, vlog, cache, last_seq)?;
+    // Every named keyspace has its own key before anything of it is written (keyspaces made
+    // before keyspaces had keys get one now; their older files move onto it through the
+    // re-encryption compactor).
+    let named: Vec<u32> = inner.state.lock().keyspaces.table.named.values().copied().collect();
+    for id in named {
+        super::keys::ensure_keyspace_key(&inner, id)?;
+    }
     install_recovered(&inner, &recovered)?;
+    // A drop a crash interrupted before its keyspace's key was destroyed is finished now.
+    if let Some(ring) = inner.keys() {
+        let dropped: Vec<u32> =
+            inner.state.lock().keyspaces.table.dropped.iter().copied().collect();
+        for id in dropped.into_iter().filter(|id| ring.keyspace_key(*id).is_some()) {
+            inner.finish_drop(id)?;
+        }
+    }
     remove_obsolete(fs.as_ref(), &dir, scan);
     super::convert::opened(&inner)?;
     Ok(inner)

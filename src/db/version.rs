@@ -136,7 +136,8 @@ pub(super) mod testing {
             let fs: Arc<dyn Fs> = Arc::new(StdFs);
             let path = dir.path().join("000001.sst");
             let build = Tuning::from_options(&Options::new(dir.path())).build;
-            let mut b = TableBuilder::create(fs.as_ref(), &path, 1, None, build).expect("create");
+            let mut b =
+                TableBuilder::create(fs.as_ref(), &path, 1, None, 0, build).expect("create");
             b.add(b"k", 1, ValueKind::Put, b"v").expect("add");
             b.finish().expect("finish");
             let cache = Arc::new(BlockCache::new(1 << 20));

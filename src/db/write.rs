@@ -272,7 +272,13 @@ impl Inner {
                     let (kind, val) = match op {
                         OpKind::Delete => (ValueKind::Delete, Stored::Inline(&[])),
                         OpKind::Put if v.len() >= self.tuning.value_threshold => {
-                            let ptr = ws.vlog.add(seq, k, v, compress);
+                            let ptr = match ws.vlog.add(seq, k, v, compress) {
+                                Ok(p) => p,
+                                Err(e) => {
+                                    ws.vlog.discard_staged();
+                                    return Err(e);
+                                }
+                            };
                             (ValueKind::Pointer, Stored::Pointer(ptr.encode()))
                         }
                         OpKind::Put => (ValueKind::Put, Stored::Inline(v)),
@@ -288,7 +294,13 @@ impl Inner {
                             if written.contains(k.as_slice()) || !live {
                                 continue;
                             }
-                            let ptr = ws.vlog.add(seq, k, v, compress);
+                            let ptr = match ws.vlog.add(seq, k, v, compress) {
+                                Ok(p) => p,
+                                Err(e) => {
+                                    ws.vlog.discard_staged();
+                                    return Err(e);
+                                }
+                            };
                             (ValueKind::Pointer, Stored::Pointer(ptr.encode()))
                         }
                     };

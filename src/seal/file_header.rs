@@ -7,7 +7,8 @@
 //! +12 algorithm    u8   (as in a sealed block)
 //! +13 reserved     [3]  zero
 //! +16 key id       u32  (data key; 0 when unencrypted)
-//! +20 reserved     u32  zero
+//! +20 keyspace     u32  (0: the file's blocks are sealed under the data key alone; n: under a
+//!                        key derived from it and keyspace n's key, see `FileCipher::for_keyspace`)
 //! +24 file number  u64
 //! +32 salt         [32] random; with the key id, kind and number it derives the file key
 //! +64 check block  a sealed block of kind FileHeader, empty payload, nonce 0, binding bytes
@@ -90,6 +91,18 @@ impl FileHeader {
         file_number: u64,
         keys: Option<&KeyRing>,
     ) -> Result<(Vec<u8>, FileCipher)> {
+        Self::create_in(kind, file_number, keys, 0)
+    }
+
+    /// As [`FileHeader::create`], for a file holding only keyspace `keyspace`'s entries: in an
+    /// encrypted database its blocks are sealed under that keyspace's key too (keyspace 0,
+    /// the default one, has none).
+    pub(crate) fn create_in(
+        kind: FileKind,
+        file_number: u64,
+        keys: Option<&KeyRing>,
+        keyspace: u32,
+    ) -> Result<(Vec<u8>, FileCipher)> {
         let mut salt = [0u8; 32];
         let cipher = match keys {
             None => FileCipher::plain(file_number),
@@ -97,7 +110,15 @@ impl FileHeader {
                 random_bytes(&mut salt)?;
                 let dk = ring.current();
                 let fk = dk.file_key(&salt, kind.magic(), file_number);
-                FileCipher::new(ring.cipher(), dk.id, &fk, file_number)
+                let base = FileCipher::new(ring.cipher(), dk.id, &fk, file_number);
+                if keyspace == 0 {
+                    base
+                } else {
+                    let kk = ring.keyspace_key(keyspace).ok_or_else(|| {
+                        Error::InvalidArgument(format!("keyspace {keyspace} has no key"))
+                    })?;
+                    base.for_keyspace(keyspace, kk).unwrap_or(base)
+                }
             }
         };
         let mut out = Vec::with_capacity(Self::len(keys.is_some()));
@@ -108,7 +129,7 @@ impl FileHeader {
         out.push(cipher.alg);
         out.extend_from_slice(&[0; 3]);
         out.extend_from_slice(&cipher.key_id.to_le_bytes());
-        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&cipher.keyspace().to_le_bytes());
         out.extend_from_slice(&file_number.to_le_bytes());
         out.extend_from_slice(&salt);
         debug_assert_eq!(out.len(), FILE_HEADER_LEN);
@@ -163,9 +184,12 @@ impl FileHeader {
         let alg = r.u8().ok_or_else(|| bad(12, "file header truncated"))?;
         let reserved = r.array::<3>().ok_or_else(|| bad(13, "file header truncated"))?;
         let key_id = r.u32().ok_or_else(|| bad(16, "file header truncated"))?;
-        let reserved2 = r.u32().ok_or_else(|| bad(20, "file header truncated"))?;
-        if reserved != [0; 3] || reserved2 != 0 {
+        let keyspace = r.u32().ok_or_else(|| bad(20, "file header truncated"))?;
+        if reserved != [0; 3] {
             return Err(bad(13, "file header reserved bytes not zero"));
+        }
+        if keyspace != 0 && (keys.is_none() || !matches!(kind, FileKind::Table)) {
+            return Err(bad(20, "file header names a keyspace key where none may be"));
         }
         let number = r.u64().ok_or_else(|| bad(24, "file header truncated"))?;
         if number != file_number {
@@ -178,12 +202,27 @@ impl FileHeader {
                 let dk = ring.get(key_id).ok_or_else(|| {
                     bad(16, "file sealed under a data key that is not in the registry")
                 })?;
-                FileCipher::new(
+                let base = FileCipher::new(
                     c,
                     key_id,
                     &dk.file_key(&salt, kind.magic(), file_number),
                     file_number,
-                )
+                );
+                if keyspace == 0 {
+                    base
+                } else {
+                    let kk = ring.keyspace_key(keyspace).ok_or_else(|| {
+                        bad(
+                            20,
+                            if ring.is_erased(keyspace) {
+                                "file sealed under the key of a dropped keyspace (destroyed)"
+                            } else {
+                                "file sealed under a keyspace key that is not in the registry"
+                            },
+                        )
+                    })?;
+                    base.for_keyspace(keyspace, kk).unwrap_or(base)
+                }
             }
             _ => return Err(bad(12, "unknown or mismatched algorithm in file header")),
         };

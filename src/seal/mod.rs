@@ -10,7 +10,7 @@
 //! +4  key id       u32
 //! +8  nonce        [12] (per-file counter, little-endian, zero-padded)
 //! +20 stored len   u32  (payload bytes as stored)
-//! +24 reserved     u32  zero
+//! +24 keyspace     u32  (0: sealed under the data key alone; n: also under keyspace n's key)
 //! +28 header crc   u32  (crc32 of bytes 0..28)
 //! +32 payload      [stored len]  encrypted form of: the plaintext (compression 0), or
 //!                                raw len u32 ‖ LZ4 block (compression 1)
@@ -47,8 +47,8 @@ const KIND_OFFSET: usize = COMPRESSION_OFFSET + 1;
 const KEY_ID_OFFSET: usize = KIND_OFFSET + 1;
 const NONCE_OFFSET: usize = KEY_ID_OFFSET + 4;
 const STORED_LEN_OFFSET: usize = NONCE_OFFSET + 12;
-const RESERVED_OFFSET: usize = STORED_LEN_OFFSET + 4;
-const HEADER_CRC_OFFSET: usize = RESERVED_OFFSET + 4;
+const KEYSPACE_OFFSET: usize = STORED_LEN_OFFSET + 4;
+const HEADER_CRC_OFFSET: usize = KEYSPACE_OFFSET + 4;
 const _: () = assert!(HEADER_CRC_OFFSET + 4 == HEADER_LEN);
 /// Largest payload a block may hold (before or after compression).
 pub const MAX_BLOCK_LEN: usize = 1 << 30;
@@ -128,6 +128,12 @@ pub struct FileCipher {
     alg: u8,
     key_id: u32,
     file_number: u64,
+    /// The keyspace whose key this cipher's key was derived with (0: none), written into
+    /// every block's header and checked on open.
+    keyspace: u32,
+    /// The file key and cipher this one was made from (`None` when unencrypted), kept to
+    /// derive a keyspace's cipher for the same file ([`FileCipher::for_keyspace`]).
+    derive_from: Option<(Cipher, SecretKey)>,
 }
 
 impl std::fmt::Debug for FileCipher {
@@ -164,7 +170,14 @@ pub(crate) fn cipher_of(alg: u8) -> Option<Option<Cipher>> {
 impl FileCipher {
     /// A cipher for a file in an unencrypted database (crc32 in place of the tag).
     pub fn plain(file_number: u64) -> FileCipher {
-        FileCipher { aead: None, alg: ALG_NONE, key_id: 0, file_number }
+        FileCipher {
+            aead: None,
+            alg: ALG_NONE,
+            key_id: 0,
+            file_number,
+            keyspace: 0,
+            derive_from: None,
+        }
     }
 
     /// A cipher under `file_key` (already derived for this file).
@@ -175,7 +188,50 @@ impl FileCipher {
         file_number: u64,
     ) -> FileCipher {
         let aead = Some(AeadKey::new(cipher, &file_key.0));
-        FileCipher { aead, alg: alg_id(Some(cipher)), key_id, file_number }
+        FileCipher {
+            aead,
+            alg: alg_id(Some(cipher)),
+            key_id,
+            file_number,
+            keyspace: 0,
+            derive_from: Some((cipher, file_key.clone())),
+        }
+    }
+
+    /// The cipher for keyspace `keyspace`'s blocks in this file: its key is
+    /// HKDF-SHA256(file key ‖ keyspace key, "sealdb/v1/keyspace", "sealdb/v1/keyspace" ‖
+    /// keyspace id), so it needs both the data key (through the file key) and the keyspace
+    /// key: destroying the keyspace key makes the blocks unreadable whatever data keys remain.
+    /// Blocks sealed by the result carry the keyspace id in their header, which is bound into
+    /// their associated data. `None` for keyspace 0 or an unencrypted file (this cipher
+    /// serves them).
+    pub(crate) fn for_keyspace(
+        &self,
+        keyspace: u32,
+        keyspace_key: &SecretKey,
+    ) -> Option<FileCipher> {
+        let (cipher, file_key) = self.derive_from.as_ref().filter(|_| keyspace != 0)?;
+        let mut ikm = zeroize::Zeroizing::new([0u8; 64]);
+        ikm[..32].copy_from_slice(&file_key.0);
+        ikm[32..].copy_from_slice(&keyspace_key.0);
+        let key = crate::crypto::hkdf32(
+            ikm.as_slice(),
+            b"sealdb/v1/keyspace",
+            &[b"sealdb/v1/keyspace", &keyspace.to_le_bytes()],
+        );
+        Some(FileCipher {
+            aead: Some(AeadKey::new(*cipher, &key.0)),
+            alg: self.alg,
+            key_id: self.key_id,
+            file_number: self.file_number,
+            keyspace,
+            derive_from: None,
+        })
+    }
+
+    /// The keyspace whose key this cipher was derived with (0: none).
+    pub fn keyspace(&self) -> u32 {
+        self.keyspace
     }
 
     /// The file number bound into every block's associated data.
@@ -246,7 +302,66 @@ impl FileCipher {
         if comp == COMP_NONE {
             out.extend_from_slice(plain);
         }
-        self.finish_seal(start, kind, offset, nonce, comp, extra_ad, out);
+        self.finish_seal(start, kind, offset, nonce, comp, self.keyspace, extra_ad, out);
+    }
+
+    /// Seals `inner` (a block already sealed under keyspace `keyspace`'s cipher, see
+    /// [`FileCipher::keyspace_entry`]) as the payload of an outer block under this cipher,
+    /// with `keyspace` in the outer header: the outer tag, under the data key, authenticates the
+    /// entry's place and length even once the keyspace key is destroyed. Not compressed (the
+    /// inner block was, if it helped).
+    pub(crate) fn seal_outer(
+        &self,
+        kind: BlockKind,
+        offset: u64,
+        nonce: u64,
+        keyspace: u32,
+        inner: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let start = out.len();
+        out.resize(start + HEADER_LEN, 0);
+        out.extend_from_slice(inner);
+        self.finish_seal(start, kind, offset, nonce, COMP_NONE, keyspace, &[], out);
+    }
+
+    /// Opens a block sealed by this cipher, by [`FileCipher::seal`] or
+    /// [`FileCipher::seal_outer`]: returns the keyspace its header names (0 for a plain block)
+    /// with its payload (for an outer block, the inner sealed block).
+    pub(crate) fn open_outer(
+        &self,
+        kind: BlockKind,
+        offset: u64,
+        sealed: &[u8],
+    ) -> Result<(u32, Vec<u8>), OpenError> {
+        let (keyspace, comp, buf) = self.open_raw_in(kind, offset, sealed, &[], true)?;
+        Ok((keyspace, decompress(comp, buf)?))
+    }
+
+    /// The cipher of keyspace `keyspace`'s value-log entries in segment `segment`: its key is
+    /// HKDF-SHA256(keyspace key, "sealdb/v1/keyspace-vlog", keyspace id ‖ segment number), so
+    /// it does not depend on the segment's data key, and re-sealing the segment under a new
+    /// data key keeps inner blocks as they are. Nonces are the segment's entry counter, so
+    /// (key, nonce) pairs are unique as segment numbers are never reused.
+    pub(crate) fn keyspace_entry(
+        cipher: Cipher,
+        keyspace: u32,
+        keyspace_key: &SecretKey,
+        segment: u64,
+    ) -> FileCipher {
+        let key = crate::crypto::hkdf32(
+            &keyspace_key.0,
+            b"sealdb/v1/keyspace-vlog",
+            &[&keyspace.to_le_bytes(), &segment.to_le_bytes()],
+        );
+        FileCipher {
+            aead: Some(AeadKey::new(cipher, &key.0)),
+            alg: alg_id(Some(cipher)),
+            key_id: 0,
+            file_number: segment,
+            keyspace,
+            derive_from: None,
+        }
     }
 
     /// Completes a block whose header space starts at `out[start]` and whose stored payload
@@ -260,6 +375,7 @@ impl FileCipher {
         offset: u64,
         nonce: u64,
         comp: u8,
+        keyspace: u32,
         extra_ad: &[u8],
         out: &mut Vec<u8>,
     ) {
@@ -275,9 +391,9 @@ impl FileCipher {
             h[KIND_OFFSET] = kind as u8;
             h[KEY_ID_OFFSET..NONCE_OFFSET].copy_from_slice(&self.key_id.to_le_bytes());
             h[NONCE_OFFSET..STORED_LEN_OFFSET].copy_from_slice(&nonce_bytes);
-            h[STORED_LEN_OFFSET..RESERVED_OFFSET]
+            h[STORED_LEN_OFFSET..KEYSPACE_OFFSET]
                 .copy_from_slice(&(stored_len as u32).to_le_bytes());
-            h[RESERVED_OFFSET..HEADER_CRC_OFFSET].copy_from_slice(&[0; 4]);
+            h[KEYSPACE_OFFSET..HEADER_CRC_OFFSET].copy_from_slice(&keyspace.to_le_bytes());
             let crc = crc32fast::hash(&h[..HEADER_CRC_OFFSET]);
             h[HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
         }
@@ -311,11 +427,14 @@ impl FileCipher {
         new_nonce: u64,
         out: &mut Vec<u8>,
     ) -> Result<(), OpenError> {
-        let (comp, payload) = self.open_raw(kind, offset, sealed, &[])?;
+        // An outer block keeps the keyspace its header names (its payload, an inner block, is
+        // copied as it is); any other block takes `to`'s.
+        let (keyspace, comp, payload) = self.open_raw_in(kind, offset, sealed, &[], true)?;
+        let keyspace = if keyspace == self.keyspace { to.keyspace } else { keyspace };
         let start = out.len();
         out.resize(start + HEADER_LEN, 0);
         out.extend_from_slice(&payload);
-        to.finish_seal(start, kind, new_offset, new_nonce, comp, &[], out);
+        to.finish_seal(start, kind, new_offset, new_nonce, comp, keyspace, &[], out);
         Ok(())
     }
 
@@ -332,18 +451,21 @@ impl FileCipher {
         sealed: &[u8],
         extra_ad: &[u8],
     ) -> Result<Vec<u8>, OpenError> {
-        let (comp, buf) = self.open_raw(kind, offset, sealed, extra_ad)?;
+        let (_, comp, buf) = self.open_raw_in(kind, offset, sealed, extra_ad, false)?;
         decompress(comp, buf)
     }
 
-    /// Checks and decrypts a sealed block, returning its compression id and stored payload.
-    fn open_raw(
+    /// Checks and decrypts a sealed block, returning the keyspace its header names, its
+    /// compression id and stored payload. The header must name this cipher's keyspace, unless
+    /// `outer` allows any (an outer block: see [`FileCipher::seal_outer`]).
+    fn open_raw_in(
         &self,
         kind: BlockKind,
         offset: u64,
         sealed: &[u8],
         extra_ad: &[u8],
-    ) -> Result<(u8, Vec<u8>), OpenError> {
+        outer: bool,
+    ) -> Result<(u32, u8, Vec<u8>), OpenError> {
         let h = parse_header(sealed)?;
         if h.kind != kind as u8 {
             return Err(OpenError::Unexpected("sealed block of the wrong kind"));
@@ -353,6 +475,9 @@ impl FileCipher {
         }
         if h.key_id != self.key_id {
             return Err(OpenError::Unexpected("sealed block under an unexpected key id"));
+        }
+        if h.keyspace != self.keyspace && !(outer && self.keyspace == 0) {
+            return Err(OpenError::Unexpected("sealed block under an unexpected keyspace key"));
         }
         let total = h.sealed_len();
         if sealed.len() != total {
@@ -383,7 +508,7 @@ impl FileCipher {
                 buf
             }
         };
-        Ok((h.comp, buf))
+        Ok((h.keyspace, h.comp, buf))
     }
 }
 
@@ -420,6 +545,7 @@ pub struct BlockHeader {
     comp: u8,
     kind: u8,
     key_id: u32,
+    keyspace: u32,
     nonce: [u8; 12],
     stored_len: usize,
 }
@@ -436,6 +562,10 @@ impl BlockHeader {
     /// The data key id the block is sealed under.
     pub fn key_id(&self) -> u32 {
         self.key_id
+    }
+    /// The keyspace whose key the block is also sealed under (0: none).
+    pub fn keyspace(&self) -> u32 {
+        self.keyspace
     }
 }
 
@@ -460,13 +590,14 @@ pub fn parse_header(bytes: &[u8]) -> Result<BlockHeader, OpenError> {
     let mut nonce = [0u8; 12];
     nonce.copy_from_slice(&h[NONCE_OFFSET..STORED_LEN_OFFSET]);
     let stored_len = get_u32_at(h, STORED_LEN_OFFSET).ok_or(OpenError::Truncated)? as usize;
-    if get_u32_at(h, RESERVED_OFFSET) != Some(0) {
-        return Err(OpenError::Unexpected("sealed block reserved field not zero"));
+    let keyspace = get_u32_at(h, KEYSPACE_OFFSET).ok_or(OpenError::Truncated)?;
+    if alg == ALG_NONE && keyspace != 0 {
+        return Err(OpenError::Unexpected("unencrypted sealed block names a keyspace key"));
     }
     if stored_len > MAX_BLOCK_LEN + 4 {
         return Err(OpenError::Unexpected("sealed block length out of range"));
     }
-    Ok(BlockHeader { alg, comp, kind: h[KIND_OFFSET], key_id, nonce, stored_len })
+    Ok(BlockHeader { alg, comp, kind: h[KIND_OFFSET], key_id, keyspace, nonce, stored_len })
 }
 
 struct Ad<'a> {
@@ -528,7 +659,7 @@ mod tests {
                     assert_eq!(c.open(BlockKind::Data, 100, sealed).unwrap(), plain);
                     assert_eq!(parse_header(sealed).unwrap().sealed_len(), sealed.len());
                     // The uncompressed length is not in the clear header.
-                    assert_eq!(sealed[RESERVED_OFFSET..HEADER_CRC_OFFSET], [0; 4]);
+                    assert_eq!(sealed[KEYSPACE_OFFSET..HEADER_CRC_OFFSET], [0; 4]);
                 }
             }
         }

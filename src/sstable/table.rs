@@ -65,9 +65,10 @@ impl TableBuilder {
         path: &Path,
         number: u64,
         keys: Option<&KeyRing>,
+        keyspace: u32,
         opts: BuildOptions,
     ) -> Result<TableBuilder> {
-        let (header, cipher) = FileHeader::create(FileKind::Table, number, keys)?;
+        let (header, cipher) = FileHeader::create_in(FileKind::Table, number, keys, keyspace)?;
         let file = fs.create(path)?;
         Ok(TableBuilder {
             file,
@@ -433,20 +434,27 @@ impl Table {
         self.cipher.alg()
     }
 
+    /// The keyspace whose key the table's blocks are sealed under too (0: none).
+    pub(crate) fn keyspace(&self) -> u32 {
+        self.cipher.keyspace()
+    }
+
     /// Writes this table's blocks sealed again block by block under the current key (no
     /// re-sorting, no re-encoding, no recompression: each stored payload is decrypted and
     /// encrypted again) as table `number` at `path`. Cached blocks stay cached under their new
     /// place, so readers do not go cold. `progress` is called with the bytes of each block.
+    #[allow(clippy::too_many_arguments)] // where, under which keys, and how: each needed once
     pub(crate) fn reseal(
         &self,
         fs: &dyn Fs,
         path: &Path,
         number: u64,
         keys: Option<&KeyRing>,
+        keyspace: u32,
         opts: BuildOptions,
         progress: &mut dyn FnMut(u64),
     ) -> Result<TableInfo> {
-        let mut b = TableBuilder::create(fs, path, number, keys, opts)?;
+        let mut b = TableBuilder::create(fs, path, number, keys, keyspace, opts)?;
         let mut idx = BlockIter::new(self.index.clone());
         idx.seek_to_first();
         while idx.valid() {

@@ -15,7 +15,7 @@ pub(crate) fn build_table(
         compression: true,
         bloom_bits_per_key: 10,
     };
-    let mut b = TableBuilder::create(&StdFs, &path, number, None, opts).unwrap();
+    let mut b = TableBuilder::create(&StdFs, &path, number, None, 0, opts).unwrap();
     for (k, seq, kind, v) in entries {
         b.add(k, *seq, *kind, v).unwrap();
     }

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::coding::{put_len_prefixed, put_u32, put_u64, Reader};
-use crate::crypto::registry::KeyRing;
+use crate::crypto::registry::{KeyRing, LiveKeyspaceKeys};
 use crate::error::{Error, Result};
 use crate::io::{Fs, RandomAccessFile, WritableFile};
 use crate::seal::{parse_header, BlockKind, FileCipher, FileHeader, FileKind, HEADER_LEN};
@@ -121,6 +121,17 @@ pub(crate) struct Segment {
     pub(crate) header_len: u64,
     obsolete: AtomicBool,
     fs: Arc<dyn Fs>,
+    /// Keyspace keys, for entries of named keyspaces (`None` when unencrypted).
+    live: Option<Arc<LiveKeyspaceKeys>>,
+}
+
+/// An entry's payload once its outer block is opened.
+enum Opened {
+    /// The entry's payload: sequence, key, value.
+    Payload(Vec<u8>),
+    /// An entry of a keyspace whose key was destroyed: its place and length are authentic
+    /// (the outer block opened under the data key), its contents unreadable for good.
+    Erased,
 }
 
 impl std::fmt::Debug for Segment {
@@ -188,6 +199,7 @@ impl Segment {
             header_len: hlen,
             obsolete: AtomicBool::new(false),
             fs: fs.clone(),
+            live: keys.map(|r| r.live().clone()),
         };
         if !closed {
             let end = seg.authentic_end(known, file_len)?;
@@ -220,9 +232,7 @@ impl Segment {
                 break; // an entry cut by the end of the file
             }
             let sealed = self.read_raw(pos, len as usize)?;
-            self.cipher
-                .open(BlockKind::ValueLog, pos, &sealed)
-                .map_err(|e| self.corruption(pos, e.reason()))?;
+            self.open_sealed(pos, &sealed)?;
             pos += len;
         }
         if pos < file_len {
@@ -302,12 +312,39 @@ impl Segment {
         }
     }
 
+    /// Opens the sealed entry `sealed` found at `offset`: its outer block under the segment's
+    /// cipher, then, for an entry of a named keyspace in an encrypted database, the inner block
+    /// under that keyspace's entry cipher.
+    fn open_sealed(&self, offset: u64, sealed: &[u8]) -> Result<Opened> {
+        let (keyspace, payload) = self
+            .cipher
+            .open_outer(BlockKind::ValueLog, offset, sealed)
+            .map_err(|e| self.corruption(offset, e.reason()))?;
+        if keyspace == 0 {
+            return Ok(Opened::Payload(payload));
+        }
+        let Some(live) = &self.live else {
+            return Err(self.corruption(offset, "keyspace-sealed entry in an unencrypted segment"));
+        };
+        let inner = match live.entry_cipher(keyspace, self.number) {
+            Ok(c) => c,
+            Err(_) if live.is_erased(keyspace) => return Ok(Opened::Erased),
+            Err(why) => return Err(self.corruption(offset, why)),
+        };
+        let payload = inner
+            .open(BlockKind::ValueLog, offset, &payload)
+            .map_err(|e| self.corruption(offset, e.reason()))?;
+        Ok(Opened::Payload(payload))
+    }
+
     /// Opens the sealed entry `sealed` found at `offset` and checks it belongs to (`key`, `seq`).
     fn open_entry(&self, offset: u64, sealed: &[u8], key: &[u8], seq: u64) -> Result<Vec<u8>> {
-        let payload = self
-            .cipher
-            .open(BlockKind::ValueLog, offset, sealed)
-            .map_err(|e| self.corruption(offset, e.reason()))?;
+        let Opened::Payload(payload) = self.open_sealed(offset, sealed)? else {
+            return Err(self.corruption(
+                offset,
+                "value sealed under the key of a dropped keyspace (destroyed)",
+            ));
+        };
         let (eseq, ekey, value) = decode_entry(&payload).map_err(|e| self.corruption(offset, e))?;
         if ekey != key || eseq != seq {
             return Err(self.corruption(offset, "value-log entry does not match its pointer"));
@@ -359,6 +396,7 @@ impl Segment {
             header_len: self.header_len,
             obsolete: AtomicBool::new(false),
             fs: self.fs.clone(),
+            live: self.live.clone(),
         }
     }
 
@@ -370,13 +408,14 @@ impl Segment {
     /// Calls `f` for every entry of a closed segment, in order, each opened (authenticated).
     /// The entries must end exactly at the segment's recorded length: an entry running past it
     /// or a damaged entry is `Corruption`, so a caller that deletes or rewrites the segment
-    /// afterwards never acts on a length that was not authenticated.
+    /// afterwards never acts on a length that was not authenticated. Entries of a keyspace
+    /// whose key was destroyed are authenticated (outer block) and skipped: nothing can read
+    /// them, so they are garbage.
     pub(crate) fn scan(&self, mut f: impl FnMut(&Entry<'_>) -> Result<()>) -> Result<()> {
         self.scan_sealed(|pos, sealed| {
-            let payload = self
-                .cipher
-                .open(BlockKind::ValueLog, pos, sealed)
-                .map_err(|e| self.corruption(pos, e.reason()))?;
+            let Opened::Payload(payload) = self.open_sealed(pos, sealed)? else {
+                return Ok(());
+            };
             let (_, key, value) = decode_entry(&payload).map_err(|e| self.corruption(pos, e))?;
             f(&Entry { offset: pos, len: sealed.len() as u32, key, value })
         })
@@ -661,6 +700,8 @@ pub(crate) struct VlogWriter {
     nonce: u64,
     staged: Vec<u8>,
     payload: Vec<u8>,
+    /// An entry's inner block while it is sealed (entries of named keyspaces).
+    inner: Vec<u8>,
     pub(crate) segment: Arc<Segment>,
 }
 
@@ -679,27 +720,72 @@ impl VlogWriter {
         let hlen = header.len() as u64;
         let segment =
             Arc::new(Segment::open(fs, path, number, keys, Recorded::Active { durable: hlen })?);
-        Ok(VlogWriter { file, cipher, nonce: 1, staged: Vec::new(), payload: Vec::new(), segment })
+        Ok(VlogWriter {
+            file,
+            cipher,
+            nonce: 1,
+            staged: Vec::new(),
+            payload: Vec::new(),
+            inner: Vec::new(),
+            segment,
+        })
     }
 
-    /// Stages an entry and returns its pointer.
-    pub(crate) fn add(&mut self, seq: u64, key: &[u8], value: &[u8], compress: bool) -> Pointer {
+    /// Stages an entry for tree key `key` (keyspace prefix included) and returns its pointer.
+    /// In an encrypted database, an entry of a named keyspace is sealed twice: under its
+    /// keyspace's entry cipher (inner), then under the segment's cipher (outer).
+    pub(crate) fn add(
+        &mut self,
+        seq: u64,
+        key: &[u8],
+        value: &[u8],
+        compress: bool,
+    ) -> Result<Pointer> {
         self.payload.clear();
         put_u64(&mut self.payload, seq);
         put_len_prefixed(&mut self.payload, key);
         self.payload.extend_from_slice(value);
         let offset = self.file.len() + self.staged.len() as u64;
         let start = self.staged.len();
-        self.cipher.seal(
-            BlockKind::ValueLog,
-            offset,
-            self.nonce,
-            compress,
-            &self.payload,
-            &mut self.staged,
-        );
+        let keyspace = crate::db::keyspace::split(key).map_or(0, |(id, _)| id);
+        match self.segment.live.as_ref().filter(|_| keyspace != 0) {
+            None => self.cipher.seal(
+                BlockKind::ValueLog,
+                offset,
+                self.nonce,
+                compress,
+                &self.payload,
+                &mut self.staged,
+            ),
+            Some(live) => {
+                let inner = live
+                    .entry_cipher(keyspace, self.segment.number)
+                    .map_err(|why| Error::InvalidArgument(format!("keyspace {keyspace}: {why}")))?;
+                self.inner.clear();
+                inner.seal(
+                    BlockKind::ValueLog,
+                    offset,
+                    self.nonce,
+                    compress,
+                    &self.payload,
+                    &mut self.inner,
+                );
+                self.cipher.seal_outer(
+                    BlockKind::ValueLog,
+                    offset,
+                    self.nonce,
+                    keyspace,
+                    &self.inner,
+                    &mut self.staged,
+                );
+            }
+        }
         self.nonce += 1;
-        Pointer { segment: self.segment.number, offset, len: (self.staged.len() - start) as u32 }
+        Ok(Pointer {
+            segment: self.segment.number,
+            offset,
+            len: (self.staged.len() - start) as u32,
+        })
     }
 
     /// Writes staged entries to the file (one call).

@@ -45,7 +45,7 @@ fn closed_segment(keys: Option<&KeyRing>, n: u64) -> Written {
         let key = format!("key{i:05}").into_bytes();
         let mut value = vec![b'v'; 4096];
         rng.fill_bytes(&mut value[..if i % 2 == 0 { 4096 } else { 2048 }]);
-        let ptr = w.add(i + 1, &key, &value, i % 2 == 1);
+        let ptr = w.add(i + 1, &key, &value, i % 2 == 1).unwrap();
         entries.push((ptr, key, i + 1, value));
     }
     w.write_staged().unwrap();
@@ -133,4 +133,79 @@ fn pointer_and_entry_roundtrip() {
     for n in 0..11 {
         assert!(decode_entry(&payload[..n]).is_err());
     }
+}
+
+#[test]
+fn keyspace_entries_are_sealed_twice_and_erased_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs: Arc<dyn Fs> = Arc::new(StdFs);
+    let path = dir.path().join("000007.vlog");
+    let mut ring = KeyRing::generate(Cipher::ChaCha20Poly1305).unwrap();
+    assert!(ring.add_keyspace_key(3).unwrap());
+    ring.publish();
+    let ring = Arc::new(ring);
+    let mut w = VlogWriter::create(&fs, &path, 7, Some(&ring)).unwrap();
+    // Tree keys: varint keyspace id, then the user key. 3 is a named keyspace, 0 the default.
+    let named = |i: u32| [&[3u8][..], format!("named{i}").as_bytes()].concat();
+    let plain = |i: u32| [&[0u8][..], format!("plain{i}").as_bytes()].concat();
+    let value = |i: u32| format!("MARKER-{i:04}-").repeat(40).into_bytes();
+    let mut ptrs = Vec::new();
+    for i in 0..20u32 {
+        let k = if i % 2 == 0 { named(i) } else { plain(i) };
+        let p = w.add(u64::from(i) + 1, &k, &value(i), i % 4 == 0).unwrap();
+        ptrs.push((p, k, u64::from(i) + 1, value(i)));
+    }
+    // A keyspace without a key cannot be written.
+    let err = w.add(99, &[&[9u8][..], b"x"].concat(), &[0; 600], false).unwrap_err();
+    assert!(err.to_string().contains("keyspace 9"), "{err}");
+    w.write_staged().unwrap();
+    w.sync().unwrap();
+    let len = w.len();
+    drop(w);
+    let seg = Segment::open(&fs, &path, 7, Some(&ring), Recorded::Closed(len)).unwrap();
+    for (p, k, seq, v) in &ptrs {
+        assert_eq!(&seg.read(*p, k, *seq).unwrap(), v);
+    }
+    let mut seen = 0;
+    seg.scan(|_| {
+        seen += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, 20);
+
+    // The keyspace's key is destroyed: its entries can no longer be read, the others can, and a
+    // walk of the segment still authenticates every entry (the outer block, under the data
+    // key) and skips the erased ones.
+    let mut erased = (*ring).clone();
+    assert!(erased.erase_keyspace_key(3));
+    erased.publish();
+    for (i, (p, k, seq, v)) in ptrs.iter().enumerate() {
+        match seg.read(*p, k, *seq) {
+            Ok(got) => {
+                assert_eq!(i % 2, 1, "entry {i} of the erased keyspace was read");
+                assert_eq!(&got, v);
+            }
+            Err(e) => {
+                assert_eq!(i % 2, 0, "entry {i}: {e}");
+                assert!(e.is_corruption() && e.to_string().contains("dropped keyspace"), "{e}");
+            }
+        }
+    }
+    let mut seen = 0;
+    seg.scan(|_| {
+        seen += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, 10, "erased entries are skipped");
+    // A flipped byte in an erased entry's outer block is still caught by the walk.
+    let (p, ..) = ptrs[0];
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[(p.offset + 40) as usize] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let seg = Segment::open(&fs, &path, 7, Some(&erased), Recorded::Closed(len)).unwrap();
+    assert!(seg.scan(|_| Ok(())).unwrap_err().is_corruption());
+    // The erased entries' plaintext never reached the file.
+    assert!(!bytes.windows(12).any(|w| w == b"MARKER-0000-"));
 }
