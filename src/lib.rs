@@ -57,7 +57,7 @@ pub use db::{
 pub use error::{Error, Result};
 pub use export::{ExportInfo, ExportOptions};
 pub use iter::Iter;
-pub use options::{Cipher, Encryption, Options};
+pub use options::{Cipher, Encryption, KeyspaceOptions, Options};
 pub use verify::{verify, Problem, VerifyReport};
 
 /// The `object_store` crate sealdb is built with: the cold tier and backups take any of its

@@ -165,6 +165,51 @@ pub struct Options {
     pub(crate) error_if_exists: bool,
     /// Open without writing anything to the directory. Default off.
     pub(crate) read_only: bool,
+    /// Options of named keyspaces that differ from the database's, by name.
+    pub(crate) per_keyspace: std::collections::BTreeMap<String, KeyspaceOptions>,
+}
+
+/// Options of one keyspace that differ from the database's (`Options`): where its values
+/// go, whether its blocks are compressed, its bloom filters. Unset fields follow the
+/// database's options. Like the database's tuning options they are not stored: give them at
+/// every open ([`Options::keyspace_options`]) or when taking a handle
+/// ([`DB::keyspace_with`](crate::DB::keyspace_with)). Changing them between opens is safe:
+/// each entry records where its value is, each block whether it is compressed, each table
+/// whether it has a filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyspaceOptions {
+    pub(crate) value_threshold: Option<usize>,
+    pub(crate) compression: Option<bool>,
+    pub(crate) bloom_bits_per_key: Option<u32>,
+}
+
+impl KeyspaceOptions {
+    /// Options that follow the database's in everything.
+    pub fn new() -> KeyspaceOptions {
+        KeyspaceOptions::default()
+    }
+    /// This keyspace's values of at least `bytes` bytes go to the value log (see
+    /// [`Options::value_threshold`]): e.g. `usize::MAX` for a keyspace of small records
+    /// read in scans, a small threshold for one of blobs.
+    #[must_use]
+    pub fn value_threshold(mut self, bytes: usize) -> KeyspaceOptions {
+        self.value_threshold = Some(bytes);
+        self
+    }
+    /// LZ4 compression of this keyspace's table blocks and value-log entries (see
+    /// [`Options::compression`], including its warning about compression and secrets). The
+    /// WAL and the manifest follow the database's option.
+    #[must_use]
+    pub fn compression(mut self, on: bool) -> KeyspaceOptions {
+        self.compression = Some(on);
+        self
+    }
+    /// Bloom filter bits per key of this keyspace's tables (0: none; at most 32).
+    #[must_use]
+    pub fn bloom_bits_per_key(mut self, bits: u32) -> KeyspaceOptions {
+        self.bloom_bits_per_key = Some(bits.min(32));
+        self
+    }
 }
 
 impl Options {
@@ -196,7 +241,16 @@ impl Options {
             value_threshold: 2 << 10,
             vlog_segment_size: 64 << 20,
             vlog_gc_ratio: 0.5,
+            per_keyspace: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Options for the named keyspace `name` whenever it is used in this open (created or
+    /// not yet); [`DB::keyspace_with`](crate::DB::keyspace_with) can change them later.
+    #[must_use]
+    pub fn keyspace_options(mut self, name: &str, options: KeyspaceOptions) -> Options {
+        self.per_keyspace.insert(name.to_owned(), options);
+        self
     }
 
     /// Moves immutable files (tables, closed value-log segments) to the object store of

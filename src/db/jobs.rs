@@ -112,7 +112,7 @@ fn write_tables(
                         n,
                         inner.keys().as_deref(),
                         keyspace::split(uk).map_or(0, |(id, _)| id),
-                        inner.tuning.build,
+                        inner.ks_tuning.build_for(keyspace::split(uk).map_or(0, |(id, _)| id)),
                     )?,
                 ));
             }

@@ -280,6 +280,7 @@ impl DB {
         };
         let flag = st.keyspaces.flags.entry(id).or_default().clone();
         drop(st);
+        self.inner.ks_tuning.apply(name, id, None);
         Ok(self.handle(id, name, flag))
     }
 

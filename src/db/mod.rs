@@ -30,6 +30,7 @@ mod iters;
 mod jobs;
 pub(crate) mod keys;
 pub(crate) mod keyspace;
+mod keyspace_options;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod read;
@@ -144,6 +145,8 @@ pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn Fs>,
     pub(crate) tuning: Tuning,
+    /// Per-keyspace options in effect.
+    pub(crate) ks_tuning: keyspace_options::KeyspaceTuning,
     pub(crate) keys: Option<keys::KeyAdmin>,
     pub(crate) cache: Arc<BlockCache>,
     pub(crate) state: Mutex<State>,

@@ -262,10 +262,13 @@ fn assemble(options: &Options, view: View, lock: Box<dyn DirLock>) -> Inner {
         keyspaces: super::keyspace::Registry::new(view.data.keyspaces.clone()),
     };
     let sv = SuperVersion { mem: view.recovered, imms: Vec::new(), version, vlog };
+    let ks_tuning =
+        super::keyspace_options::KeyspaceTuning::new(options, &tuning, &view.data.keyspaces);
     Inner {
         dir: options.path.clone(),
         fs: options.fs.clone(),
         tuning,
+        ks_tuning,
         keys: None,
         read_only: Some(ReadOnly { ring: view.ring.map(Arc::new) }),
         cache: view.cache,

@@ -577,10 +577,12 @@ fn start(
         }
         _ => None,
     };
+    let ks_tuning = super::keyspace_options::KeyspaceTuning::new(options, &tuning, &data.keyspaces);
     let inner = Inner {
         dir: dir.clone(),
         fs: fs.clone(),
         tuning,
+        ks_tuning,
         keys,
         cache,
         state: Mutex::new(state),

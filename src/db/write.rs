@@ -266,12 +266,15 @@ impl Inner {
             // Whether each applied op is a user write (not a GC rewrite), for the window.
             let mut user_op: Vec<bool> = Vec::with_capacity(count);
             ws.ops.clear();
-            let compress = self.tuning.build.compression;
+            let ks_tuning = self.ks_tuning.snapshot();
+            let ks_base = self.ks_tuning.base();
+            let opts_of = |k: &[u8]| super::keyspace_options::for_key(&ks_tuning, ks_base, k);
             for p in group.iter().filter(|p| !p.conflict) {
                 for (op, k, v) in &p.batch.ops {
                     let (kind, val) = match op {
                         OpKind::Delete => (ValueKind::Delete, Stored::Inline(&[])),
-                        OpKind::Put if v.len() >= self.tuning.value_threshold => {
+                        OpKind::Put if v.len() >= opts_of(k).value_threshold => {
+                            let compress = opts_of(k).build.compression;
                             let ptr = match ws.vlog.add(seq, k, v, compress) {
                                 Ok(p) => p,
                                 Err(e) => {
@@ -294,6 +297,7 @@ impl Inner {
                             if written.contains(k.as_slice()) || !live {
                                 continue;
                             }
+                            let compress = opts_of(k).build.compression;
                             let ptr = match ws.vlog.add(seq, k, v, compress) {
                                 Ok(p) => p,
                                 Err(e) => {
