@@ -198,3 +198,37 @@ fn kill_9_during_drops() {
     let report = sealdb::verify(&dir, Some(&MasterKey::from_bytes(MASTER))).unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
+
+/// A keyspace of a database written without encryption gets its key when the database is
+/// encrypted (`encrypt_existing`): once `reencrypt()` returns, its tables are under that key,
+/// so a later drop erases them too.
+#[test]
+fn keyspaces_of_a_database_encrypted_later_are_erased_by_a_drop() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("db");
+    let before = root.path().join("before");
+    {
+        let db = DB::open(Options::new(&dir).value_threshold(256)).unwrap();
+        fill(&db, 0, 300);
+        db.flush().unwrap();
+    }
+    let enc =
+        || Encryption::new(MasterKey::from_bytes(MASTER)).encrypt_existing().reencrypt_rate(0);
+    {
+        let db = DB::open(options(&dir).with_encryption(enc())).unwrap();
+        db.reencrypt().unwrap();
+        assert_eq!(db.encryption_status().unwrap().plaintext_files_left, 0);
+        db.checkpoint(&before).unwrap();
+        db.drop_keyspace("doomed").unwrap();
+        check_survivors(&db, 300, "encrypted, after the drop");
+    }
+    let mixed = root.path().join("mixed");
+    common::copy_dir(&before, &mixed);
+    std::fs::copy(dir.join("KEYS"), mixed.join("KEYS")).unwrap();
+    match DB::open(options(&mixed)) {
+        Err(e) => assert!(e.to_string().contains("dropped keyspace"), "{e}"),
+        Ok(_) => panic!("a copy from before the drop opened with the live registry"),
+    }
+    let db = DB::open(options(&dir)).unwrap();
+    check_survivors(&db, 300, "encrypted, reopened");
+}
