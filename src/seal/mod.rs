@@ -466,27 +466,7 @@ impl FileCipher {
         extra_ad: &[u8],
         outer: bool,
     ) -> Result<(u32, u8, Vec<u8>), OpenError> {
-        let h = parse_header(sealed)?;
-        if h.kind != kind as u8 {
-            return Err(OpenError::Unexpected("sealed block of the wrong kind"));
-        }
-        if h.alg != self.alg {
-            return Err(OpenError::Unexpected("sealed block under an unexpected algorithm"));
-        }
-        if h.key_id != self.key_id {
-            return Err(OpenError::Unexpected("sealed block under an unexpected key id"));
-        }
-        if h.keyspace != self.keyspace && !(outer && self.keyspace == 0) {
-            return Err(OpenError::Unexpected("sealed block under an unexpected keyspace key"));
-        }
-        let total = h.sealed_len();
-        if sealed.len() != total {
-            return Err(if sealed.len() < total {
-                OpenError::Truncated
-            } else {
-                OpenError::Unexpected("sealed block has trailing bytes")
-            });
-        }
+        let h = self.check_header(kind, sealed, outer)?;
         let mut header = [0u8; HEADER_LEN];
         header.copy_from_slice(&sealed[..HEADER_LEN]);
         let ad = Ad { header: &header, file_number: self.file_number, offset, extra: extra_ad };
@@ -510,6 +490,78 @@ impl FileCipher {
         };
         Ok((h.keyspace, h.comp, buf))
     }
+
+    /// Parses the header of `sealed` and checks it against this file and `kind`, and that
+    /// `sealed` is exactly the block it describes. The header must name this cipher's keyspace,
+    /// unless `outer` allows any (an outer block: see [`FileCipher::seal_outer`]).
+    fn check_header(
+        &self,
+        kind: BlockKind,
+        sealed: &[u8],
+        outer: bool,
+    ) -> Result<BlockHeader, OpenError> {
+        let h = parse_header(sealed)?;
+        if h.kind != kind as u8 {
+            return Err(OpenError::Unexpected("sealed block of the wrong kind"));
+        }
+        if h.alg != self.alg {
+            return Err(OpenError::Unexpected("sealed block under an unexpected algorithm"));
+        }
+        if h.key_id != self.key_id {
+            return Err(OpenError::Unexpected("sealed block under an unexpected key id"));
+        }
+        if h.keyspace != self.keyspace && !(outer && self.keyspace == 0) {
+            return Err(OpenError::Unexpected("sealed block under an unexpected keyspace key"));
+        }
+        let total = h.sealed_len();
+        if sealed.len() != total {
+            return Err(if sealed.len() < total {
+                OpenError::Truncated
+            } else {
+                OpenError::Unexpected("sealed block has trailing bytes")
+            });
+        }
+        Ok(h)
+    }
+
+    /// As [`FileCipher::open`], for a sealed block the caller owns: the payload is
+    /// authenticated and decrypted in place, without a copy. Returns the plaintext as a buffer
+    /// and the range of it that holds the plaintext: `sealed` itself (its payload part) when
+    /// the block was stored uncompressed, else a new buffer it was decompressed into. On an
+    /// error no plaintext is returned (and `sealed` is dropped).
+    pub fn open_owned(
+        &self,
+        kind: BlockKind,
+        offset: u64,
+        mut sealed: Vec<u8>,
+    ) -> Result<(Vec<u8>, std::ops::Range<usize>), OpenError> {
+        let h = self.check_header(kind, &sealed, false)?;
+        let mut header = [0u8; HEADER_LEN];
+        header.copy_from_slice(&sealed[..HEADER_LEN]);
+        let ad = Ad { header: &header, file_number: self.file_number, offset, extra: &[] };
+        let payload_end = HEADER_LEN + h.stored_len;
+        let (body, tag) = sealed.split_at_mut(payload_end);
+        let stored = &mut body[HEADER_LEN..];
+        match &self.aead {
+            None => {
+                if get_u32_at(tag, 0) != Some(ad.crc(stored)) {
+                    return Err(OpenError::Authentication);
+                }
+            }
+            Some(key) => {
+                let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| OpenError::Truncated)?;
+                ad.with(|ad| key.open_in_place(h.nonce, ad, stored, tag))
+                    .map_err(|_| OpenError::Authentication)?;
+            }
+        }
+        if h.comp == COMP_LZ4 {
+            let out = decompress_slice(&sealed[HEADER_LEN..payload_end])?;
+            let len = out.len();
+            Ok((out, 0..len))
+        } else {
+            Ok((sealed, HEADER_LEN..payload_end))
+        }
+    }
 }
 
 /// Turns a stored payload back into the plaintext.
@@ -517,15 +569,21 @@ fn decompress(comp: u8, buf: Vec<u8>) -> Result<Vec<u8>, OpenError> {
     if comp != COMP_LZ4 {
         return Ok(buf);
     }
+    decompress_slice(&buf)
+}
+
+/// Decompresses an LZ4 stored payload: raw length u32 ‖ LZ4 block.
+fn decompress_slice(buf: &[u8]) -> Result<Vec<u8>, OpenError> {
     let (len, block) = buf.split_at_checked(4).ok_or(OpenError::Decompression)?;
     let raw_len = get_u32_at(len, 0).ok_or(OpenError::Decompression)? as usize;
     // LZ4 expands at most ~255x; anything beyond is a forged length.
     if raw_len > MAX_BLOCK_LEN || raw_len > block.len().saturating_mul(255).saturating_add(16) {
         return Err(OpenError::Decompression);
     }
-    let mut out = vec![0u8; raw_len];
-    match lz4_flex::block::decompress_into(block, &mut out) {
-        Ok(n) if n == raw_len => Ok(out),
+    // Into a buffer of exactly `raw_len` bytes of capacity, not zeroed first: lz4_flex writes
+    // only within the capacity and returns the bytes it wrote, which must be all of them.
+    match lz4_flex::block::decompress(block, raw_len) {
+        Ok(out) if out.len() == raw_len => Ok(out),
         _ => Err(OpenError::Decompression),
     }
 }
@@ -567,6 +625,12 @@ impl BlockHeader {
     pub fn keyspace(&self) -> u32 {
         self.keyspace
     }
+}
+
+/// The keyspace field of the sealed block starting `sealed` (0 when shorter than a header),
+/// not checked: only to choose how to open the block, which checks everything.
+pub(crate) fn header_keyspace(sealed: &[u8]) -> u32 {
+    get_u32_at(sealed, KEYSPACE_OFFSET).filter(|_| sealed.len() >= HEADER_LEN).unwrap_or(0)
 }
 
 /// Parses and checks the header at the start of `bytes` (which may be only the header).
@@ -657,6 +721,8 @@ mod tests {
                     c.seal(BlockKind::Data, 100, 5, compress, &plain, &mut out);
                     let sealed = &out[3..];
                     assert_eq!(c.open(BlockKind::Data, 100, sealed).unwrap(), plain);
+                    let (buf, range) = c.open_owned(BlockKind::Data, 100, sealed.to_vec()).unwrap();
+                    assert_eq!(buf[range], plain[..]);
                     assert_eq!(parse_header(sealed).unwrap().sealed_len(), sealed.len());
                     // The uncompressed length is not in the clear header.
                     assert_eq!(sealed[KEYSPACE_OFFSET..HEADER_CRC_OFFSET], [0; 4]);
@@ -676,6 +742,10 @@ mod tests {
                     let mut t = sealed.clone();
                     t[i] ^= bit;
                     assert!(c.open(BlockKind::Data, 0, &t).is_err(), "flip at {i} undetected");
+                    assert!(
+                        c.open_owned(BlockKind::Data, 0, t).is_err(),
+                        "flip at {i} undetected in place"
+                    );
                 }
             }
         }
@@ -704,6 +774,11 @@ mod tests {
             let mut sealed = Vec::new();
             c.seal(BlockKind::Data, 4096, 1, false, b"hello", &mut sealed);
             assert_eq!(c.open(BlockKind::Data, 4097, &sealed), Err(OpenError::Authentication));
+            assert_eq!(
+                c.open_owned(BlockKind::Data, 4097, sealed.clone()),
+                Err(OpenError::Authentication)
+            );
+            assert!(c.open_owned(BlockKind::Index, 4096, sealed.clone()).is_err());
             assert!(c.open(BlockKind::Index, 4096, &sealed).is_err());
             let other = if c.is_encrypted() {
                 FileCipher::new(Cipher::Aes256Gcm, c.key_id(), &SecretKey([9; 32]), 8)

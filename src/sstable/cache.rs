@@ -3,6 +3,7 @@
 //! numbers are never reused, and a value-log segment re-sealed under a new key keeps its
 //! entries' plaintext at the same offsets.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -11,11 +12,49 @@ use quick_cache::Weighter;
 
 use super::block::Block;
 
-/// A value-log entry as cached: its sequence number, key and value.
+/// A value-log entry as opened (authenticated, decrypted, decompressed): its sequence number,
+/// and its key and value as parts of the buffer it was opened into (kept as it is, so opening
+/// an entry copies no value bytes).
 pub(crate) struct CachedValue {
     pub(crate) seq: u64,
-    pub(crate) key: Vec<u8>,
-    pub(crate) value: Vec<u8>,
+    buf: Vec<u8>,
+    key: Range<usize>,
+    value: Range<usize>,
+}
+
+impl std::fmt::Debug for CachedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key or value bytes.
+        f.debug_struct("CachedValue").field("seq", &self.seq).finish_non_exhaustive()
+    }
+}
+
+impl CachedValue {
+    /// The entry of sequence `seq` whose key and value are `buf[key]` and `buf[value]`, both
+    /// in bounds.
+    pub(crate) fn new(seq: u64, buf: Vec<u8>, key: Range<usize>, value: Range<usize>) -> Self {
+        debug_assert!(key.end <= buf.len() && value.end <= buf.len());
+        CachedValue { seq, buf, key, value }
+    }
+    /// The entry's key.
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.buf[self.key.clone()]
+    }
+    /// The entry's value.
+    pub(crate) fn value(&self) -> &[u8] {
+        &self.buf[self.value.clone()]
+    }
+    /// The value, in the entry's own buffer (moved to its front; no new allocation).
+    pub(crate) fn into_value(self) -> Vec<u8> {
+        let CachedValue { mut buf, value, .. } = self;
+        buf.truncate(value.end);
+        buf.drain(..value.start);
+        buf
+    }
+    /// Bytes the entry holds in memory.
+    fn size(&self) -> usize {
+        self.buf.len()
+    }
 }
 
 #[derive(Clone)]
@@ -31,7 +70,7 @@ impl Weighter<(u64, u64), Cached> for CacheWeighter {
     fn weight(&self, _key: &(u64, u64), val: &Cached) -> u64 {
         64 + match val {
             Cached::Block(b) => b.size() as u64,
-            Cached::Value(v) => (v.key.len() + v.value.len()) as u64,
+            Cached::Value(v) => v.size() as u64,
         }
     }
 }

@@ -338,18 +338,55 @@ impl Segment {
     }
 
     /// Opens the sealed entry `sealed` found at `offset` and checks it belongs to (`key`, `seq`).
-    fn open_entry(&self, offset: u64, sealed: &[u8], key: &[u8], seq: u64) -> Result<Vec<u8>> {
+    fn open_entry(&self, offset: u64, sealed: &[u8], key: &[u8], seq: u64) -> Result<CachedValue> {
         let Opened::Payload(payload) = self.open_sealed(offset, sealed)? else {
             return Err(self.corruption(
                 offset,
                 "value sealed under the key of a dropped keyspace (destroyed)",
             ));
         };
-        let (eseq, ekey, value) = decode_entry(&payload).map_err(|e| self.corruption(offset, e))?;
+        let len = payload.len();
+        self.entry_of(offset, payload, 0..len, key, seq)
+    }
+
+    /// As [`Segment::open_entry`] for a sealed entry read into a buffer of its own: opened in
+    /// place (no copy of the entry before it is decrypted). An entry sealed in two layers (a
+    /// named keyspace's, in an encrypted database) takes [`Segment::open_entry`]'s way.
+    fn open_owned_entry(
+        &self,
+        offset: u64,
+        sealed: Vec<u8>,
+        key: &[u8],
+        seq: u64,
+    ) -> Result<CachedValue> {
+        if crate::seal::header_keyspace(&sealed) != 0 {
+            return self.open_entry(offset, &sealed, key, seq);
+        }
+        let (buf, payload) = self
+            .cipher
+            .open_owned(BlockKind::ValueLog, offset, sealed)
+            .map_err(|e| self.corruption(offset, e.reason()))?;
+        self.entry_of(offset, buf, payload, key, seq)
+    }
+
+    /// The entry whose opened payload is `buf[payload]`, checked to belong to (`key`, `seq`).
+    fn entry_of(
+        &self,
+        offset: u64,
+        buf: Vec<u8>,
+        payload: std::ops::Range<usize>,
+        key: &[u8],
+        seq: u64,
+    ) -> Result<CachedValue> {
+        let (eseq, ekey, value) =
+            decode_entry(&buf[payload.clone()]).map_err(|e| self.corruption(offset, e))?;
         if ekey != key || eseq != seq {
             return Err(self.corruption(offset, "value-log entry does not match its pointer"));
         }
-        Ok(value.to_vec())
+        // decode_entry: the value is the rest of the payload, right after the key.
+        let value_start = payload.end - value.len();
+        let key_start = value_start - ekey.len();
+        Ok(CachedValue::new(seq, buf, key_start..value_start, value_start..payload.end))
     }
 
     /// Checks that `ptr` lies within this segment's entries.
@@ -368,13 +405,13 @@ impl Segment {
     /// Reads the value `ptr` points to, for the tree entry (`key`, `seq`).
     /// An entry that fails its check when read from a local copy of fetched bytes (a cold
     /// segment's cache) is fetched once more.
-    pub(crate) fn read(&self, ptr: Pointer, key: &[u8], seq: u64) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, ptr: Pointer, key: &[u8], seq: u64) -> Result<CachedValue> {
         self.check_pointer(ptr)?;
         let sealed = self.read_raw(ptr.offset, ptr.len as usize)?;
-        match self.open_entry(ptr.offset, &sealed, key, seq) {
+        match self.open_owned_entry(ptr.offset, sealed, key, seq) {
             Err(e) if e.is_corruption() && self.file.drop_cached(ptr.offset, ptr.len as usize) => {
                 let sealed = self.read_raw(ptr.offset, ptr.len as usize)?;
-                self.open_entry(ptr.offset, &sealed, key, seq)
+                self.open_owned_entry(ptr.offset, sealed, key, seq)
             }
             r => r,
         }
@@ -593,7 +630,7 @@ impl VlogSet {
 /// The value of `ptr` from `cache` if it is there for (`key`, `seq`).
 fn cached(cache: Option<&BlockCache>, ptr: Pointer, key: &[u8], seq: u64) -> Option<Vec<u8>> {
     let v = cache?.get_value(ptr.segment, ptr.offset)?;
-    (v.seq == seq && v.key == key).then(|| v.value.clone())
+    (v.seq == seq && v.key() == key).then(|| v.value().to_vec())
 }
 
 /// Reads just the entry `ptr` points to, through `cache`: a hit is returned, a miss is read,
@@ -608,14 +645,14 @@ fn read_cached(
     if let Some(v) = cached(cache, ptr, key, seq) {
         return Ok(v);
     }
-    let value = seg.read(ptr, key, seq)?;
+    let entry = seg.read(ptr, key, seq)?;
     if let Some(cache) = cache {
-        let cached = CachedValue { seq, key: key.to_vec(), value };
-        let out = cached.value.clone();
-        cache.insert_value(ptr.segment, ptr.offset, Arc::new(cached));
+        // The opened entry itself is kept (no copy of it); the caller gets a copy of its value.
+        let out = entry.value().to_vec();
+        cache.insert_value(ptr.segment, ptr.offset, Arc::new(entry));
         return Ok(out);
     }
-    Ok(value)
+    Ok(entry.into_value())
 }
 
 /// Read-ahead for scans, adapting to the order of the pointers met (as RocksDB's automatic
@@ -685,9 +722,9 @@ impl ReadAhead {
             // From a cold segment's cached part: dropped, and the entry fetched once more.
             Err(e) if e.is_corruption() && seg.file.drop_cached(ptr.offset, ptr.len as usize) => {
                 self.buf.clear();
-                seg.read(ptr, key, seq)
+                seg.read(ptr, key, seq).map(CachedValue::into_value)
             }
-            r => r,
+            r => r.map(CachedValue::into_value),
         }
     }
 }
