@@ -288,6 +288,17 @@ impl DB {
         Ok(self.inner.state.lock().keyspaces.table.named.keys().cloned().collect())
     }
 
+    /// Handles of the named keyspaces now, sorted by name (none is created).
+    pub(crate) fn named_keyspaces(&self) -> Vec<Keyspace> {
+        let mut st = self.inner.state.lock();
+        let Registry { table, flags } = &mut st.keyspaces;
+        table
+            .named
+            .iter()
+            .map(|(name, &id)| self.handle(id, name, flags.entry(id).or_default().clone()))
+            .collect()
+    }
+
     /// Drops the keyspace `name` (a no-op if there is none): the drop is recorded in the
     /// manifest before this returns; from then on every handle of it returns
     /// [`Error::KeyspaceDropped`], and a keyspace created later under the same name is a new,
