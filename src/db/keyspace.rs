@@ -204,6 +204,28 @@ impl Keyspace {
         self.iter_bounds(read::prefix_bounds(prefix.as_ref()))
     }
 
+    /// Compacts the keys of the keyspace in `range` only, as [`DB::compact_range`] does for the
+    /// default keyspace (an excluded bound is taken as included): the memtable is flushed, then
+    /// the tables meeting the range are compacted level by level, dropping its overwritten and
+    /// deleted entries. Tables outside the range keep their numbers.
+    pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
+        self.inner()?.compact_range_in(&self.prefix, KeyRange::from_bounds(&range))
+    }
+
+    /// Approximate bytes on disk of the keyspace's data in `range`, estimated as
+    /// [`DB::approximate_size`] estimates the default keyspace's (tables, and the value-log
+    /// bytes they reach; not the memtables).
+    pub fn approximate_size<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
+        Ok(self.inner()?.approximate_size_in(&self.prefix, KeyRange::from_bounds(&range)))
+    }
+
+    /// Approximate number of entries of the keyspace in `range`, counted as
+    /// [`DB::approximate_keys`] counts the default keyspace's (every version and deletion not
+    /// yet compacted away).
+    pub fn approximate_keys<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
+        Ok(self.inner()?.approximate_keys_in(&self.prefix, KeyRange::from_bounds(&range)))
+    }
+
     fn iter_bounds(&self, bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> Iter {
         match self.inner() {
             Ok(inner) => {
