@@ -309,28 +309,36 @@ pub fn backup_manifest_for_fuzzing(encrypted: bool, files: &[(&str, u64)]) -> Ve
 }
 
 /// Reads an export stream plain, then sealed under the fuzzing master key (raw), counting the
-/// bytes of the records it yields.
+/// bytes of the keyspace names and records it yields.
 pub fn export_stream(data: &[u8]) -> usize {
-    use crate::export::{read_stream, ExportOptions};
+    use crate::export::{read_stream, ExportOptions, Item};
     let mut n = 0;
     for opts in [ExportOptions::plaintext(), ExportOptions::sealed(MasterKey::from_bytes(FUZZ_KEY))]
     {
-        let _ = read_stream(data, &opts, |k, v| {
-            n += k.len() + v.len() + 1;
+        let _ = read_stream(data, &opts, |item| {
+            n += match item {
+                Item::Keyspace(name) => name.len() + 1,
+                Item::Record(k, v) => k.len() + v.len() + 1,
+            };
             Ok(())
         });
     }
     n
 }
 
-/// An export stream of `records`, plain or sealed under the fuzzing master key: a seed maker
-/// for [`export_stream`].
-pub fn export_for_fuzzing(sealed: bool, records: &[(&[u8], &[u8])]) -> Vec<u8> {
-    use crate::export::{encode_records, ExportOptions};
+/// The records of one keyspace in an export stream made by [`export_for_fuzzing`]: its name
+/// (empty for the default keyspace, which may only come first) and its key/value pairs.
+pub type ExportGroup<'a> = (&'a str, &'a [(&'a [u8], &'a [u8])]);
+
+/// An export stream of export format `version` (1 or 2), plain or sealed under the fuzzing
+/// master key, holding `groups` in order (version 1 has only the default keyspace). A seed
+/// maker for [`export_stream`]; empty when the groups do not fit the version.
+pub fn export_for_fuzzing(sealed: bool, version: u16, groups: &[ExportGroup<'_>]) -> Vec<u8> {
+    use crate::export::{encode_stream, ExportOptions};
     let opts = if sealed {
         ExportOptions::sealed(MasterKey::from_bytes(FUZZ_KEY))
     } else {
         ExportOptions::plaintext()
     };
-    encode_records(&opts, records).unwrap_or_default()
+    encode_stream(&opts, version, groups).unwrap_or_default()
 }

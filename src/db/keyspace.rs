@@ -204,6 +204,28 @@ impl Keyspace {
         self.iter_bounds(read::prefix_bounds(prefix.as_ref()))
     }
 
+    /// Compacts the keys of the keyspace in `range` only, as [`DB::compact_range`] does for the
+    /// default keyspace (an excluded bound is taken as included): the memtable is flushed, then
+    /// the tables meeting the range are compacted level by level, dropping its overwritten and
+    /// deleted entries. Tables outside the range keep their numbers.
+    pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
+        self.inner()?.compact_range_in(&self.prefix, KeyRange::from_bounds(&range))
+    }
+
+    /// Approximate bytes on disk of the keyspace's data in `range`, estimated as
+    /// [`DB::approximate_size`] estimates the default keyspace's (tables, and the value-log
+    /// bytes they reach; not the memtables).
+    pub fn approximate_size<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
+        Ok(self.inner()?.approximate_size_in(&self.prefix, KeyRange::from_bounds(&range)))
+    }
+
+    /// Approximate number of entries of the keyspace in `range`, counted as
+    /// [`DB::approximate_keys`] counts the default keyspace's (every version and deletion not
+    /// yet compacted away).
+    pub fn approximate_keys<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
+        Ok(self.inner()?.approximate_keys_in(&self.prefix, KeyRange::from_bounds(&range)))
+    }
+
     fn iter_bounds(&self, bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> Iter {
         match self.inner() {
             Ok(inner) => {
@@ -287,6 +309,17 @@ impl DB {
     /// The names of the named keyspaces, sorted (the default keyspace has none).
     pub fn keyspace_names(&self) -> Result<Vec<String>> {
         Ok(self.inner.state.lock().keyspaces.table.named.keys().cloned().collect())
+    }
+
+    /// Handles of the named keyspaces now, sorted by name (none is created).
+    pub(crate) fn named_keyspaces(&self) -> Vec<Keyspace> {
+        let mut st = self.inner.state.lock();
+        let Registry { table, flags } = &mut st.keyspaces;
+        table
+            .named
+            .iter()
+            .map(|(name, &id)| self.handle(id, name, flags.entry(id).or_default().clone()))
+            .collect()
     }
 
     /// Drops the keyspace `name` (a no-op if there is none): the drop is recorded in the

@@ -356,16 +356,8 @@ impl DB {
         &self,
         range: R,
     ) -> Result<()> {
-        let r = keyspace::key_range_in(
-            keyspace::DEFAULT_PREFIX,
-            compaction::KeyRange::from_bounds(&range),
-        );
-        self.inner.flush()?;
-        jobs::compact_range(&self.inner, &r)?;
-        // Value-log GC holds a super-version while it looks for work, under `gc_lock`: once
-        // taken here, no view of a replaced version is left in a background thread.
-        drop(self.inner.gc_lock.lock());
-        Ok(())
+        self.inner
+            .compact_range_in(keyspace::DEFAULT_PREFIX, compaction::KeyRange::from_bounds(&range))
     }
 
     /// Closes the database: stops background work and syncs the WAL.
@@ -546,6 +538,22 @@ impl ReadView for Snapshot {
 }
 
 impl Inner {
+    /// `DB::compact_range` and `Keyspace::compact_range`: compacts `range`, on the user keys of
+    /// the keyspace with `prefix`.
+    pub(crate) fn compact_range_in(
+        &self,
+        prefix: &[u8],
+        range: compaction::KeyRange,
+    ) -> Result<()> {
+        let r = keyspace::key_range_in(prefix, range);
+        self.flush()?;
+        jobs::compact_range(self, &r)?;
+        // Value-log GC holds a super-version while it looks for work, under `gc_lock`: once
+        // taken here, no view of a replaced version is left in a background thread.
+        drop(self.gc_lock.lock());
+        Ok(())
+    }
+
     pub(crate) fn install_sv(&self, st: &State) {
         let sv = SuperVersion {
             mem: st.mem.clone(),

@@ -198,23 +198,7 @@ impl DB {
     /// live value-log bytes (segment bytes less the known garbage) count in proportion to the
     /// range's share of the tables' entries. Not counted: the memtables.
     pub fn approximate_size<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
-        let r = super::keyspace::key_range_in(super::keyspace::DEFAULT_PREFIX, to_range(&range));
-        let (version, vlog) = {
-            let st = self.inner.state.lock();
-            (st.version.clone(), st.vlog.clone())
-        };
-        let e = TableShare::of(&version, &r);
-        let live: u64 = vlog
-            .segments
-            .values()
-            .map(|s| {
-                let body = s.size.load(Ordering::Acquire).saturating_sub(s.header_len);
-                body.saturating_sub(s.discard.load(Ordering::Relaxed))
-            })
-            .sum();
-        let vlog_share =
-            if e.all_entries == 0 { 0.0 } else { live as f64 * e.entries / e.all_entries as f64 };
-        Ok((e.bytes + vlog_share).round() as u64)
+        Ok(self.inner.approximate_size_in(super::keyspace::DEFAULT_PREFIX, to_range(&range)))
     }
 
     /// Approximate number of entries in `range`: in the memtables, counted; in the tables, as
@@ -223,16 +207,7 @@ impl DB {
     /// away counts, as in the peers' estimates, so after overwrites it exceeds the live keys
     /// until compaction folds them.
     pub fn approximate_keys<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
-        let r = super::keyspace::key_range_in(super::keyspace::DEFAULT_PREFIX, to_range(&range));
-        let (version, mems) = {
-            let st = self.inner.state.lock();
-            let mut mems = vec![st.mem.clone()];
-            mems.extend(st.imms.iter().cloned());
-            (st.version.clone(), mems)
-        };
-        let in_mem: u64 =
-            mems.iter().map(|m| m.count_range(r.lo.as_deref(), r.hi.as_deref())).sum();
-        Ok(in_mem + TableShare::of(&version, &r).entries.round() as u64)
+        Ok(self.inner.approximate_keys_in(super::keyspace::DEFAULT_PREFIX, to_range(&range)))
     }
 
     /// Figures about the database now: tables per level, memtables, block-cache hits and
@@ -252,6 +227,43 @@ impl DB {
 }
 
 impl Inner {
+    /// [`DB::approximate_size`] and `Keyspace::approximate_size`: `range` is on the user keys
+    /// of the keyspace with `prefix`.
+    pub(crate) fn approximate_size_in(&self, prefix: &[u8], range: KeyRange) -> u64 {
+        let r = super::keyspace::key_range_in(prefix, range);
+        let (version, vlog) = {
+            let st = self.state.lock();
+            (st.version.clone(), st.vlog.clone())
+        };
+        let e = TableShare::of(&version, &r);
+        let live: u64 = vlog
+            .segments
+            .values()
+            .map(|s| {
+                let body = s.size.load(Ordering::Acquire).saturating_sub(s.header_len);
+                body.saturating_sub(s.discard.load(Ordering::Relaxed))
+            })
+            .sum();
+        let vlog_share =
+            if e.all_entries == 0 { 0.0 } else { live as f64 * e.entries / e.all_entries as f64 };
+        (e.bytes + vlog_share).round() as u64
+    }
+
+    /// [`DB::approximate_keys`] and `Keyspace::approximate_keys`: `range` is on the user keys
+    /// of the keyspace with `prefix`.
+    pub(crate) fn approximate_keys_in(&self, prefix: &[u8], range: KeyRange) -> u64 {
+        let r = super::keyspace::key_range_in(prefix, range);
+        let (version, mems) = {
+            let st = self.state.lock();
+            let mut mems = vec![st.mem.clone()];
+            mems.extend(st.imms.iter().cloned());
+            (st.version.clone(), mems)
+        };
+        let in_mem: u64 =
+            mems.iter().map(|m| m.count_range(r.lo.as_deref(), r.hi.as_deref())).sum();
+        in_mem + TableShare::of(&version, &r).entries.round() as u64
+    }
+
     /// [`DB::stats`].
     pub(crate) fn stats(&self) -> Stats {
         let inner = self;

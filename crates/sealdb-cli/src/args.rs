@@ -196,6 +196,9 @@ pub(crate) enum Command {
     },
     /// Dump every key and value to a stream, sealed under the database's master key.
     ///
+    /// Every keyspace is dumped (the default one and the named ones, with their names sealed
+    /// like the records); import recreates them.
+    ///
     /// The stream is chunked and sealed (AES-256-GCM, under a key derived from the master key
     /// with a random salt): truncation, reordering and edits are detected on import. With
     /// --plaintext (required for an unencrypted database) keys and values are written in the
@@ -213,7 +216,8 @@ pub(crate) enum Command {
     },
     /// Load a dump made by `export` into a database (created if missing).
     ///
-    /// With a key option the dump is opened with that key and the database is encrypted with
+    /// Each record goes into the keyspace of the same name, created if missing. Dumps of
+    /// earlier releases (the default keyspace only) load too. With a key option the dump is opened with that key and the database is encrypted with
     /// it; with --plaintext the dump is a plaintext one.
     Import {
         #[command(flatten)]

@@ -152,9 +152,15 @@ pub(crate) fn export(
         info
     };
     if json {
-        eprintln!("{}", json!({"records": info.records, "bytes": info.bytes}));
+        eprintln!(
+            "{}",
+            json!({"records": info.records, "keyspaces": info.keyspaces, "bytes": info.bytes})
+        );
     } else {
-        eprintln!("exported {} records, {} bytes", info.records, info.bytes);
+        eprintln!(
+            "exported {} records ({} named keyspaces), {} bytes",
+            info.records, info.keyspaces, info.bytes
+        );
     }
     Ok(0)
 }
@@ -175,9 +181,12 @@ pub(crate) fn import(
     db.sync()?;
     db.close()?;
     if json {
-        println!("{}", json!({"records": info.records, "bytes": info.bytes}));
+        println!(
+            "{}",
+            json!({"records": info.records, "keyspaces": info.keyspaces, "bytes": info.bytes})
+        );
     } else {
-        println!("imported {} records", info.records);
+        println!("imported {} records ({} named keyspaces)", info.records, info.keyspaces);
     }
     Ok(0)
 }

@@ -592,6 +592,43 @@ fn export_import_round_trip_sealed_and_plain() {
     assert!(text(&out.stderr).contains("--plaintext"));
 }
 
+/// A dump carries the named keyspaces, and `import` recreates them.
+#[test]
+fn export_import_carries_keyspaces() {
+    let root = tempfile::tempdir().unwrap();
+    let src = root.path().join("src");
+    {
+        let db = sealdb::DB::open(sealdb::Options::new(&src)).unwrap();
+        db.put(b"k", b"default").unwrap();
+        db.keyspace("accounts").unwrap().put(b"k", b"in accounts").unwrap();
+        db.keyspace("empty").unwrap();
+        db.close().unwrap();
+    }
+    let dump = root.path().join("dump");
+    let out = sealdb(&[
+        "export",
+        src.to_str().unwrap(),
+        "--plaintext",
+        "--out",
+        dump.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!((info["records"].as_u64(), info["keyspaces"].as_u64()), (Some(2), Some(2)));
+    let dst = root.path().join("dst");
+    let out =
+        sealdb(&["import", dst.to_str().unwrap(), "--plaintext", "--in", dump.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "imported 2 records (2 named keyspaces)\n");
+    let db = sealdb::DB::open(sealdb::Options::new(&dst)).unwrap();
+    assert_eq!(db.keyspace_names().unwrap(), ["accounts", "empty"]);
+    assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"default"[..]));
+    let accounts = db.keyspace("accounts").unwrap();
+    assert_eq!(accounts.get(b"k").unwrap().as_deref(), Some(&b"in accounts"[..]));
+    assert_eq!(db.keyspace("empty").unwrap().iter().count(), 0);
+}
+
 #[test]
 fn cold_archive_status_recall_on_a_local_store() {
     let root = tempfile::tempdir().unwrap();

@@ -644,16 +644,24 @@ pub(crate) fn export_stream_seeds(c: &mut Corpus, _real: &Real) -> BoxResult<()>
     let big = vec![b'v'; 3000];
     let records: [(&[u8], &[u8]); 4] =
         [(b"a", b"1"), (b"key\x00\xff", b""), (b"user:0001", &big), (b"zz", b"last")];
+    let default_only = [("", &records[..])];
+    // The default keyspace's records, a named keyspace's, an empty keyspace, and one more.
+    let keyspaces = [
+        ("", &records[..1]),
+        ("orders", &records[1..3]),
+        ("empty", &[][..]),
+        ("zz", &records[3..]),
+    ];
     for (sealed, name) in [(false, "plain"), (true, "sealed")] {
-        c.add("export_stream", &format!("{name}-empty"), &decode::export_for_fuzzing(sealed, &[]))?;
-        c.add(
-            "export_stream",
-            &format!("{name}-four"),
-            &decode::export_for_fuzzing(sealed, &records),
-        )?;
+        let stream = |version, groups: &[_]| decode::export_for_fuzzing(sealed, version, groups);
+        c.add("export_stream", &format!("{name}-empty"), &stream(2, &[]))?;
+        c.add("export_stream", &format!("{name}-four"), &stream(2, &default_only))?;
+        c.add("export_stream", &format!("{name}-keyspaces"), &stream(2, &keyspaces))?;
+        // Version 1: the default keyspace only.
+        c.add("export_stream", &format!("{name}-v1-four"), &stream(1, &default_only))?;
     }
     // A stream cut inside its last chunk.
-    let s = decode::export_for_fuzzing(false, &records);
+    let s = decode::export_for_fuzzing(false, 2, &keyspaces);
     c.add("export_stream", "plain-cut", &s[..s.len() - 10])?;
     Ok(())
 }
