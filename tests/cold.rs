@@ -701,3 +701,82 @@ fn a_torn_segment_tail_stays_behind() {
     assert!(s.cold_files >= 2, "{s:?}");
     check_model("torn tail archived", &db, &model);
 }
+
+/// Offline verification: without the store, cold files are reported as not checked (warnings,
+/// not problems); with it, every object is fetched and checked, and a changed, truncated or
+/// missing object is a problem naming it; an unreachable store leaves them unchecked, not
+/// damaged; an unnamed object of this database is an orphan warning.
+#[test]
+fn verify_checks_cold_objects_when_given_the_store() {
+    use sealdb::{verify, verify_with, VerifyOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let fault = Arc::new(FaultStore::new(Arc::new(InMemory::new())));
+    let store: Arc<dyn ObjectStore> = fault.clone();
+    {
+        let db = DB::open(opts(dir.path(), Mode::Aes, &mk, cold(&store))).unwrap();
+        let mut m = Model::new();
+        fill(&db, &mut m, 0..400, 0);
+        db.flush().unwrap();
+        db.archive().unwrap();
+        fill(&db, &mut m, 400..420, 1);
+        db.close().unwrap();
+    }
+    let names: Vec<String> = objects(&store).into_keys().collect();
+    assert!(names.len() >= 2, "{names:?}");
+    let with_store = VerifyOptions::new().cold_storage(cold(&store));
+
+    let plain = verify(dir.path(), Some(&mk)).unwrap();
+    assert!(plain.is_clean(), "{:?}", plain.problems);
+    assert_eq!(plain.cold_files, names.len() as u64);
+    assert_eq!((plain.cold_checked, plain.cold_unchecked), (0, names.len() as u64));
+    let unchecked = plain.warnings.iter().filter(|w| w.check.contains("not checked")).count();
+    assert_eq!(unchecked, names.len(), "{:?}", plain.warnings);
+
+    let full = verify_with(dir.path(), Some(&mk), &with_store).unwrap();
+    assert!(full.is_clean(), "{:?}", full.problems);
+    assert_eq!((full.cold_checked, full.cold_unchecked), (names.len() as u64, 0));
+    assert!(full.warnings.is_empty(), "{:?}", full.warnings);
+    assert_eq!(full.files_checked, plain.files_checked + names.len() as u64);
+    assert!(full.blocks_checked > plain.blocks_checked, "{full:?} vs {plain:?}");
+
+    // An unreachable store: nothing checked, nothing called damaged.
+    fault.set_offline(true);
+    let off = verify_with(dir.path(), Some(&mk), &with_store).unwrap();
+    fault.set_offline(false);
+    assert!(off.is_clean(), "{:?}", off.problems);
+    assert_eq!(off.cold_unchecked, names.len() as u64);
+
+    // Damage: a flipped byte, a truncation, a deletion; each named, each a problem.
+    let saved = objects(&store);
+    let name = data_object(&names).clone();
+    for what in ["digest", "size", "missing"] {
+        let mut b = saved[&name].clone();
+        match what {
+            "digest" => {
+                let mid = b.len() / 2;
+                b[mid] ^= 1;
+                put_object(&store, &name, b);
+            }
+            "size" => put_object(&store, &name, b[..b.len() - 7].to_vec()),
+            _ => block_on(store.delete(&ObjectPath::from(name.as_str()))).unwrap(),
+        }
+        let r = verify_with(dir.path(), Some(&mk), &with_store).unwrap();
+        assert!(!r.is_clean(), "{what}: not detected");
+        assert_eq!(r.problems.len(), 1, "{what}: {:?}", r.problems);
+        let p = &r.problems[0];
+        assert_eq!(p.file, std::path::PathBuf::from(&name), "{what}: {p}");
+        assert!(p.check.contains(what), "{what}: {p}");
+        put_object(&store, &name, saved[&name].clone());
+    }
+
+    // An object of this database that no manifest names: a warning, not a problem.
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let file = "999999-0000000000000000.sst".to_owned();
+    parts[3] = &file;
+    let orphan = parts.join("/");
+    put_object(&store, &orphan, b"never named".to_vec());
+    let r = verify_with(dir.path(), Some(&mk), &with_store).unwrap();
+    assert!(r.is_clean(), "{:?}", r.problems);
+    assert!(r.warnings.iter().any(|w| w.file.as_os_str() == orphan.as_str()), "{:?}", r.warnings);
+}
