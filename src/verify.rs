@@ -189,7 +189,11 @@ fn check_is_database(dir: &Path) -> Result<()> {
 /// Opens the key registry of `dir` with `master`: `Ok(None)` if the directory has none.
 /// A damaged registry is [`Error::Corruption`]; a master key that does not open it
 /// [`Error::WrongMasterKey`]. Reads only.
-fn open_registry(fs: &dyn Fs, dir: &Path, master: &MasterKey) -> Result<Option<KeyRing>> {
+pub(crate) fn open_registry(
+    fs: &dyn Fs,
+    dir: &Path,
+    master: &MasterKey,
+) -> Result<Option<KeyRing>> {
     let path = dir.join(names::KEYS);
     if !fs.exists(&path) {
         return Ok(None);

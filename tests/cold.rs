@@ -780,3 +780,61 @@ fn verify_checks_cold_objects_when_given_the_store() {
     assert!(r.is_clean(), "{:?}", r.problems);
     assert!(r.warnings.iter().any(|w| w.file.as_os_str() == orphan.as_str()), "{:?}", r.warnings);
 }
+
+/// `DB::destroy_with` deletes the database's objects (named ones and orphans carrying its id)
+/// before its local files, never another database's; it removes nothing while it cannot read
+/// the manifest, is not given the store, or the store does not answer.
+#[test]
+fn destroy_with_the_store_removes_the_objects() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("db");
+    let mk = MasterKey::generate();
+    let fault = Arc::new(FaultStore::new(Arc::new(InMemory::new())));
+    let store: Arc<dyn ObjectStore> = fault.clone();
+    let db = DB::open(opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap();
+    let mut m = Model::new();
+    fill(&db, &mut m, 0..300, 0);
+    db.flush().unwrap();
+    db.archive().unwrap();
+    let names: Vec<String> = objects(&store).into_keys().collect();
+    assert!(names.len() >= 2, "{names:?}");
+    let mut parts: Vec<&str> = names[0].split('/').collect();
+    let file = "999999-0000000000000000.sst".to_owned();
+    parts[3] = &file;
+    let orphan = parts.join("/");
+    put_object(&store, &orphan, b"uploaded, never named".to_vec());
+    let foreign = "db/abcd/00000000000000000000000000000000/000001-00.sst".to_owned();
+    put_object(&store, &foreign, b"another database's".to_vec());
+    let all = objects(&store);
+
+    let untouched = |what: &str| {
+        assert_eq!(objects(&store), all, "{what}: objects changed");
+        assert!(dir.join("MANIFEST").exists(), "{what}: local files removed");
+    };
+    let e = DB::destroy_with(&opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap_err();
+    assert!(matches!(e, Error::Locked(_)), "{e}");
+    untouched("open");
+    drop(db);
+    let e = DB::destroy_with(&common::options(&dir, Mode::Aes, &mk)).unwrap_err();
+    assert!(matches!(e, Error::ColdStorageRequired { .. }), "{e}");
+    untouched("no store");
+    let wrong = MasterKey::generate();
+    let e = DB::destroy_with(&opts(&dir, Mode::Aes, &wrong, cold(&store))).unwrap_err();
+    assert!(matches!(e, Error::WrongMasterKey), "{e}");
+    untouched("wrong key");
+    let e = DB::destroy_with(&opts(&dir, Mode::Plain, &mk, cold(&store))).unwrap_err();
+    assert!(matches!(e, Error::EncryptionRequired(_)), "{e}");
+    untouched("no key");
+    fault.set_offline(true);
+    let e = DB::destroy_with(&opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap_err();
+    assert!(matches!(e, Error::Io(_)), "{e}");
+    fault.set_offline(false);
+    untouched("store offline");
+
+    DB::destroy_with(&opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap();
+    assert!(!dir.exists(), "the directory is gone");
+    let left: Vec<String> = objects(&store).into_keys().collect();
+    assert_eq!(left, vec![foreign], "only another database's object stays");
+    // Nothing left to destroy: no error.
+    DB::destroy_with(&opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap();
+}
