@@ -838,3 +838,60 @@ fn destroy_with_the_store_removes_the_objects() {
     // Nothing left to destroy: no error.
     DB::destroy_with(&opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap();
 }
+
+/// A read-only open of a tiered database reads cold files from the store with no disk cache
+/// and writes nothing: the data directory (part cache included) and the bucket are the same
+/// byte for byte afterwards; archive and recall are refused.
+#[test]
+fn read_only_open_of_a_tiered_database_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let with_cache = || cold(&store).cache_size(1 << 20);
+    let mut model = Model::new();
+    {
+        let db = DB::open(opts(dir.path(), Mode::Aes, &mk, with_cache())).unwrap();
+        fill(&db, &mut model, 0..500, 0);
+        db.flush().unwrap();
+        db.archive().unwrap();
+        check_model("writer, filling its part cache", &db, &model);
+        // Some writes only in the WAL, and a local table over the cold ones.
+        fill(&db, &mut model, 100..150, 1);
+        db.flush().unwrap();
+        fill(&db, &mut model, 200..220, 2);
+        db.close().unwrap();
+    }
+    let entries = |p: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let files_before = common::dir_contents(dir.path());
+    let entries_before = entries(dir.path());
+    assert!(entries_before.contains(&"cold-cache".to_owned()), "{entries_before:?}");
+    assert!(files_before.keys().any(|p| p.starts_with("cold-cache")), "the writer cached parts");
+    let objects_before = objects(&store);
+    {
+        let db = DB::open(
+            opts(dir.path(), Mode::Aes, &mk, with_cache()).read_only(true).background_work(true),
+        )
+        .unwrap();
+        check_model("read-only", &db, &model);
+        let s = db.tiering_status().unwrap();
+        assert!(s.cold_files >= 2 && s.local_files >= 1, "{s:?}");
+        assert!(s.downloads > 0, "cold reads went to the store: {s:?}");
+        assert_eq!(s.cache_bytes, 0, "no part cache: {s:?}");
+        assert!(matches!(db.archive(), Err(Error::ReadOnly(_))));
+        assert!(matches!(db.recall(), Err(Error::ReadOnly(_))));
+        assert!(matches!(db.put("k", "v"), Err(Error::ReadOnly(_))));
+    }
+    assert_eq!(entries(dir.path()), entries_before, "entries of the data directory");
+    assert!(common::dir_contents(dir.path()) == files_before, "the data directory changed");
+    assert!(objects(&store) == objects_before, "the bucket changed");
+    // The writer opens it as before.
+    let db = DB::open(opts(dir.path(), Mode::Aes, &mk, with_cache())).unwrap();
+    check_model("writer after the read-only session", &db, &model);
+}
