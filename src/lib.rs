@@ -58,7 +58,7 @@ pub use error::{Error, Result};
 pub use export::{ExportInfo, ExportOptions};
 pub use iter::Iter;
 pub use options::{Cipher, Encryption, KeyspaceOptions, Options};
-pub use verify::{verify, Problem, VerifyReport};
+pub use verify::{verify, verify_with, Problem, VerifyOptions, VerifyReport};
 
 /// The `object_store` crate sealdb is built with: the cold tier and backups take any of its
 /// stores.

@@ -19,18 +19,28 @@
 //! Files the manifest does not name (orphans a crash left, obsolete WALs, temp files) are not
 //! damage: the next open removes them. They are reported as [`VerifyReport::warnings`], as is a
 //! missing audit log.
+//!
+//! Cold files (tables and segments the manifest keeps in an object store) are checked only
+//! when [`verify_with`] is given the store ([`VerifyOptions::cold_storage`]): each object is
+//! fetched whole (one GET), its size and SHA-256 compared with what the manifest pins, then
+//! every block or entry authenticated as for a local file. Problems name the object. Objects
+//! of this database that the manifest does not name are warnings (the next archive pass
+//! removes them). Without the store, each cold file is a warning saying it was not checked,
+//! and [`VerifyReport::cold_unchecked`] counts them: not damage, and not a clean bill either.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::cold::ColdStorage;
 use crate::crypto::registry::KeyRing;
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::io::{names, Fs, StdFs};
 use crate::iter::InternalIterator;
 use crate::key::ValueKind;
-use crate::manifest::{self, AuditAnchor, ManifestData};
+use crate::manifest::{self, AuditAnchor, ColdKind, ColdMeta, ManifestData};
+use crate::objstore::Bucket;
 use crate::options::Cipher;
 use crate::sstable::{BlockCache, Table};
 use crate::vlog::{Pointer, Recorded, Segment};
@@ -67,6 +77,35 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
     /// Files the manifest does not name, and other things that are not damage.
     pub warnings: Vec<Problem>,
+    /// Cold files the manifest names (kept in the object store).
+    pub cold_files: u64,
+    /// Of those, how many were fetched and checked (size, digest, every block).
+    pub cold_checked: u64,
+    /// Of those, how many were not checked: no store was given, or it did not answer (each has
+    /// a warning saying why). Not damage, but not verified either.
+    pub cold_unchecked: u64,
+}
+
+/// What [`verify_with`] checks beyond the data directory.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    cold: Option<ColdStorage>,
+}
+
+impl VerifyOptions {
+    /// The defaults: the data directory only (cold files are reported as not checked).
+    pub fn new() -> VerifyOptions {
+        VerifyOptions::default()
+    }
+
+    /// The object store (and prefix) the database keeps its cold files in, as given to
+    /// [`Options::cold_storage`](crate::Options::cold_storage): every cold file is fetched and
+    /// checked. Only its store, prefix and request timeout are used.
+    #[must_use]
+    pub fn cold_storage(mut self, cold: ColdStorage) -> VerifyOptions {
+        self.cold = Some(cold);
+        self
+    }
 }
 
 impl VerifyReport {
@@ -150,7 +189,11 @@ fn check_is_database(dir: &Path) -> Result<()> {
 /// Opens the key registry of `dir` with `master`: `Ok(None)` if the directory has none.
 /// A damaged registry is [`Error::Corruption`]; a master key that does not open it
 /// [`Error::WrongMasterKey`]. Reads only.
-fn open_registry(fs: &dyn Fs, dir: &Path, master: &MasterKey) -> Result<Option<KeyRing>> {
+pub(crate) fn open_registry(
+    fs: &dyn Fs,
+    dir: &Path,
+    master: &MasterKey,
+) -> Result<Option<KeyRing>> {
     let path = dir.join(names::KEYS);
     if !fs.exists(&path) {
         return Ok(None);
@@ -209,6 +252,17 @@ fn broken(log: &Path, bytes: &[u8], b: crate::crypto::audit::Broken) -> Error {
 /// unencrypted database ([`Error::NotEncrypted`]), or the key does not open it
 /// ([`Error::WrongMasterKey`]).
 pub fn verify(path: impl AsRef<Path>, master: Option<&MasterKey>) -> Result<VerifyReport> {
+    verify_with(path, master, &VerifyOptions::default())
+}
+
+/// [`verify`] with options: with [`VerifyOptions::cold_storage`], the cold files too (see the
+/// [module documentation](self)). An unreachable store is no error: the files it holds are
+/// reported as not checked.
+pub fn verify_with(
+    path: impl AsRef<Path>,
+    master: Option<&MasterKey>,
+    options: &VerifyOptions,
+) -> Result<VerifyReport> {
     let dir = path.as_ref();
     check_is_database(dir)?;
     let fs: Arc<dyn Fs> = Arc::new(StdFs);
@@ -312,6 +366,7 @@ pub fn verify(path: impl AsRef<Path>, master: Option<&MasterKey>) -> Result<Veri
 
     check_tables(&mut report, &fs, dir, &data, &found, keys, have_manifest)?;
     check_segments(&mut report, &fs, dir, &data, &found, keys)?;
+    check_cold(&mut report, dir, &data, keys, options.cold.as_ref())?;
     check_wals(&mut report, fs.as_ref(), dir, &data, &found, keys)?;
     for name in &found.temps {
         report.warning(dir.join(name), 0, "unfinished temporary file (the next open removes it)");
@@ -336,32 +391,22 @@ fn check_tables(
     for (_, meta) in &data.files {
         named.insert(meta.number);
         let path = names::table(dir, meta.number);
+        if is_cold(data, ColdKind::Table, meta.number) {
+            if found.tables.contains(&meta.number) {
+                report.warning(
+                    &path,
+                    0,
+                    "local copy of a cold table (an orphan: the next open removes it)",
+                );
+            }
+            continue;
+        }
         if !found.tables.contains(&meta.number) {
             report.problem(&path, 0, "table named by the manifest is missing");
             continue;
         }
-        let r = (|| -> Result<u64> {
-            let size = have_manifest.then_some(meta.size);
-            let table = Arc::new(Table::open_sized(
-                fs.as_ref(),
-                &path,
-                meta.number,
-                keys,
-                cache.clone(),
-                size,
-            )?);
-            if have_manifest && table.key_id() != meta.key_id {
-                return Err(Error::corruption(&path, 16, "table key id differs from the manifest"));
-            }
-            let blocks = table.check_blocks()?;
-            // Every entry's internal key (and kind) decodes.
-            let mut it = table.iter();
-            it.seek_to_first()?;
-            while it.valid() {
-                it.next()?;
-            }
-            Ok(blocks)
-        })();
+        let size = have_manifest.then_some(meta.size);
+        let r = check_table(fs, &path, meta, size, keys, &cache);
         match r {
             Ok(blocks) => {
                 report.files_checked += 1;
@@ -380,6 +425,243 @@ fn check_tables(
     Ok(())
 }
 
+/// Whether the manifest keeps file (`kind`, `number`) in the object store.
+fn is_cold(data: &ManifestData, kind: ColdKind, number: u64) -> bool {
+    data.cold.iter().any(|c| c.kind == kind && c.number == number)
+}
+
+/// Checks the table at `path` (of `size` bytes, if known): header, footer, index, filter,
+/// properties, the key id the manifest records, every data block and every entry's key.
+/// Returns the data blocks authenticated.
+fn check_table(
+    fs: &Arc<dyn Fs>,
+    path: &Path,
+    meta: &manifest::FileMeta,
+    size: Option<u64>,
+    keys: Option<&KeyRing>,
+    cache: &Arc<BlockCache>,
+) -> Result<u64> {
+    let table =
+        Arc::new(Table::open_sized(fs.as_ref(), path, meta.number, keys, cache.clone(), size)?);
+    if size.is_some() && table.key_id() != meta.key_id {
+        return Err(Error::corruption(path, 16, "table key id differs from the manifest"));
+    }
+    let blocks = table.check_blocks()?;
+    // Every entry's internal key (and kind) decodes.
+    let mut it = table.iter();
+    it.seek_to_first()?;
+    while it.valid() {
+        it.next()?;
+    }
+    Ok(blocks)
+}
+
+/// Checks the segment at `path`: header, recorded length, every entry. Returns the entries.
+fn check_segment(
+    fs: &Arc<dyn Fs>,
+    path: &Path,
+    meta: &manifest::SegmentMeta,
+    keys: Option<&KeyRing>,
+) -> Result<u64> {
+    let recorded = Recorded::of(meta, keys.is_some());
+    let seg = Segment::open(fs, path, meta.number, keys, recorded)?;
+    seg.close();
+    let mut entries = 0;
+    seg.scan(|_| {
+        entries += 1;
+        Ok(())
+    })?;
+    Ok(entries)
+}
+
+/// The cold files: each fetched whole from the store (if given), its size and digest compared
+/// with the manifest's, then its blocks checked from the fetched bytes; then the objects of
+/// this database that the manifest does not name.
+fn check_cold(
+    report: &mut VerifyReport,
+    dir: &Path,
+    data: &ManifestData,
+    keys: Option<&KeyRing>,
+    cold: Option<&ColdStorage>,
+) -> Result<()> {
+    report.cold_files = data.cold.len() as u64;
+    let Some(cold) = cold else {
+        for c in &data.cold {
+            report.cold_unchecked += 1;
+            report.warning(
+                cold_local_path(dir, c),
+                0,
+                format!("cold file (object {}): not checked, no object store was given", c.name),
+            );
+        }
+        return Ok(());
+    };
+    let bucket = Bucket::new(cold.store.clone(), &cold.prefix).with_timeout(cold.request_timeout);
+    let cache = Arc::new(BlockCache::new(1 << 20));
+    for c in &data.cold {
+        let full = PathBuf::from(bucket.path(&c.name).to_string());
+        let bytes = match bucket.get(&c.name) {
+            Ok(b) => b,
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                report.problem(&full, 0, "cold object missing from the store");
+                continue;
+            }
+            Err(Error::Io(e)) => {
+                report.cold_unchecked += 1;
+                report.warning(&full, 0, format!("cold object not checked: {e}"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        report.cold_checked += 1;
+        if bytes.len() as u64 != c.size {
+            let at = c.size.min(bytes.len() as u64);
+            report.problem(&full, at, "cold object size differs from the manifest");
+            continue;
+        }
+        if crate::cold::digest(&bytes) != c.digest {
+            report.problem(&full, 0, "cold object digest differs from the manifest");
+            continue;
+        }
+        // The blocks, read from the fetched bytes under the object's path (so that problems
+        // name it); nothing in a block's associated data depends on where the file lives.
+        let fs: Arc<dyn Fs> = Arc::new(Fetched { path: full.clone(), bytes });
+        let r = match c.kind {
+            ColdKind::Table => match data.files.iter().find(|(_, f)| f.number == c.number) {
+                Some((_, meta)) => check_table(&fs, &full, meta, Some(c.size), keys, &cache),
+                None => Err(Error::corruption(&full, 0, "cold table not in the manifest")),
+            },
+            ColdKind::Segment => match data.segments.iter().find(|s| s.number == c.number) {
+                Some(meta) => check_segment(&fs, &full, meta, keys),
+                None => Err(Error::corruption(&full, 0, "cold segment not in the manifest")),
+            },
+        };
+        match r {
+            Ok(blocks) => {
+                report.files_checked += 1;
+                report.blocks_checked += blocks;
+            }
+            Err(e) => report.record(&full, e)?,
+        }
+    }
+    if let Some(id) = data.db_id {
+        let id = hex::encode(id);
+        let named: BTreeSet<&str> = data.cold.iter().map(|c| c.name.as_str()).collect();
+        match bucket.list("") {
+            Ok(objects) => {
+                for (name, _) in objects {
+                    if name.split('/').nth(1) == Some(id.as_str()) && !named.contains(name.as_str())
+                    {
+                        report.warning(
+                            PathBuf::from(bucket.path(&name).to_string()),
+                            0,
+                            "object of this database not named by the manifest (an orphan: the \
+                             next archive pass removes it)",
+                        );
+                    }
+                }
+            }
+            Err(e) => report.warning(
+                PathBuf::from(bucket.describe()),
+                0,
+                format!("objects not listed: {e}"),
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Where a cold file would be in the data directory.
+fn cold_local_path(dir: &Path, c: &ColdMeta) -> PathBuf {
+    match c.kind {
+        ColdKind::Table => names::table(dir, c.number),
+        ColdKind::Segment => names::vlog(dir, c.number),
+    }
+}
+
+/// A file system holding one fetched object, read-only, at the object's path.
+struct Fetched {
+    path: PathBuf,
+    bytes: bytes::Bytes,
+}
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// The bytes of a fetched object, for positioned reads.
+struct FetchedFile(bytes::Bytes);
+
+impl crate::io::RandomAccessFile for FetchedFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let at = usize::try_from(offset).ok().filter(|&a| a <= self.0.len());
+        match at.and_then(|a| self.0.get(a..a + buf.len())) {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("read past the end at offset {offset}"),
+            )),
+        }
+    }
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+impl Fetched {
+    fn only(&self, path: &Path) -> std::io::Result<()> {
+        if path == self.path {
+            Ok(())
+        } else {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, path.display().to_string()))
+        }
+    }
+}
+
+fn read_only_fs() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::Unsupported, "verify writes nothing")
+}
+
+impl Fs for Fetched {
+    fn create(&self, _: &Path) -> std::io::Result<Box<dyn crate::io::WritableFile>> {
+        Err(read_only_fs())
+    }
+    fn open(&self, path: &Path) -> std::io::Result<Arc<dyn crate::io::RandomAccessFile>> {
+        self.only(path)?;
+        Ok(Arc::new(FetchedFile(self.bytes.clone())))
+    }
+    fn read_all(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.only(path)?;
+        Ok(self.bytes.to_vec())
+    }
+    fn rename(&self, _: &Path, _: &Path) -> std::io::Result<()> {
+        Err(read_only_fs())
+    }
+    fn remove(&self, _: &Path) -> std::io::Result<()> {
+        Err(read_only_fs())
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path == self.path
+    }
+    fn list(&self, _: &Path) -> std::io::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    fn create_dir_all(&self, _: &Path) -> std::io::Result<()> {
+        Err(read_only_fs())
+    }
+    fn sync_dir(&self, _: &Path) -> std::io::Result<()> {
+        Err(read_only_fs())
+    }
+    fn lock(&self, _: &Path) -> std::io::Result<Box<dyn crate::io::DirLock>> {
+        Err(read_only_fs())
+    }
+}
+
 fn check_segments(
     report: &mut VerifyReport,
     fs: &Arc<dyn Fs>,
@@ -392,21 +674,21 @@ fn check_segments(
     for meta in &data.segments {
         named.insert(meta.number);
         let path = names::vlog(dir, meta.number);
+        if is_cold(data, ColdKind::Segment, meta.number) {
+            if found.segments.contains(&meta.number) {
+                report.warning(
+                    &path,
+                    0,
+                    "local copy of a cold value-log segment (an orphan: the next open removes it)",
+                );
+            }
+            continue;
+        }
         if !found.segments.contains(&meta.number) {
             report.problem(&path, 0, "value-log segment named by the manifest is missing");
             continue;
         }
-        let recorded = Recorded::of(meta, keys.is_some());
-        let r = (|| -> Result<u64> {
-            let seg = Segment::open(fs, &path, meta.number, keys, recorded)?;
-            seg.close();
-            let mut entries = 0;
-            seg.scan(|_| {
-                entries += 1;
-                Ok(())
-            })?;
-            Ok(entries)
-        })();
+        let r = check_segment(fs, &path, meta, keys);
         match r {
             Ok(entries) => {
                 report.files_checked += 1;

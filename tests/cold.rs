@@ -701,3 +701,197 @@ fn a_torn_segment_tail_stays_behind() {
     assert!(s.cold_files >= 2, "{s:?}");
     check_model("torn tail archived", &db, &model);
 }
+
+/// Offline verification: without the store, cold files are reported as not checked (warnings,
+/// not problems); with it, every object is fetched and checked, and a changed, truncated or
+/// missing object is a problem naming it; an unreachable store leaves them unchecked, not
+/// damaged; an unnamed object of this database is an orphan warning.
+#[test]
+fn verify_checks_cold_objects_when_given_the_store() {
+    use sealdb::{verify, verify_with, VerifyOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let fault = Arc::new(FaultStore::new(Arc::new(InMemory::new())));
+    let store: Arc<dyn ObjectStore> = fault.clone();
+    {
+        let db = DB::open(opts(dir.path(), Mode::Aes, &mk, cold(&store))).unwrap();
+        let mut m = Model::new();
+        fill(&db, &mut m, 0..400, 0);
+        db.flush().unwrap();
+        db.archive().unwrap();
+        fill(&db, &mut m, 400..420, 1);
+        db.close().unwrap();
+    }
+    let names: Vec<String> = objects(&store).into_keys().collect();
+    assert!(names.len() >= 2, "{names:?}");
+    let with_store = VerifyOptions::new().cold_storage(cold(&store));
+
+    let plain = verify(dir.path(), Some(&mk)).unwrap();
+    assert!(plain.is_clean(), "{:?}", plain.problems);
+    assert_eq!(plain.cold_files, names.len() as u64);
+    assert_eq!((plain.cold_checked, plain.cold_unchecked), (0, names.len() as u64));
+    let unchecked = plain.warnings.iter().filter(|w| w.check.contains("not checked")).count();
+    assert_eq!(unchecked, names.len(), "{:?}", plain.warnings);
+
+    let full = verify_with(dir.path(), Some(&mk), &with_store).unwrap();
+    assert!(full.is_clean(), "{:?}", full.problems);
+    assert_eq!((full.cold_checked, full.cold_unchecked), (names.len() as u64, 0));
+    assert!(full.warnings.is_empty(), "{:?}", full.warnings);
+    assert_eq!(full.files_checked, plain.files_checked + names.len() as u64);
+    assert!(full.blocks_checked > plain.blocks_checked, "{full:?} vs {plain:?}");
+
+    // An unreachable store: nothing checked, nothing called damaged.
+    fault.set_offline(true);
+    let off = verify_with(dir.path(), Some(&mk), &with_store).unwrap();
+    fault.set_offline(false);
+    assert!(off.is_clean(), "{:?}", off.problems);
+    assert_eq!(off.cold_unchecked, names.len() as u64);
+
+    // Damage: a flipped byte, a truncation, a deletion; each named, each a problem.
+    let saved = objects(&store);
+    let name = data_object(&names).clone();
+    for what in ["digest", "size", "missing"] {
+        let mut b = saved[&name].clone();
+        match what {
+            "digest" => {
+                let mid = b.len() / 2;
+                b[mid] ^= 1;
+                put_object(&store, &name, b);
+            }
+            "size" => put_object(&store, &name, b[..b.len() - 7].to_vec()),
+            _ => block_on(store.delete(&ObjectPath::from(name.as_str()))).unwrap(),
+        }
+        let r = verify_with(dir.path(), Some(&mk), &with_store).unwrap();
+        assert!(!r.is_clean(), "{what}: not detected");
+        assert_eq!(r.problems.len(), 1, "{what}: {:?}", r.problems);
+        let p = &r.problems[0];
+        assert_eq!(p.file, std::path::PathBuf::from(&name), "{what}: {p}");
+        assert!(p.check.contains(what), "{what}: {p}");
+        put_object(&store, &name, saved[&name].clone());
+    }
+
+    // An object of this database that no manifest names: a warning, not a problem.
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let file = "999999-0000000000000000.sst".to_owned();
+    parts[3] = &file;
+    let orphan = parts.join("/");
+    put_object(&store, &orphan, b"never named".to_vec());
+    let r = verify_with(dir.path(), Some(&mk), &with_store).unwrap();
+    assert!(r.is_clean(), "{:?}", r.problems);
+    assert!(r.warnings.iter().any(|w| w.file.as_os_str() == orphan.as_str()), "{:?}", r.warnings);
+}
+
+/// `DB::destroy_with` deletes the database's objects (named ones and orphans carrying its id)
+/// before its local files, never another database's; it removes nothing while it cannot read
+/// the manifest, is not given the store, or the store does not answer.
+#[test]
+fn destroy_with_the_store_removes_the_objects() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("db");
+    let mk = MasterKey::generate();
+    let fault = Arc::new(FaultStore::new(Arc::new(InMemory::new())));
+    let store: Arc<dyn ObjectStore> = fault.clone();
+    let db = DB::open(opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap();
+    let mut m = Model::new();
+    fill(&db, &mut m, 0..300, 0);
+    db.flush().unwrap();
+    db.archive().unwrap();
+    let names: Vec<String> = objects(&store).into_keys().collect();
+    assert!(names.len() >= 2, "{names:?}");
+    let mut parts: Vec<&str> = names[0].split('/').collect();
+    let file = "999999-0000000000000000.sst".to_owned();
+    parts[3] = &file;
+    let orphan = parts.join("/");
+    put_object(&store, &orphan, b"uploaded, never named".to_vec());
+    let foreign = "db/abcd/00000000000000000000000000000000/000001-00.sst".to_owned();
+    put_object(&store, &foreign, b"another database's".to_vec());
+    let all = objects(&store);
+
+    let untouched = |what: &str| {
+        assert_eq!(objects(&store), all, "{what}: objects changed");
+        assert!(dir.join("MANIFEST").exists(), "{what}: local files removed");
+    };
+    let e = DB::destroy_with(&opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap_err();
+    assert!(matches!(e, Error::Locked(_)), "{e}");
+    untouched("open");
+    drop(db);
+    let e = DB::destroy_with(&common::options(&dir, Mode::Aes, &mk)).unwrap_err();
+    assert!(matches!(e, Error::ColdStorageRequired { .. }), "{e}");
+    untouched("no store");
+    let wrong = MasterKey::generate();
+    let e = DB::destroy_with(&opts(&dir, Mode::Aes, &wrong, cold(&store))).unwrap_err();
+    assert!(matches!(e, Error::WrongMasterKey), "{e}");
+    untouched("wrong key");
+    let e = DB::destroy_with(&opts(&dir, Mode::Plain, &mk, cold(&store))).unwrap_err();
+    assert!(matches!(e, Error::EncryptionRequired(_)), "{e}");
+    untouched("no key");
+    fault.set_offline(true);
+    let e = DB::destroy_with(&opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap_err();
+    assert!(matches!(e, Error::Io(_)), "{e}");
+    fault.set_offline(false);
+    untouched("store offline");
+
+    DB::destroy_with(&opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap();
+    assert!(!dir.exists(), "the directory is gone");
+    let left: Vec<String> = objects(&store).into_keys().collect();
+    assert_eq!(left, vec![foreign], "only another database's object stays");
+    // Nothing left to destroy: no error.
+    DB::destroy_with(&opts(&dir, Mode::Aes, &mk, cold(&store))).unwrap();
+}
+
+/// A read-only open of a tiered database reads cold files from the store with no disk cache
+/// and writes nothing: the data directory (part cache included) and the bucket are the same
+/// byte for byte afterwards; archive and recall are refused.
+#[test]
+fn read_only_open_of_a_tiered_database_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = MasterKey::generate();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let with_cache = || cold(&store).cache_size(1 << 20);
+    let mut model = Model::new();
+    {
+        let db = DB::open(opts(dir.path(), Mode::Aes, &mk, with_cache())).unwrap();
+        fill(&db, &mut model, 0..500, 0);
+        db.flush().unwrap();
+        db.archive().unwrap();
+        check_model("writer, filling its part cache", &db, &model);
+        // Some writes only in the WAL, and a local table over the cold ones.
+        fill(&db, &mut model, 100..150, 1);
+        db.flush().unwrap();
+        fill(&db, &mut model, 200..220, 2);
+        db.close().unwrap();
+    }
+    let entries = |p: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let files_before = common::dir_contents(dir.path());
+    let entries_before = entries(dir.path());
+    assert!(entries_before.contains(&"cold-cache".to_owned()), "{entries_before:?}");
+    assert!(files_before.keys().any(|p| p.starts_with("cold-cache")), "the writer cached parts");
+    let objects_before = objects(&store);
+    {
+        let db = DB::open(
+            opts(dir.path(), Mode::Aes, &mk, with_cache()).read_only(true).background_work(true),
+        )
+        .unwrap();
+        check_model("read-only", &db, &model);
+        let s = db.tiering_status().unwrap();
+        assert!(s.cold_files >= 2 && s.local_files >= 1, "{s:?}");
+        assert!(s.downloads > 0, "cold reads went to the store: {s:?}");
+        assert_eq!(s.cache_bytes, 0, "no part cache: {s:?}");
+        assert!(matches!(db.archive(), Err(Error::ReadOnly(_))));
+        assert!(matches!(db.recall(), Err(Error::ReadOnly(_))));
+        assert!(matches!(db.put("k", "v"), Err(Error::ReadOnly(_))));
+    }
+    assert_eq!(entries(dir.path()), entries_before, "entries of the data directory");
+    assert!(common::dir_contents(dir.path()) == files_before, "the data directory changed");
+    assert!(objects(&store) == objects_before, "the bucket changed");
+    // The writer opens it as before.
+    let db = DB::open(opts(dir.path(), Mode::Aes, &mk, with_cache())).unwrap();
+    check_model("writer after the read-only session", &db, &model);
+}

@@ -264,9 +264,21 @@ impl DB {
     /// Removes the database at `path`: only sealdb's own files (key registry first, so a
     /// half-destroyed directory has no usable keys), then the directory if it is left empty.
     /// Refuses with [`Error::Locked`](crate::Error::Locked) while a process holds the
-    /// database open. A missing directory is no error.
+    /// database open. A missing directory is no error. The objects of a database with cold
+    /// files stay in their store (which is not known here): use [`DB::destroy_with`].
     pub fn destroy(path: impl AsRef<std::path::Path>) -> Result<()> {
         destroy::destroy(path.as_ref())
+    }
+
+    /// [`DB::destroy`] for the database at `options`' path, first deleting, when `options`
+    /// has [cold storage](Options::cold_storage), every object of the database in the store
+    /// (those its manifest names and orphans carrying its id; never another database's, not
+    /// even one its manifest names). Needs the master key of an encrypted database to read
+    /// the manifest. Removes nothing while anything fails: a wrong key, an unreachable store
+    /// (run it again), or cold files with no cold storage in `options`
+    /// ([`Error::ColdStorageRequired`](crate::Error::ColdStorageRequired)).
+    pub fn destroy_with(options: &Options) -> Result<()> {
+        destroy::destroy_with(options)
     }
 
     /// Stores `value` under `key`.

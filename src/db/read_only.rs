@@ -199,6 +199,9 @@ struct View {
     recovered: Arc<crate::memtable::MemTable>,
     last_seq: u64,
     cache: Arc<BlockCache>,
+    /// The file system the view reads through (the tiered one with cold files).
+    fs: Arc<dyn Fs>,
+    tier: Option<Arc<crate::cold::Tier>>,
 }
 
 /// Reads the registry, the manifest, the WALs' bytes, then opens the tables and segments and
@@ -207,20 +210,8 @@ fn load(options: &Options, fs: &Arc<dyn Fs>, dir: &Path) -> Result<View> {
     let ring = load_ring(options, fs.as_ref(), dir)?;
     let keyref = ring.as_ref();
     let data = manifest::read(fs.as_ref(), dir, keyref)?;
-    if !data.cold.is_empty() {
-        // Reading cold files needs the tier, whose part cache lives in the data directory.
-        if options.cold_storage.is_none() {
-            return Err(Error::ColdStorageRequired {
-                path: dir.to_path_buf(),
-                files: data.cold.len() as u64,
-            });
-        }
-        return Err(Error::InvalidArgument(format!(
-            "the database at {} keeps files in cold storage: open it read-write (a read-only \
-             open of a tiered database is not supported)",
-            dir.display()
-        )));
-    }
+    let (tiered, tier) = read_tier(options, fs, dir, &data)?;
+    let fs = &tiered;
     let mut wals: Vec<u64> = fs
         .list(dir)?
         .iter()
@@ -239,7 +230,55 @@ fn load(options: &Options, fs: &Arc<dyn Fs>, dir: &Path) -> Result<View> {
     let (vlog, was_active) = open_segments(fs, dir, &data, keyref, &cache)?;
     let (recovered, last_seq) =
         replay_wals(fs.as_ref(), dir, &wals, Some(&bytes), &data, (&vlog, was_active), keyref)?;
-    Ok(View { ring, data, version, vlog, was_active, recovered, last_seq, cache })
+    Ok(View { ring, data, version, vlog, was_active, recovered, last_seq, cache, fs: tiered, tier })
+}
+
+/// The cold tier of a read-only view: with cold files, the configured store with no part
+/// cache (it would live in the data directory), every cold file mapped to its object, and the
+/// file system reads go through. Without cold files, `fs` itself and no tier (the store is
+/// not needed). Cold files without cold storage: [`Error::ColdStorageRequired`].
+fn read_tier(
+    options: &Options,
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    data: &manifest::ManifestData,
+) -> Result<super::recovery::Tiered> {
+    if data.cold.is_empty() {
+        return Ok((fs.clone(), None));
+    }
+    let Some(cold) = &options.cold_storage else {
+        return Err(Error::ColdStorageRequired {
+            path: dir.to_path_buf(),
+            files: data.cold.len() as u64,
+        });
+    };
+    let id = data.db_id.unwrap_or_default();
+    let tier = Arc::new(crate::cold::Tier::new(&cold.clone().cache_size(0), id, dir, fs.clone())?);
+    for c in &data.cold {
+        let (path, ok) = match c.kind {
+            manifest::ColdKind::Table => (
+                names::table(dir, c.number),
+                data.files.iter().any(|(_, f)| f.number == c.number && f.size == c.size),
+            ),
+            manifest::ColdKind::Segment => (
+                names::vlog(dir, c.number),
+                data.segments
+                    .iter()
+                    .any(|s| s.number == c.number && !s.active && s.len == Some(c.size)),
+            ),
+        };
+        if !ok {
+            return Err(Error::corruption(
+                dir.join(names::MANIFEST),
+                0,
+                "manifest names a cold file that is not a live closed file of its size",
+            ));
+        }
+        tier.set_cold(path, c.clone());
+    }
+    let tiered: Arc<dyn Fs> =
+        Arc::new(crate::cold::TieredFs { base: fs.clone(), tier: tier.clone() });
+    Ok((tiered, Some(tier)))
 }
 
 /// The engine around a loaded view: no WAL, no key administration, no background work.
@@ -266,7 +305,7 @@ fn assemble(options: &Options, view: View, lock: Box<dyn DirLock>) -> Inner {
         super::keyspace_options::KeyspaceTuning::new(options, &tuning, &view.data.keyspaces);
     Inner {
         dir: options.path.clone(),
-        fs: options.fs.clone(),
+        fs: view.fs,
         tuning,
         ks_tuning,
         keys: None,
@@ -285,7 +324,7 @@ fn assemble(options: &Options, view: View, lock: Box<dyn DirLock>) -> Inner {
         counters: super::stats::Counters::default(),
         txns: super::txn::Tracker::default(),
         db_id: view.data.db_id.unwrap_or_default(),
-        tier: None,
+        tier: view.tier,
         _lock: lock,
     }
 }

@@ -139,7 +139,7 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
 }
 
 /// The engine's file system and the cold tier, if any.
-type Tiered = (Arc<dyn Fs>, Option<Arc<crate::cold::Tier>>);
+pub(super) type Tiered = (Arc<dyn Fs>, Option<Arc<crate::cold::Tier>>);
 
 /// Gives the database its id (a new one, or one older than the id, gets a random one now)
 /// and sets up the cold tier: every cold file the manifest names is checked against the file

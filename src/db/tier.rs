@@ -89,6 +89,8 @@ fn sweep(tier: &Tier) -> Result<()> {
 /// One pass: the orphan sweep (once per open), queued deletions, then every file `policy`
 /// makes cold.
 fn pass(inner: &Inner, tier: &Arc<Tier>, policy: Policy) -> Result<()> {
+    // A read-only handle moves nothing and deletes nothing (not even orphans).
+    inner.refuse_read_only()?;
     let _op = tier.op_lock.lock();
     if !tier.swept.load(Ordering::Acquire) {
         sweep(tier)?;
@@ -217,6 +219,7 @@ fn archive_segment(inner: &Inner, tier: &Arc<Tier>, s: &Arc<Segment>) -> Result<
 
 /// Brings every cold file back to the data directory.
 fn recall_all(inner: &Inner, tier: &Arc<Tier>) -> Result<()> {
+    inner.refuse_read_only()?;
     let _op = tier.op_lock.lock();
     let tables: Vec<Arc<TableFile>> = {
         let st = inner.state.lock();
@@ -349,7 +352,8 @@ impl DB {
     /// Moves every file that the policy makes cold (immutable files untouched for
     /// [`ColdStorage::cold_after`](crate::ColdStorage::cold_after)) to the object store now;
     /// returns once the move is durable and the local copies are gone. Also removes orphan
-    /// objects and objects no manifest names any more. Without cold storage: `InvalidArgument`.
+    /// objects and objects no manifest names any more. Without cold storage: `InvalidArgument`;
+    /// on a read-only handle: `ReadOnly`.
     pub fn archive(&self) -> Result<()> {
         let tier = tier_of(&self.inner)?;
         pass(&self.inner, &tier, Policy::Age)

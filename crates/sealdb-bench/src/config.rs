@@ -22,20 +22,30 @@ USAGE: cargo run --release -p sealdb-bench [--features peers] -- [OPTIONS]
   --threads N        client threads per workload (default 1)
   --cache-mb N       block cache of every engine, MiB (default 64)
   --sync             fsync every write (sealdb sync_writes, fjall persist(SyncData), db_bench --sync)
-  --engines LIST     comma-separated: sealdb-aes,sealdb-aes-inline,sealdb-chacha,sealdb-plain,
-                     fjall,rocksdb,coordinode,sqlcipher (default: all available; sealdb-aes-inline
+  --engines LIST     comma-separated: sealdb-aes,sealdb-aes-inline,sealdb-aes-tiered,
+                     sealdb-chacha,sealdb-plain,fjall,rocksdb,coordinode,sqlcipher (default: all
+                     available but sealdb-aes-tiered, a cold tier configured and nothing
+                     archived, to compare with sealdb-aes; sealdb-aes-inline
                      then runs only the 4 KiB workloads, as it differs from sealdb-aes only for
                      values >= 2 KiB). coordinode (coordinode-lsm-tree, AES-256-GCM blocks) and
                      sqlcipher (SQLCipher via rusqlite) need `--features peers`
   --workloads LIST   comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,
                      seekrandom,ycsb-a,ycsb-b,ycsb-c,ycsb-f,fill4k,read4k,seek4k,reencrypt,
-                     reencrypt4k
-                     (a,b,c,f also accepted; default: all but reencrypt4k; `all`: every one)
+                     reencrypt4k,cold
+                     (a,b,c,f also accepted; default: all but reencrypt4k and cold; `all`:
+                     every one). cold: sealdb engines only, everything archived to an object
+                     store with --cold-latency-ms per request
   --reencrypt-cap-secs N
                      longest read phase during background re-encryption (default 120)
   --reencrypt-rate-mb N
                      background re-encryption rate of the encrypted sealdb engines, MiB/s
                      (default: sealdb's, 16)
+  --cold-latency-ms N
+                     latency the cold workload's object store adds to every request, and
+                     sealdb-aes-tiered's (default 20)
+  --cold-reads N     point reads of each cold read phase (default 500; the zipfian mix runs
+                     4x as many)
+  --cold-cache-mb N  the cold tier's part cache in the cold workload's zipfian mix (default 16)
   --quick            every workload at small scale against every engine (a few minutes on 2 cores)
   --dir PATH         parent of the engines' data directories (default: a temporary directory
                      inside the cargo target directory; never tmpfs if avoidable)
@@ -77,6 +87,13 @@ pub(crate) struct Config {
     /// `Encryption::reencrypt_rate` of the encrypted sealdb engines, bytes/s (None: sealdb's
     /// default, 16 MiB/s).
     pub(crate) reencrypt_rate: Option<u64>,
+    /// Milliseconds the cold workload's object store (and sealdb-aes-tiered's) adds to every
+    /// request.
+    pub(crate) cold_latency_ms: u64,
+    /// Point reads of each cold read phase.
+    pub(crate) cold_reads: u64,
+    /// The cold tier's part cache in the cold workload's zipfian mix, MiB.
+    pub(crate) cold_cache_mb: u64,
 }
 
 pub(crate) const VALUE_4K: usize = 4096;
@@ -111,6 +128,9 @@ pub(crate) fn parse_args() -> Res<Config> {
         rounds: 1,
         reencrypt_cap_secs: 120,
         reencrypt_rate: None,
+        cold_latency_ms: 20,
+        cold_reads: 500,
+        cold_cache_mb: 16,
     };
     while let Some(arg) = args.next() {
         // Accept both `--opt value` and `--opt=value`.
@@ -176,6 +196,9 @@ pub(crate) fn parse_args() -> Res<Config> {
             "--reencrypt-rate-mb" => {
                 cfg.reencrypt_rate = Some(parse_num(&value("--reencrypt-rate-mb")?)?.max(1) << 20);
             }
+            "--cold-latency-ms" => cfg.cold_latency_ms = parse_num(&value("--cold-latency-ms")?)?,
+            "--cold-reads" => cfg.cold_reads = parse_num(&value("--cold-reads")?)?.max(1),
+            "--cold-cache-mb" => cfg.cold_cache_mb = parse_num(&value("--cold-cache-mb")?)?,
             other => return Err(format!("unknown option {other:?}\n\n{USAGE}").into()),
         }
     }

@@ -6,6 +6,7 @@
 //! cargo run --release -p sealdb-bench -- --quick
 //! cargo run --release -p sealdb-bench -- --num 1000000 --engines sealdb-aes,fjall --workloads fillrandom,readrandom
 //! cargo run --release -p sealdb-bench -- --num 1M --engines sealdb-aes --workloads reencrypt
+//! cargo run --release -p sealdb-bench -- --num 200k --engines sealdb-aes --workloads cold --cold-latency-ms 20
 //! cargo run --release -p sealdb-bench --features peers -- --engines sealdb-aes,coordinode,sqlcipher,fjall --workloads fillrandom,readrandom
 //! cargo run --release -p sealdb-bench -- --help
 //! ```
@@ -24,6 +25,7 @@
               one-off structs"
 )]
 
+mod cold;
 mod config;
 mod engines;
 mod reencrypt;
@@ -161,6 +163,7 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut reenc = Vec::new();
+    let mut cold = Vec::new();
     for round in 0..cfg.rounds {
         // Odd rounds run the engines in reverse, so none is always first.
         let order: Vec<EngineKind> =
@@ -177,7 +180,7 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
                     run_rocksdb(r, cfg, &root, &mut rows);
                 }
             } else {
-                run_in_process(e, cfg, &root, &values, &zipf, &mut rows, &mut reenc);
+                run_in_process(e, cfg, &root, &values, &zipf, &mut rows, &mut reenc, &mut cold);
             }
             for r in &mut rows[first..] {
                 r.round = round;
@@ -198,6 +201,10 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
     if !reenc.is_empty() {
         println!();
         print!("{}", print_reencrypt(&reenc));
+    }
+    if !cold.is_empty() {
+        println!();
+        print!("{}", cold::print_cold(&cold));
     }
     let notes: Vec<String> = rows
         .iter()
@@ -250,6 +257,9 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
             "rounds": cfg.rounds,
             "reencrypt_cap_secs": cfg.reencrypt_cap_secs,
             "reencrypt_rate_bytes_per_sec": cfg.reencrypt_rate,
+            "cold_latency_ms": cfg.cold_latency_ms,
+            "cold_reads": cfg.cold_reads,
+            "cold_cache_mb": cfg.cold_cache_mb,
             "engines": engines.iter().map(|e| e.name()).collect::<Vec<_>>(),
             "workloads": cfg
                 .workloads
@@ -276,6 +286,7 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
         "results": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
         "ratios": json_ratios,
         "reencrypt": reenc.iter().map(ReencryptResult::to_json).collect::<Vec<_>>(),
+        "cold": cold.iter().map(cold::ColdResult::to_json).collect::<Vec<_>>(),
     });
     if let Some(parent) = cfg.json.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)?;

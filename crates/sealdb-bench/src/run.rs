@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
+use crate::cold::{run_cold_phase, ColdResult};
 use crate::config::{Config, SEEK_NEXTS, VALUE_4K};
 use crate::engines::{Engine, EngineKind};
 use crate::reencrypt::{run_reencrypt_phase, ReencryptResult};
@@ -332,6 +333,7 @@ pub(crate) fn run_workload(
         Workload::Reencrypt | Workload::Reencrypt4k => {
             unreachable!("reencrypt runs through run_reencrypt_phase")
         }
+        Workload::Cold => unreachable!("cold runs through run_cold_phase"),
     };
     let found = stats.found;
     let ops = stats.ops;
@@ -373,6 +375,7 @@ pub(crate) fn run_in_process(
     zipf: &Zipfian,
     out: &mut Vec<Row>,
     re_out: &mut Vec<ReencryptResult>,
+    cold_out: &mut Vec<ColdResult>,
 ) {
     let sel = |w: Workload| cfg.workloads.contains(&w);
     let only_large = kind.only_large_values(cfg);
@@ -467,6 +470,9 @@ pub(crate) fn run_in_process(
             continue;
         }
         run_reencrypt_phase(kind, cfg, root, values, w, out, re_out);
+    }
+    if sel(Workload::Cold) {
+        run_cold_phase(kind, cfg, root, values, zipf, out, cold_out);
     }
 }
 

@@ -26,10 +26,11 @@ pub(crate) enum Workload {
     Seek4k,
     Reencrypt,
     Reencrypt4k,
+    Cold,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 16] = [
+    pub(crate) const ALL: [Workload; 17] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -46,9 +47,10 @@ impl Workload {
         Workload::Seek4k,
         Workload::Reencrypt,
         Workload::Reencrypt4k,
+        Workload::Cold,
     ];
 
-    /// The workloads run when `--workloads` is not given: all but reencrypt4k.
+    /// The workloads run when `--workloads` is not given: all but reencrypt4k and cold.
     pub(crate) const DEFAULT: [Workload; 15] = [
         Workload::FillSeq,
         Workload::FillRandom,
@@ -85,6 +87,7 @@ impl Workload {
             Workload::Seek4k => "seek4k",
             Workload::Reencrypt => "reencrypt",
             Workload::Reencrypt4k => "reencrypt4k",
+            Workload::Cold => "cold",
         }
     }
 
@@ -114,6 +117,11 @@ impl Workload {
                  background re-encryption after rotate_data_key, then DB::reencrypt() MB/s"
             }
             Workload::Reencrypt4k => "reencrypt with --num4k keys of 4 KiB values",
+            Workload::Cold => {
+                "sealdb only: fresh DB of --num keys, compacted, all archived to an object store \
+                 with --cold-latency-ms per request; cold point reads, a cold scan, a zipfian mix \
+                 through the part cache"
+            }
         }
     }
 

@@ -56,7 +56,11 @@ pub(crate) enum Command {
     /// checks the manifest against the files present. Takes the directory's lock (a database
     /// open in another process is refused, exit 2) and writes nothing. Each problem is printed
     /// as FILE at offset N: CHECK. Exit status 1 if any problem is found.
-    Verify(DbArgs),
+    ///
+    /// Cold files (in an object store) are checked with --store: each object fetched whole,
+    /// its size and SHA-256 compared with the manifest's, every block authenticated. Without
+    /// --store they are listed as not checked (a warning, not a problem).
+    Verify(VerifyArgs),
     /// Data keys: status, rotate-data, rotate-master, reencrypt.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -246,6 +250,17 @@ pub(crate) enum ColdCommand {
     Archive(ColdArgs),
     /// Bring every cold file back to local disk (to detach the database from the store).
     Recall(ColdArgs),
+}
+
+/// `verify`: a database and, optionally, its object store.
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// The object store of the cold files, as for `sealdb cold`: `s3://BUCKET/PREFIX` (AWS_*
+    /// environment variables), or a local directory used as an object store.
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: Option<String>,
 }
 
 /// A database and its object store.

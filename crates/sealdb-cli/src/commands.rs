@@ -7,7 +7,7 @@ use std::path::Path;
 use sealdb::{Error, MasterKey, DB};
 use serde_json::json;
 
-use crate::args::{DbArgs, KeysCommand};
+use crate::args::{DbArgs, KeysCommand, VerifyArgs};
 use crate::db::{done, open, require_database, Mode};
 use crate::output::{self, utc};
 use crate::EXIT_FAILED;
@@ -122,9 +122,14 @@ pub(crate) fn info(args: &DbArgs, json: bool) -> sealdb::Result<u8> {
     Ok(0)
 }
 
-pub(crate) fn verify(args: &DbArgs, json: bool) -> sealdb::Result<u8> {
+pub(crate) fn verify(v: &VerifyArgs, json: bool) -> sealdb::Result<u8> {
+    let args = &v.db;
     let key = args.key.master_key_for(&args.dir)?;
-    let r = sealdb::verify(&args.dir, key.as_ref())?;
+    let mut options = sealdb::VerifyOptions::new();
+    if let Some(store) = &v.store {
+        options = options.cold_storage(crate::ops::cold_at(store)?);
+    }
+    let r = sealdb::verify_with(&args.dir, key.as_ref(), &options)?;
     let item = |p: &sealdb::Problem| {
         let file = p.file.display().to_string();
         json!({"file": file, "offset": p.offset, "check": p.check})
@@ -135,6 +140,9 @@ pub(crate) fn verify(args: &DbArgs, json: bool) -> sealdb::Result<u8> {
             "encrypted": r.encrypted,
             "files_checked": r.files_checked,
             "blocks_checked": r.blocks_checked,
+            "cold_files": r.cold_files,
+            "cold_checked": r.cold_checked,
+            "cold_unchecked": r.cold_unchecked,
             "problems": r.problems.iter().map(item).collect::<Vec<_>>(),
             "warnings": r.warnings.iter().map(item).collect::<Vec<_>>(),
         });
@@ -154,6 +162,15 @@ pub(crate) fn verify(args: &DbArgs, json: bool) -> sealdb::Result<u8> {
             r.problems.len(),
             r.warnings.len()
         );
+        if r.cold_files > 0 {
+            println!(
+                "cold files: {} in the object store, {} checked, {} NOT checked{}",
+                r.cold_files,
+                r.cold_checked,
+                r.cold_unchecked,
+                if v.store.is_none() { " (give --store to check them)" } else { "" }
+            );
+        }
     }
     Ok(if r.is_clean() { 0 } else { EXIT_FAILED })
 }

@@ -79,7 +79,7 @@ fn run(cli: &Cli) -> sealdb::Result<u8> {
     match &cli.command {
         Command::Keygen { out } => commands::keygen(out.as_deref(), json),
         Command::Info(db) => commands::info(db, json),
-        Command::Verify(db) => commands::verify(db, json),
+        Command::Verify(v) => commands::verify(v, json),
         Command::Keys(k) => commands::keys(k, json),
         Command::Audit { db, verify } => commands::audit(db, *verify, json),
         Command::Get { db, key, hex } => {

@@ -30,7 +30,7 @@ fn backups_at(target: &str) -> sealdb::Result<Backups> {
 }
 
 /// The cold storage named by `--store`: an S3 prefix, or a local directory as an object store.
-fn cold_at(store: &str) -> sealdb::Result<ColdStorage> {
+pub(crate) fn cold_at(store: &str) -> sealdb::Result<ColdStorage> {
     if let Some((bucket, prefix)) = s3_target(store)? {
         return ColdStorage::s3_from_env(bucket, prefix);
     }

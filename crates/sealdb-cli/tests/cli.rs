@@ -629,6 +629,20 @@ fn export_import_carries_keyspaces() {
     assert_eq!(db.keyspace("empty").unwrap().iter().count(), 0);
 }
 
+/// Every file under `dir`, recursively.
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[test]
 fn cold_archive_status_recall_on_a_local_store() {
     let root = tempfile::tempdir().unwrap();
@@ -653,6 +667,41 @@ fn cold_archive_status_recall_on_a_local_store() {
     assert!(text(&out.stderr).contains("cold storage"), "{}", text(&out.stderr));
     let out = cold("status");
     assert_eq!(json(&out)["cold_files"], st["cold_files"]);
+    // verify: cold files are not checked (and said so) without --store, checked with it, and
+    // a changed object is a problem naming it (exit 1).
+    let verify = |store: Option<&str>| {
+        let mut args = vec!["--json", "verify", d, "--key-env", "K"];
+        if let Some(s) = store {
+            args.extend(["--store", s]);
+        }
+        sealdb_env(&args, &env)
+    };
+    let out = verify(None);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["cold_files"], st["cold_files"], "{v}");
+    assert_eq!(v["cold_unchecked"], st["cold_files"], "{v}");
+    let out = sealdb_env(&["verify", d, "--key-env", "K"], &env);
+    assert!(text(&out.stdout).contains("NOT checked"), "{}", text(&out.stdout));
+    let out = verify(Some(s));
+    assert_eq!(code(&out), 0, "{}", text(&out.stdout));
+    let v = json(&out);
+    assert_eq!(v["cold_checked"], st["cold_files"], "{v}");
+    assert_eq!(v["cold_unchecked"], 0, "{v}");
+    let object = walk_files(&store)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "sst"))
+        .expect("a table object");
+    let saved = std::fs::read(&object).unwrap();
+    let mut bad = saved.clone();
+    bad[saved.len() / 2] ^= 1;
+    std::fs::write(&object, &bad).unwrap();
+    let out = verify(Some(s));
+    assert_eq!(code(&out), 1, "{}", text(&out.stdout));
+    let problems = json(&out)["problems"].to_string();
+    let name = object.file_name().unwrap().to_str().unwrap();
+    assert!(problems.contains(name) && problems.contains("digest"), "{problems}");
+    std::fs::write(&object, &saved).unwrap();
     let out = cold("recall");
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(json(&out)["cold_files"], 0);

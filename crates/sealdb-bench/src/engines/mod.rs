@@ -55,6 +55,10 @@ pub(crate) trait Engine: Sync {
 pub(crate) enum EngineKind {
     SealAes,
     SealAesInline,
+    /// sealdb-aes with a cold tier configured (an in-memory store behind `FaultStore` with
+    /// `--cold-latency-ms`) and the default `cold_after`, so nothing goes cold during a run:
+    /// what the tier costs the hot path.
+    SealAesTiered,
     SealChaCha,
     SealPlain,
     Fjall,
@@ -67,9 +71,10 @@ pub(crate) enum EngineKind {
 
 impl EngineKind {
     /// Every engine `--engines` knows, built or not.
-    pub(crate) const ALL: [EngineKind; 8] = [
+    pub(crate) const ALL: [EngineKind; 9] = [
         EngineKind::SealAes,
         EngineKind::SealAesInline,
+        EngineKind::SealAesTiered,
         EngineKind::SealChaCha,
         EngineKind::SealPlain,
         EngineKind::Fjall,
@@ -78,10 +83,13 @@ impl EngineKind {
         EngineKind::SqlCipher,
     ];
 
-    /// The engines run when `--engines` is not given: all, less the peer engines when they are
-    /// not compiled in.
+    /// The engines run when `--engines` is not given: all but sealdb-aes-tiered (named when
+    /// wanted), less the peer engines when they are not compiled in.
     pub(crate) fn defaults() -> Vec<EngineKind> {
-        EngineKind::ALL.into_iter().filter(|e| e.built()).collect()
+        EngineKind::ALL
+            .into_iter()
+            .filter(|e| e.built() && *e != EngineKind::SealAesTiered)
+            .collect()
     }
 
     /// Whether the peer engines (coordinode, sqlcipher).
@@ -98,6 +106,7 @@ impl EngineKind {
         match self {
             EngineKind::SealAes => "sealdb-aes",
             EngineKind::SealAesInline => "sealdb-aes-inline",
+            EngineKind::SealAesTiered => "sealdb-aes-tiered",
             EngineKind::SealChaCha => "sealdb-chacha",
             EngineKind::SealPlain => "sealdb-plain",
             EngineKind::Fjall => "fjall",
@@ -117,7 +126,13 @@ impl EngineKind {
 
     /// Whether the engine encrypts (the reencrypt workloads need a data key to rotate).
     pub(crate) fn encrypted(self) -> bool {
-        matches!(self, EngineKind::SealAes | EngineKind::SealAesInline | EngineKind::SealChaCha)
+        matches!(
+            self,
+            EngineKind::SealAes
+                | EngineKind::SealAesInline
+                | EngineKind::SealAesTiered
+                | EngineKind::SealChaCha
+        )
     }
 
     /// Whether the engine runs only the 4 KiB workloads: sealdb-aes-inline when it comes from
@@ -169,7 +184,9 @@ impl EngineKind {
         master: &::sealdb::MasterKey,
     ) -> Option<::sealdb::Options> {
         let cipher = match self {
-            EngineKind::SealAes | EngineKind::SealAesInline => Some(::sealdb::Cipher::Aes256Gcm),
+            EngineKind::SealAes | EngineKind::SealAesInline | EngineKind::SealAesTiered => {
+                Some(::sealdb::Cipher::Aes256Gcm)
+            }
             EngineKind::SealChaCha => Some(::sealdb::Cipher::ChaCha20Poly1305),
             EngineKind::SealPlain => None,
             EngineKind::Fjall
@@ -181,6 +198,9 @@ impl EngineKind {
             ::sealdb::Options::new(dir).cache_size(cfg.cache_mb << 20).sync_writes(cfg.sync);
         if self == EngineKind::SealAesInline {
             opts = opts.value_threshold(usize::MAX);
+        }
+        if self == EngineKind::SealAesTiered {
+            opts = opts.cold_storage(crate::cold::tiered_storage(cfg).0);
         }
         if let Some(cipher) = cipher {
             let mut enc = ::sealdb::Encryption::new(master.clone()).cipher(cipher);
@@ -202,6 +222,11 @@ impl EngineKind {
                 "sealdb, AES-256-GCM, LZ4, value_threshold(usize::MAX): every value inline in \
                  the tree, no value log{}",
                 if cfg.engines_explicit { "" } else { "; 4 KiB workloads only" }
+            ),
+            EngineKind::SealAesTiered => format!(
+                "sealdb-aes with a cold tier configured (in-memory object store, {} ms per \
+                 request) and the default cold_after (7 days): nothing goes cold during the run",
+                cfg.cold_latency_ms
             ),
             EngineKind::SealChaCha => "sealdb, ChaCha20-Poly1305, LZ4, default options".into(),
             EngineKind::SealPlain => "sealdb, no encryption (crc32), LZ4, default options".into(),

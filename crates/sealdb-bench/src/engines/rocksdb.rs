@@ -221,8 +221,8 @@ pub(crate) fn rocks_mapping(
         Workload::Seek4k => {
             ("seekrandom", vec![reads(cfg.seeks4k), format!("--seek_nexts={SEEK_NEXTS}")], None)
         }
-        Workload::Reencrypt | Workload::Reencrypt4k => {
-            unreachable!("reencrypt is skipped for RocksDB")
+        Workload::Reencrypt | Workload::Reencrypt4k | Workload::Cold => {
+            unreachable!("reencrypt and cold are skipped for RocksDB")
         }
     }
 }
@@ -316,6 +316,11 @@ pub(crate) fn run_rocksdb(rocks: &RocksBench, cfg: &Config, root: &Path, out: &m
     }
     for w in [Workload::Reencrypt, Workload::Reencrypt4k].into_iter().filter(|w| sel(*w)) {
         let row = Row::skipped(kind, w, "needs an encrypted sealdb (a data key to rotate)");
+        report_row(&row);
+        out.push(row);
+    }
+    if sel(Workload::Cold) {
+        let row = Row::skipped(kind, Workload::Cold, "needs sealdb (a cold tier)");
         report_row(&row);
         out.push(row);
     }
