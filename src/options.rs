@@ -165,7 +165,14 @@ pub struct Options {
     pub(crate) error_if_exists: bool,
     /// Open without writing anything to the directory. Default off.
     pub(crate) read_only: bool,
+    /// The bound on how long a deleted or overwritten value may stay on disk. Default off.
+    pub(crate) erase_within: Option<std::time::Duration>,
+    /// Bytes per second the background erasure rewrites before a deadline is near.
+    pub(crate) erase_rate: u64,
 }
+
+/// Default pace of the background erasure ([`Options::erase_rate`]).
+const DEFAULT_ERASE_RATE: u64 = 16 << 20;
 
 impl Options {
     /// Options for a database at `path`, without encryption and with default tuning.
@@ -196,7 +203,33 @@ impl Options {
             value_threshold: 2 << 10,
             vlog_segment_size: 64 << 20,
             vlog_gc_ratio: 0.5,
+            erase_within: None,
+            erase_rate: DEFAULT_ERASE_RATE,
         }
+    }
+
+    /// Deleted or overwritten values are physically gone from every file within `bound`
+    /// (default: off). The background workers flush a memtable whose first write is older
+    /// than a quarter of the bound, compact every table whose oldest write is that old and
+    /// that may still shadow an older version below it (or holds tombstones), and collect
+    /// every value-log segment holding garbage, all paced at [`Options::erase_rate`] until
+    /// half the bound has passed, then at full speed. A bound below one second is raised to
+    /// one second. See `docs/security.md` ("Erasure") for what this does not reach (copies
+    /// outside the directory, the device's own spare blocks).
+    ///
+    /// [`DB::erase_now`](crate::DB::erase_now) enforces the same at once.
+    #[must_use]
+    pub fn erase_within(mut self, bound: std::time::Duration) -> Options {
+        self.erase_within = Some(bound.max(std::time::Duration::from_secs(1)));
+        self
+    }
+
+    /// Bytes per second the background erasure of [`Options::erase_within`] rewrites while no
+    /// deadline is near (default 16 MiB/s, at least 1).
+    #[must_use]
+    pub fn erase_rate(mut self, bytes_per_sec: u64) -> Options {
+        self.erase_rate = bytes_per_sec.max(1);
+        self
     }
 
     /// Moves immutable files (tables, closed value-log segments) to the object store of

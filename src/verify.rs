@@ -296,6 +296,8 @@ pub fn verify(path: impl AsRef<Path>, master: Option<&MasterKey>) -> Result<Veri
                         max_seq: 0,
                         smallest: Vec::new(),
                         largest: Vec::new(),
+                        oldest_write: 0,
+                        tombstones: 1,
                     },
                 )
             })
