@@ -214,8 +214,9 @@ impl Options {
     /// that may still shadow an older version below it (or holds tombstones), and collect
     /// every value-log segment holding garbage, all paced at [`Options::erase_rate`] until
     /// half the bound has passed, then at full speed. A bound below one second is raised to
-    /// one second. See `docs/security.md` ("Erasure") for what this does not reach (copies
-    /// outside the directory, the device's own spare blocks).
+    /// one second. It needs [`Options::background_work`] (without it only
+    /// [`DB::erase_now`](crate::DB::erase_now) erases). See `docs/security.md` ("Erasure") for
+    /// what this does not reach (copies outside the directory, the device's own spare blocks).
     ///
     /// [`DB::erase_now`](crate::DB::erase_now) enforces the same at once.
     #[must_use]

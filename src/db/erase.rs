@@ -286,13 +286,16 @@ fn collect_segments(inner: &Inner, w: &mut Work) -> Result<bool> {
 }
 
 /// Tables, segments and WALs in the directory that the database no longer needs: replaced
-/// files an open snapshot, iterator or transaction still holds. Looked at with the WAL,
-/// compaction and flush locks held (so no new file is half-installed), a few times over a
-/// second (a background thread may hold a replaced file for a moment).
+/// files an open snapshot, iterator or transaction still holds. Looked at with the cold tier's
+/// pass lock and the GC, WAL, compaction and flush locks held (so no new file is
+/// half-installed and no background pass holds a replaced file), a few times over a second
+/// (a background thread may still hold one for a moment).
 fn leftovers(inner: &Inner) -> Result<u64> {
     let mut left = 0;
     for attempt in 0..20 {
         left = {
+            let _op = inner.tier.as_ref().map(|t| t.op_lock.lock());
+            let _g = inner.gc_lock.lock();
             let _w = inner.wal.lock();
             let _c = inner.compaction_lock.lock();
             let _f = inner.flush_lock.lock();

@@ -17,6 +17,7 @@
 //! | keyspaces map onto the tree (prefixes, drop)                 | `keyspace.rs`   |
 //! | transactions validate (conflict window)                      | `txn.rs`        |
 //! | files move to and from the object store (cold tier)          | `tier.rs`       |
+//! | deleted and overwritten values are made physically gone      | `erase.rs`      |
 //!
 //! Locks are taken in the order stated once, on [`Inner`].
 
@@ -142,9 +143,13 @@ pub(crate) struct State {
 ///   `wal`); key destruction holds `gc_lock`, `wal`, `compaction_lock` and `flush_lock`
 ///   together, in this order, then takes `state` and the key `admin` lock, one at a time.
 /// - Background workers take `flush_lock` or `compaction_lock`, then `state` briefly.
+/// - The cold tier's `Tier::op_lock` comes before all of these: the archiver holds it while it
+///   takes `compaction_lock` or `gc_lock`; `erase_now`'s final check holds it, then `gc_lock`,
+///   `wal`, `compaction_lock` and `flush_lock` together, in this order.
 /// - `sv` (the super-version readers clone) is written only while `state` is held; readers
 ///   take only its read lock, also under `wal` (the leader checks GC rewrites).
-/// - `admin` (key administration) is taken alone or innermost.
+/// - `admin` (key administration) and the erasure tracker's lock (`Inner::erase`) are taken
+///   alone or innermost.
 pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn Fs>,
