@@ -230,7 +230,13 @@ pub(crate) struct ManifestData {
 
 impl ManifestData {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = vec![VERSION];
+        self.encode_as(VERSION)
+    }
+
+    /// The payload as version 4 (`VERSION`) or, for tests forging an older manifest, version 3
+    /// (no oldest write or tombstones per table).
+    pub(crate) fn encode_as(&self, version: u8) -> Vec<u8> {
+        let mut out = vec![version];
         put_u64(&mut out, self.next_file_number);
         put_u64(&mut out, self.last_sequence);
         put_u64(&mut out, self.log_number);
@@ -243,8 +249,10 @@ impl ManifestData {
             put_u64(&mut out, f.max_seq);
             put_len_prefixed(&mut out, &f.smallest);
             put_len_prefixed(&mut out, &f.largest);
-            put_u64(&mut out, f.oldest_write);
-            put_u64(&mut out, f.tombstones);
+            if version >= VERSION {
+                put_u64(&mut out, f.oldest_write);
+                put_u64(&mut out, f.tombstones);
+            }
         }
         put_u32(&mut out, self.segments.len() as u32);
         for s in &self.segments {
