@@ -108,6 +108,19 @@ pub enum Error {
     )]
     UnsupportedFormat(PathBuf),
 
+    /// [`DB::erase_now`](crate::DB::erase_now) did its work, but an open snapshot, iterator or
+    /// transaction still holds `files` replaced files that may hold data deleted or overwritten
+    /// before the call; they are removed when it is dropped. Drop it and call `erase_now`
+    /// again.
+    #[error(
+        "erasure incomplete: {files} replaced file(s) are still held by an open snapshot, \
+         iterator or transaction; drop it and call erase_now again"
+    )]
+    ErasureBlocked {
+        /// Replaced files still on disk.
+        files: u64,
+    },
+
     /// The database keeps files in cold storage (an object store) but was opened without
     /// [`Options::cold_storage`](crate::Options::cold_storage).
     #[error(

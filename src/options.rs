@@ -167,6 +167,10 @@ pub struct Options {
     pub(crate) read_only: bool,
     /// Options of named keyspaces that differ from the database's, by name.
     pub(crate) per_keyspace: std::collections::BTreeMap<String, KeyspaceOptions>,
+    /// The bound on how long a deleted or overwritten value may stay on disk. Default off.
+    pub(crate) erase_within: Option<std::time::Duration>,
+    /// Bytes per second the background erasure rewrites before a deadline is near.
+    pub(crate) erase_rate: u64,
 }
 
 /// Options of one keyspace that differ from the database's (`Options`): where its values
@@ -212,6 +216,9 @@ impl KeyspaceOptions {
     }
 }
 
+/// Default pace of the background erasure ([`Options::erase_rate`]).
+const DEFAULT_ERASE_RATE: u64 = 16 << 20;
+
 impl Options {
     /// Options for a database at `path`, without encryption and with default tuning.
     pub fn new(path: impl AsRef<Path>) -> Options {
@@ -242,7 +249,34 @@ impl Options {
             vlog_segment_size: 64 << 20,
             vlog_gc_ratio: 0.5,
             per_keyspace: std::collections::BTreeMap::new(),
+            erase_within: None,
+            erase_rate: DEFAULT_ERASE_RATE,
         }
+    }
+
+    /// Deleted or overwritten values are physically gone from every file within `bound`
+    /// (default: off). The background workers flush a memtable whose first write is older
+    /// than a quarter of the bound, compact every table whose oldest write is that old and
+    /// that may still shadow an older version below it (or holds tombstones), and collect
+    /// every value-log segment holding garbage, all paced at [`Options::erase_rate`] until
+    /// half the bound has passed, then at full speed. A bound below one second is raised to
+    /// one second. It needs [`Options::background_work`] (without it only
+    /// [`DB::erase_now`](crate::DB::erase_now) erases). See `docs/security.md` ("Erasure") for
+    /// what this does not reach (copies outside the directory, the device's own spare blocks).
+    ///
+    /// [`DB::erase_now`](crate::DB::erase_now) enforces the same at once.
+    #[must_use]
+    pub fn erase_within(mut self, bound: std::time::Duration) -> Options {
+        self.erase_within = Some(bound.max(std::time::Duration::from_secs(1)));
+        self
+    }
+
+    /// Bytes per second the background erasure of [`Options::erase_within`] rewrites while no
+    /// deadline is near (default 16 MiB/s, at least 1).
+    #[must_use]
+    pub fn erase_rate(mut self, bytes_per_sec: u64) -> Options {
+        self.erase_rate = bytes_per_sec.max(1);
+        self
     }
 
     /// Options for the named keyspace `name` whenever it is used in this open (created or

@@ -350,6 +350,8 @@ pub fn verify_with(
                         max_seq: 0,
                         smallest: Vec::new(),
                         largest: Vec::new(),
+                        oldest_write: 0,
+                        tombstones: 1,
                     },
                 )
             })

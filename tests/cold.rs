@@ -587,7 +587,8 @@ fn compaction_does_not_fill_the_part_cache() {
     db.compact_range::<&[u8], _>(..).unwrap();
     let s = db.tiering_status().unwrap();
     assert!(s.downloads > at_open.downloads, "compaction read the cold inputs: {s:?}");
-    assert_eq!(s.cache_bytes, at_open.cache_bytes, "{s:?}");
+    // Nothing was added; the replaced cold inputs' parts left the cache with their objects.
+    assert!(s.cache_bytes < at_open.cache_bytes, "{s:?} vs {at_open:?}");
     check_model("compacted", &db, &model);
     drop(db);
     let (_fault, model, reopen) = cold_db(dir.path().join("b").as_path(), &mk, 500, 0);

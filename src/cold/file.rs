@@ -275,6 +275,16 @@ impl PartCache {
         true
     }
 
+    /// Drops every part of object `name` held (its file removed from the cache directory).
+    pub(crate) fn drop_object(&self, name: &str) {
+        let h = xxhash_rust::xxh3::xxh3_64(name.as_bytes());
+        let held: Vec<PartKey> =
+            self.state.lock().parts.keys().filter(|k| k.0 == h).copied().collect();
+        for k in held {
+            self.remove(k);
+        }
+    }
+
     /// Drops the parts spanning [`offset`, `end`) of object `name`; says whether any was held.
     fn drop_range(&self, name: &str, offset: u64, end: u64) -> bool {
         let mut dropped = false;

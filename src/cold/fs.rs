@@ -52,6 +52,10 @@ impl Fs for TieredFs {
     fn remove(&self, path: &Path) -> io::Result<()> {
         match self.tier.unset_cold(path) {
             Some(obj) => {
+                // Its parts in the local cache go now (erasure relies on it).
+                if let Some(c) = &self.tier.cache {
+                    c.drop_object(&obj.meta.name);
+                }
                 self.tier.delete_later(obj.meta.name.clone());
                 Ok(())
             }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{compaction, gc, jobs, Inner};
+use super::{compaction, erase, gc, jobs, Inner};
 use crate::error::Error;
 
 pub(crate) fn flush_worker(inner: &Inner) {
@@ -47,20 +47,31 @@ pub(crate) fn compaction_worker(inner: &Inner) {
         }
         // The version is held only while picking: a clone kept across the wait below would
         // keep the files of a replaced version on disk.
+        // An ordinary compaction first; else one that erasure needs (`erase.rs`).
         let picked = if st.bg_error.is_none() {
             let v = st.version.clone();
             compaction::pick(&v, &inner.tuning, &mut st.compact_pointer)
+                .map(|c| (c, false))
+                .or_else(|| erase::pick_due(inner, &v).map(|c| (c, true)))
         } else {
             None
         };
-        let Some(c) = picked else {
+        let Some((c, erasing)) = picked else {
             drop(guard);
-            inner.bg_cv.wait(&mut st);
+            // With an erasure bound, tables age into being due without any event.
+            match erase::tick(inner) {
+                Some(t) => {
+                    inner.bg_cv.wait_for(&mut st, t);
+                }
+                None => inner.bg_cv.wait(&mut st),
+            }
             continue;
         };
         drop(st);
-        if let Err(e) = jobs::run(inner, &c) {
-            fail(inner, "compaction failed", &e);
+        match jobs::run(inner, &c) {
+            Ok(()) if erasing => erase::ran(inner, &c),
+            Ok(()) => {}
+            Err(e) => fail(inner, "compaction failed", &e),
         }
         // The inputs go from disk before the next holder of the lock looks.
         drop(c);
@@ -75,7 +86,7 @@ pub(crate) fn gc_worker(inner: &Inner) {
             if st.shutting_down {
                 return;
             }
-            inner.bg_cv.wait_for(&mut st, Duration::from_secs(1));
+            inner.bg_cv.wait_for(&mut st, erase::tick(inner).unwrap_or(Duration::from_secs(1)));
             if st.shutting_down {
                 return;
             }
@@ -93,6 +104,9 @@ pub(crate) fn gc_worker(inner: &Inner) {
         }
         if let Err(e) = super::keys::maintain(inner) {
             fail(inner, "key maintenance failed", &e);
+        }
+        if let Err(e) = erase::maintain(inner) {
+            fail(inner, "erasure failed", &e);
         }
         #[cfg(feature = "metrics")]
         super::metrics::publish(&inner.dir, &inner.stats());

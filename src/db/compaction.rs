@@ -137,6 +137,51 @@ pub(super) fn pick_range(v: &Version, level: usize, range: &KeyRange) -> Option<
     Some(Compaction { inputs, output_level: level + 1, trivial_move })
 }
 
+/// Whether table `f` of `level` may still stand over an older version of one of its keys, or
+/// hold a tombstone: another table overlaps its key range in L0 (when `f` is in L0) or in a
+/// deeper level, or it records tombstones.
+fn may_shadow(v: &Version, level: usize, f: &TableFile) -> bool {
+    let (lo, hi) = (f.meta.smallest_user(), f.meta.largest_user());
+    f.meta.tombstones > 0
+        || (level == 0 && v.overlapping(0, lo, hi).iter().any(|g| g.meta.number != f.meta.number))
+        || (level + 1..NUM_LEVELS).any(|l| !v.overlapping(l, lo, hi).is_empty())
+}
+
+/// The next compaction erasure needs (see `erase.rs`): for the first table, from L0 down,
+/// whose oldest write is before `cutoff` (milliseconds since the Unix epoch) and which
+/// [may shadow](may_shadow) an older version or holds tombstones, a compaction that takes it
+/// one level down with the tables it overlaps there (from L0, every L0 table overlapping it,
+/// transitively). A table with nothing overlapping in the next level moves without being
+/// rewritten while something deeper overlaps it; otherwise (tombstones only) it is rewritten
+/// into the next level, or in place in the last one, which drops them. `None` when no table
+/// needs it. Repeated, it ends: each step moves entries down or drops tombstones.
+pub(super) fn pick_erase(v: &Version, cutoff: u64) -> Option<Compaction> {
+    for level in 0..NUM_LEVELS {
+        for f in &v.levels[level] {
+            if f.meta.oldest_write >= cutoff || !may_shadow(v, level, f) {
+                continue;
+            }
+            let (lo, hi) = (f.meta.smallest_user(), f.meta.largest_user());
+            if level == 0 {
+                let r = KeyRange { lo: Some(lo.to_vec()), hi: Some(hi.to_vec()) };
+                return pick_range(v, 0, &r);
+            }
+            let next =
+                if level + 1 < NUM_LEVELS { v.overlapping(level + 1, lo, hi) } else { vec![] };
+            let deeper = (level + 2..NUM_LEVELS).any(|l| !v.overlapping(l, lo, hi).is_empty());
+            let trivial_move = next.is_empty() && deeper;
+            let mut inputs = vec![f.clone()];
+            inputs.extend(next);
+            return Some(Compaction {
+                inputs,
+                output_level: (level + 1).min(NUM_LEVELS - 1),
+                trivial_move,
+            });
+        }
+    }
+    None
+}
+
 /// Whether a compaction into `output_level` of version `base` may drop a tombstone of
 /// `user_key`: no table below the output level covers the key.
 pub(super) fn may_drop_tombstone(base: &Version, output_level: usize, user_key: &[u8]) -> bool {
@@ -345,6 +390,65 @@ mod tests {
         assert!(!may_drop_tombstone(&v, 3, b"p"));
         // The bottom-most level drops every tombstone.
         assert!(may_drop_tombstone(&v, NUM_LEVELS - 1, b"p"));
+    }
+
+    fn aged(fx: &Files, n: u64, lo: &[u8], hi: &[u8], oldest: u64, tombs: u64) -> Arc<TableFile> {
+        fx.aged(n, lo, hi, 10, (oldest, tombs))
+    }
+
+    #[test]
+    fn erasure_picks_only_old_tables_that_may_shadow() {
+        let fx = Files::new();
+        let mut v = Version::default();
+        // L1 [a, c] is old and overlaps L3 [b, b]; L1 [x, z] is old, overlaps nothing, and
+        // holds no tombstone; L2 [m, n] is young (after the cutoff) and overlaps L3 [m, m].
+        v.levels[1].push(aged(&fx, 10, b"a", b"c", 100, 0));
+        v.levels[1].push(aged(&fx, 11, b"x", b"z", 100, 0));
+        v.levels[2].push(aged(&fx, 20, b"m", b"n", 900, 0));
+        v.levels[3].push(aged(&fx, 30, b"b", b"b", 50, 0));
+        v.levels[3].push(aged(&fx, 31, b"m", b"m", 50, 0));
+        v.normalize();
+        // Nothing in L2 under [a, c]: a move toward L3.
+        let c = pick_erase(&v, 500).expect("L1 [a, c] shadows L3 [b, b]");
+        assert_eq!((numbers(&c), c.output_level, c.trivial_move), (vec![10], 2, true));
+        // Before the first table's write, nothing is due.
+        assert!(pick_erase(&v, 100).is_none());
+        // Once L1 [a, c] is gone, only the young table shadows: due only after its write.
+        v.levels[1].retain(|f| f.meta.number != 10);
+        assert!(pick_erase(&v, 500).is_none());
+        let c = pick_erase(&v, 901).expect("L2 [m, n] shadows L3 [m, m]");
+        assert_eq!((numbers(&c), c.output_level, c.trivial_move), (vec![20, 31], 3, false));
+    }
+
+    #[test]
+    fn erasure_rewrites_tables_with_tombstones_and_widens_l0() {
+        let fx = Files::new();
+        let mut v = Version::default();
+        // A last-level table with a tombstone is rewritten in place.
+        v.levels[NUM_LEVELS - 1].push(aged(&fx, 60, b"a", b"b", 1, 1));
+        let c = pick_erase(&v, 2).expect("tombstone");
+        assert_eq!(
+            (numbers(&c), c.output_level, c.trivial_move),
+            (vec![60], NUM_LEVELS - 1, false)
+        );
+        // An L2 table with tombstones and nothing below: rewritten into L3.
+        let mut v = Version::default();
+        v.levels[2].push(aged(&fx, 20, b"a", b"b", 1, 2));
+        let c = pick_erase(&v, 2).expect("tombstones");
+        assert_eq!((numbers(&c), c.output_level, c.trivial_move), (vec![20], 3, false));
+        // An old L0 table overlapping a young one: both go, with L1's overlap.
+        let mut v = Version::default();
+        v.levels[0].push(aged(&fx, 1, b"a", b"c", 1, 0));
+        v.levels[0].push(aged(&fx, 2, b"c", b"e", 99, 0));
+        v.levels[1].push(aged(&fx, 10, b"e", b"f", 1, 0));
+        v.levels[1].push(aged(&fx, 11, b"x", b"y", 1, 0));
+        v.normalize();
+        let c = pick_erase(&v, 50).expect("old L0 table overlaps another");
+        assert_eq!((numbers(&c), c.output_level), (vec![1, 2, 10], 1));
+        // A lone old L0 table over nothing, without tombstones: nothing to do.
+        let mut v = Version::default();
+        v.levels[0].push(aged(&fx, 1, b"a", b"c", 1, 0));
+        assert!(pick_erase(&v, 50).is_none());
     }
 
     #[test]

@@ -349,6 +349,9 @@ fn decrypt_open(inner: &Inner, dir: &Path) -> Result<()> {
             max_seq: info.max_seq,
             smallest: info.smallest,
             largest: info.largest,
+            // A snapshot's live entries, values inline: nothing shadowed, no tombstone.
+            oldest_write: 0,
+            tombstones: 0,
         });
         Ok(())
     };

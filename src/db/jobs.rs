@@ -24,7 +24,8 @@ pub(crate) type Discards = HashMap<u64, u64>;
 /// by `alloc`, splitting at `target_size` and at every keyspace boundary (a table holds one
 /// keyspace's entries only); `drop_tombstone` says whether a tombstone can go (nothing older
 /// is below it). Entries of the `dropped` keyspaces are left out. Shadowed and dropped
-/// value-log pointers are counted in `discards`.
+/// value-log pointers are counted in `discards`. `oldest_write` (milliseconds since the Unix
+/// epoch, no later than the oldest write `source` holds) is recorded in every table made.
 #[expect(clippy::too_many_arguments, reason = "the shared core of flush and compaction")]
 fn write_tables(
     inner: &Inner,
@@ -35,6 +36,7 @@ fn write_tables(
     dropped: &BTreeSet<u32>,
     abort: &dyn Fn() -> bool,
     discards: &mut Discards,
+    oldest_write: u64,
 ) -> Result<Vec<Arc<TableFile>>> {
     let mut out = Vec::new();
     let mut builder: Option<(u64, TableBuilder)> = None;
@@ -66,6 +68,8 @@ fn write_tables(
             key_id: info.key_id,
             smallest: info.smallest,
             largest: info.largest,
+            oldest_write,
+            tombstones: info.deletions,
         };
         out.push(Arc::new(TableFile::new(meta, Arc::new(table), inner.fs.clone(), path)));
         Ok(())
@@ -188,17 +192,29 @@ pub(crate) fn apply_discards(vlog: &VlogSet, discards: &Discards) {
 }
 
 /// Writes a memtable to L0 tables, one per keyspace it holds (none if it holds only entries
-/// of `dropped` keyspaces), numbered by `alloc`.
+/// of `dropped` keyspaces), numbered by `alloc`. `oldest_write` is recorded in the tables (see
+/// [`MemTable::first_write`]; 0 when unknown).
 pub(crate) fn build_l0(
     inner: &Inner,
     mem: &Arc<MemTable>,
     alloc: impl FnMut() -> Result<u64>,
     dropped: &BTreeSet<u32>,
     discards: &mut Discards,
+    oldest_write: u64,
 ) -> Result<Vec<Arc<TableFile>>> {
     let mut it = MemIter::new(mem.clone());
     it.seek_to_first()?;
-    write_tables(inner, &mut it, u64::MAX, alloc, |_| false, dropped, &|| false, discards)
+    write_tables(
+        inner,
+        &mut it,
+        u64::MAX,
+        alloc,
+        |_| false,
+        dropped,
+        &|| false,
+        discards,
+        oldest_write,
+    )
 }
 
 /// Flushes the oldest frozen memtable; returns whether there was one.
@@ -219,6 +235,7 @@ pub(crate) fn flush_one(inner: &Inner) -> Result<bool> {
             || inner.alloc_file_number(&mut inner.state.lock()),
             &dropped,
             &mut discards,
+            imm.first_write(),
         )?
     };
     let mut st = inner.state.lock();
@@ -270,6 +287,8 @@ pub(super) fn run(inner: &Inner, c: &Compaction) -> Result<()> {
         }
         let mut merged = crate::iter::MergingIter::new(children);
         merged.seek_to_first()?;
+        // The outputs hold the inputs' entries: none older than the oldest input's oldest.
+        let oldest = c.inputs.iter().map(|f| f.meta.oldest_write).min().unwrap_or(0);
         write_tables(
             inner,
             &mut merged,
@@ -279,6 +298,7 @@ pub(super) fn run(inner: &Inner, c: &Compaction) -> Result<()> {
             &dropped,
             &|| inner.state.lock().shutting_down,
             &mut discards,
+            oldest,
         )?
     };
     let mut st = inner.state.lock();

@@ -395,6 +395,8 @@ pub(crate) fn reencrypt_pass(inner: &Inner, rate: Option<u64>) -> Result<u64> {
             key_id: info.key_id,
             smallest: old.meta.smallest.clone(),
             largest: old.meta.largest.clone(),
+            oldest_write: old.meta.oldest_write,
+            tombstones: old.meta.tombstones,
         };
         let new = Arc::new(TableFile::new(meta, Arc::new(table), inner.fs.clone(), path));
         if let Some(t) = &inner.tier {

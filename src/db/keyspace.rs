@@ -476,7 +476,7 @@ mod tests {
         // when empty) and no database id or cold files (16 + 4 bytes when none is cold).
         let data = crate::manifest::read(fs.as_ref(), dir.path(), None).unwrap();
         assert!(data.cold.is_empty());
-        let mut v2 = data.encode();
+        let mut v2 = data.encode_as(3);
         v2[0] = 2;
         v2.truncate(v2.len() - 12 - 20);
         crate::manifest::write_payload(

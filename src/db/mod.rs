@@ -17,6 +17,7 @@
 //! | keyspaces map onto the tree (prefixes, drop)                 | `keyspace.rs`   |
 //! | transactions validate (conflict window)                      | `txn.rs`        |
 //! | files move to and from the object store (cold tier)          | `tier.rs`       |
+//! | deleted and overwritten values are made physically gone      | `erase.rs`      |
 //!
 //! Locks are taken in the order stated once, on [`Inner`].
 
@@ -25,6 +26,7 @@ pub(crate) mod checkpoint;
 mod compaction;
 pub(crate) mod convert;
 mod destroy;
+pub(crate) mod erase;
 mod gc;
 mod iters;
 mod jobs;
@@ -95,6 +97,10 @@ pub(crate) struct Tuning {
     pub(crate) value_threshold: usize,
     pub(crate) vlog_segment_size: u64,
     pub(crate) vlog_gc_ratio: f64,
+    /// [`Options::erase_within`], if set.
+    pub(crate) erase_within: Option<std::time::Duration>,
+    /// [`Options::erase_rate`].
+    pub(crate) erase_rate: u64,
 }
 
 /// Mutable engine state, under `Inner::state`.
@@ -138,9 +144,13 @@ pub(crate) struct State {
 ///   `wal`); key destruction holds `gc_lock`, `wal`, `compaction_lock` and `flush_lock`
 ///   together, in this order, then takes `state` and the key `admin` lock, one at a time.
 /// - Background workers take `flush_lock` or `compaction_lock`, then `state` briefly.
+/// - The cold tier's `Tier::op_lock` comes before all of these: the archiver holds it while it
+///   takes `compaction_lock` or `gc_lock`; `erase_now`'s final check holds it, then `gc_lock`,
+///   `wal`, `compaction_lock` and `flush_lock` together, in this order.
 /// - `sv` (the super-version readers clone) is written only while `state` is held; readers
 ///   take only its read lock, also under `wal` (the leader checks GC rewrites).
-/// - `admin` (key administration) is taken alone or innermost.
+/// - `admin` (key administration) and the erasure tracker's lock (`Inner::erase`) are taken
+///   alone or innermost.
 pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn Fs>,
@@ -174,6 +184,8 @@ pub(crate) struct Inner {
     /// The cold tier, when the database has cold storage (`inner.fs` is then its
     /// [`TieredFs`](crate::cold::TieredFs)).
     pub(crate) tier: Option<Arc<crate::cold::Tier>>,
+    /// Background erasure's bookkeeping ([`Options::erase_within`]).
+    pub(crate) erase: erase::Tracker,
     _lock: Box<dyn DirLock>,
 }
 
@@ -341,21 +353,26 @@ impl DB {
     /// directory is an orphan; a table an open reader still holds is not listed once a
     /// compaction has replaced it, and is removed when the reader lets go.
     pub fn live_files(&self) -> Vec<String> {
-        let dir = &self.inner.dir;
-        let st = self.inner.state.lock();
-        let mut paths: Vec<PathBuf> =
-            st.version.all_files().map(|(_, f)| names::table(dir, f.meta.number)).collect();
-        paths.extend(st.vlog.segments.keys().map(|&n| names::vlog(dir, n)));
-        paths.push(names::wal(dir, st.mem.wal_number));
-        paths.extend(st.imms.iter().map(|m| names::wal(dir, m.wal_number)));
-        drop(st);
-        let mut names: Vec<String> = paths
-            .iter()
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+        self.inner.live_file_names()
+    }
+
+    /// Makes every value deleted or overwritten before the call physically gone from the
+    /// directory, and returns once it is: flushes the memtable (its WAL, which holds every
+    /// version written to it, is deleted), compacts every table that may still stand over an
+    /// older version or holds a tombstone down to where nothing older lies below it (only those
+    /// tables and what they overlap, not the whole tree), collects every value-log segment
+    /// holding a dead value (the active one is closed first; live values are rewritten to a
+    /// new segment), and, with cold storage, deletes the replaced objects (and their parts in
+    /// the local cache). On an encrypted database the audit log records an `erase_now` event
+    /// with the cutoff and the work done.
+    ///
+    /// An open [`Snapshot`], iterator or transaction keeps the files of its view; if one still
+    /// holds a replaced file when the work is done, this returns
+    /// [`Error::ErasureBlocked`](crate::Error::ErasureBlocked) (the file goes when the holder is
+    /// dropped; call again then). What erasure cannot reach (copies outside the directory,
+    /// blocks the device or file system keeps) is in `docs/security.md`.
+    pub fn erase_now(&self) -> Result<()> {
+        erase::erase_now(&self.inner)
     }
 
     /// Compacts the key range `range` only: flushes the memtable, then, level by level from L0
@@ -564,6 +581,25 @@ impl Inner {
         // taken here, no view of a replaced version is left in a background thread.
         drop(self.gc_lock.lock());
         Ok(())
+    }
+
+    /// [`DB::live_files`]: names of the numbered files the database needs now, sorted.
+    pub(crate) fn live_file_names(&self) -> Vec<String> {
+        let dir = &self.dir;
+        let st = self.state.lock();
+        let mut paths: Vec<PathBuf> =
+            st.version.all_files().map(|(_, f)| names::table(dir, f.meta.number)).collect();
+        paths.extend(st.vlog.segments.keys().map(|&n| names::vlog(dir, n)));
+        paths.push(names::wal(dir, st.mem.wal_number));
+        paths.extend(st.imms.iter().map(|m| names::wal(dir, m.wal_number)));
+        drop(st);
+        let mut names: Vec<String> = paths
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     pub(crate) fn install_sv(&self, st: &State) {

@@ -325,6 +325,7 @@ fn assemble(options: &Options, view: View, lock: Box<dyn DirLock>) -> Inner {
         txns: super::txn::Tracker::default(),
         db_id: view.data.db_id.unwrap_or_default(),
         tier: view.tier,
+        erase: super::erase::Tracker::default(),
         _lock: lock,
     }
 }

@@ -606,6 +606,7 @@ fn start(
         txns: super::txn::Tracker::default(),
         db_id: data.db_id.unwrap_or_default(),
         tier,
+        erase: super::erase::Tracker::default(),
         _lock: lock,
     };
     Ok(inner)
@@ -625,6 +626,8 @@ fn install_recovered(inner: &Inner, recovered: &Arc<MemTable>) -> Result<()> {
                 || inner.alloc_file_number(&mut st),
                 &dropped,
                 &mut discards,
+                // Replayed writes carry no time: unknown, taken as old by erasure.
+                0,
             )?;
             jobs::apply_discards(&st.vlog, &discards);
             let mut v = (*st.version).clone();
@@ -670,6 +673,8 @@ impl Tuning {
             value_threshold: options.value_threshold,
             vlog_segment_size: options.vlog_segment_size,
             vlog_gc_ratio: options.vlog_gc_ratio,
+            erase_within: options.erase_within,
+            erase_rate: options.erase_rate,
         }
     }
 }

@@ -159,10 +159,31 @@ pub(super) mod testing {
             hi: &[u8],
             size: u64,
         ) -> Arc<TableFile> {
+            self.aged(number, lo, hi, size, (0, 0))
+        }
+
+        /// As [`Files::file`], with the oldest write and tombstone count recorded.
+        pub(in crate::db) fn aged(
+            &self,
+            number: u64,
+            lo: &[u8],
+            hi: &[u8],
+            size: u64,
+            (oldest_write, tombstones): (u64, u64),
+        ) -> Arc<TableFile> {
             let (mut smallest, mut largest) = (Vec::new(), Vec::new());
             key::encode(&mut smallest, lo, number, ValueKind::Put);
             key::encode(&mut largest, hi, number, ValueKind::Put);
-            let meta = FileMeta { number, size, key_id: 0, max_seq: number, smallest, largest };
+            let meta = FileMeta {
+                number,
+                size,
+                key_id: 0,
+                max_seq: number,
+                smallest,
+                largest,
+                oldest_write,
+                tombstones,
+            };
             let path = self.dir.path().join(format!("{number:06}.unused"));
             Arc::new(TableFile::new(meta, self.table.clone(), self.fs.clone(), path))
         }

@@ -2,13 +2,14 @@
 //!
 //! ```text
 //! MANIFEST = file header ‖ one sealed block (kind Manifest, nonce 1) holding:
-//!   version u8 (3) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
+//!   version u8 (4) ‖ next file number u64 ‖ last sequence u64 ‖ log number u64
 //!   ‖ file count u32 ‖ file* ‖ segment count u32 ‖ segment*
 //!   ‖ rotation key id u32 ‖ bytes sealed under it u64 ‖ audit lines u64 ‖ audit last mac [32]
 //!   ‖ next keyspace id u32 ‖ keyspace count u32 ‖ keyspace* ‖ dropped count u32 ‖ id u32*
 //!   ‖ database id [16] ‖ cold count u32 ‖ cold*
 //! file     = level u8 ‖ number u64 ‖ size u64 ‖ key id u32 ‖ max sequence u64
 //!            ‖ varint len ‖ smallest internal key ‖ varint len ‖ largest internal key
+//!            ‖ oldest write u64 (ms since the Unix epoch, 0: unknown) ‖ tombstones u64
 //! segment  = number u64 ‖ discard bytes u64 ‖ length u64 ‖ flags u8 (bit 0: active)
 //! keyspace = id u32 ‖ varint len ‖ name
 //! cold     = kind u8 (0 table, 1 value-log segment) ‖ number u64 ‖ size u64
@@ -16,7 +17,9 @@
 //! ```
 //! Version 1 ends after the segments, and its segment is number ‖ discard bytes; version 2
 //! ends after the audit anchor. Both still decode, but mark a database whose tree keys carry
-//! no keyspace prefix ([`ManifestData::legacy_keys`]): the engine refuses to open it.
+//! no keyspace prefix ([`ManifestData::legacy_keys`]): the engine refuses to open it. Version
+//! 3 is version 4 without a file's oldest write and tombstone count (read as unknown: oldest
+//! write 0, one tombstone, so erasure treats such a table as possibly holding both).
 //!
 //! A change writes `MANIFEST.tmp`, fsyncs it, renames it over `MANIFEST` and fsyncs the
 //! directory, so the manifest on disk is always one whole, authenticated snapshot: a truncated
@@ -37,7 +40,9 @@ use crate::seal::{BlockKind, FileHeader, FileKind};
 /// Number of levels.
 pub(crate) const NUM_LEVELS: usize = 7;
 /// The version written.
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
+/// The third version, still read: no oldest write or tombstone count per table.
+const VERSION_3: u8 = 3;
 /// Longest object name a manifest accepts.
 const MAX_OBJECT_NAME: usize = 1024;
 /// The first version, still read: no segment lengths, rotation counter or audit anchor.
@@ -65,6 +70,12 @@ pub(crate) struct FileMeta {
     pub(crate) max_seq: u64,
     pub(crate) smallest: Vec<u8>,
     pub(crate) largest: Vec<u8>,
+    /// When the oldest write the table holds was made, in milliseconds since the Unix epoch,
+    /// or earlier (a bound, never later); 0 when unknown. Erasure compacts a table that may
+    /// shadow older versions once this is older than its bound.
+    pub(crate) oldest_write: u64,
+    /// Tombstones in the table (1 when unknown).
+    pub(crate) tombstones: u64,
 }
 
 impl FileMeta {
@@ -219,7 +230,13 @@ pub(crate) struct ManifestData {
 
 impl ManifestData {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = vec![VERSION];
+        self.encode_as(VERSION)
+    }
+
+    /// The payload as version 4 (`VERSION`) or, for tests forging an older manifest, version 3
+    /// (no oldest write or tombstones per table).
+    pub(crate) fn encode_as(&self, version: u8) -> Vec<u8> {
+        let mut out = vec![version];
         put_u64(&mut out, self.next_file_number);
         put_u64(&mut out, self.last_sequence);
         put_u64(&mut out, self.log_number);
@@ -232,6 +249,10 @@ impl ManifestData {
             put_u64(&mut out, f.max_seq);
             put_len_prefixed(&mut out, &f.smallest);
             put_len_prefixed(&mut out, &f.largest);
+            if version >= VERSION {
+                put_u64(&mut out, f.oldest_write);
+                put_u64(&mut out, f.tombstones);
+            }
         }
         put_u32(&mut out, self.segments.len() as u32);
         for s in &self.segments {
@@ -263,11 +284,11 @@ impl ManifestData {
         out
     }
 
-    /// Decodes a manifest payload (already authenticated), version 3, 2 or 1.
+    /// Decodes a manifest payload (already authenticated), version 4, 3, 2 or 1.
     pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<ManifestData, &'static str> {
         let mut r = Reader::new(bytes);
         let version = r.u8().ok_or("manifest truncated")?;
-        if !matches!(version, VERSION | VERSION_2 | VERSION_1) {
+        if !matches!(version, VERSION | VERSION_3 | VERSION_2 | VERSION_1) {
             return Err("unknown manifest version");
         }
         let next_file_number = r.u64().ok_or("manifest truncated")?;
@@ -292,10 +313,27 @@ impl ManifestData {
             if key::split(&smallest).is_none() || key::split(&largest).is_none() {
                 return Err("manifest key range malformed");
             }
+            let (oldest_write, tombstones) = if version == VERSION {
+                (r.u64().ok_or("manifest truncated")?, r.u64().ok_or("manifest truncated")?)
+            } else {
+                (0, 1)
+            };
             if number >= next_file_number {
                 return Err("manifest file number not below next file number");
             }
-            files.push((level, FileMeta { number, size, key_id, max_seq, smallest, largest }));
+            files.push((
+                level,
+                FileMeta {
+                    number,
+                    size,
+                    key_id,
+                    max_seq,
+                    smallest,
+                    largest,
+                    oldest_write,
+                    tombstones,
+                },
+            ));
         }
         let count = r.u32().ok_or("manifest truncated")?;
         if count > MAX_FILES {
@@ -337,12 +375,12 @@ impl ManifestData {
             };
             ((key_id, sealed), audit)
         };
-        let keyspaces = if version == VERSION {
+        let keyspaces = if version >= VERSION_3 {
             KeyspaceTable::decode(&mut r)?
         } else {
             KeyspaceTable::default()
         };
-        let (db_id, cold) = if version == VERSION {
+        let (db_id, cold) = if version >= VERSION_3 {
             decode_cold(&mut r, next_file_number)?
         } else {
             (None, Vec::new())
@@ -359,7 +397,7 @@ impl ManifestData {
             rotation,
             audit,
             keyspaces,
-            legacy_keys: version != VERSION,
+            legacy_keys: version < VERSION_3,
             db_id,
             cold,
         })
@@ -501,6 +539,8 @@ mod tests {
                     max_seq: 9,
                     smallest: sk.clone(),
                     largest: sk,
+                    oldest_write: 1_700_000_000_123,
+                    tombstones: 3,
                 },
             )],
             segments: vec![
@@ -518,6 +558,34 @@ mod tests {
 
     /// Bytes of version 3's tail in `sample()`: database id and an empty cold list.
     const V3_TAIL: usize = 20;
+
+    /// `sample()` as an older version decodes its one file: oldest write and tombstones
+    /// unknown.
+    fn sample_files_unknown_age() -> Vec<(u8, FileMeta)> {
+        let mut files = sample().files;
+        for (_, f) in &mut files {
+            (f.oldest_write, f.tombstones) = (0, 1);
+        }
+        files
+    }
+
+    /// `sample().encode()` laid out as version 3: its one file without the 16 bytes of oldest
+    /// write and tombstones.
+    fn sample_v3() -> Vec<u8> {
+        let mut enc = sample().encode();
+        enc[0] = VERSION_3;
+        let seg_at = enc.len() - (4 + 2 * 25 + 64 + V3_TAIL);
+        enc.drain(seg_at - 16..seg_at);
+        enc
+    }
+
+    #[test]
+    fn version_3_decodes_with_unknown_ages() {
+        let back = ManifestData::decode(&sample_v3()).unwrap();
+        assert_eq!(back.files, sample_files_unknown_age());
+        assert!(!back.legacy_keys);
+        assert_eq!((back.db_id, back.audit), (sample().db_id, sample().audit));
+    }
 
     #[test]
     fn cold_files_roundtrip_and_are_checked() {
@@ -604,8 +672,8 @@ mod tests {
         put_u64(&mut v1, d.next_file_number);
         put_u64(&mut v1, d.last_sequence);
         put_u64(&mut v1, d.log_number);
-        // The file count and files are laid out alike in both versions.
-        let enc = d.encode();
+        // The file count and files are laid out alike in versions 1 to 3.
+        let enc = sample_v3();
         v1.extend_from_slice(&enc[25..enc.len() - (4 + 2 * 25 + 64 + V3_TAIL)]);
         put_u32(&mut v1, 2);
         for s in &d.segments {
@@ -613,7 +681,7 @@ mod tests {
             put_u64(&mut v1, s.discard);
         }
         let back = ManifestData::decode(&v1).unwrap();
-        assert_eq!(back.files, d.files);
+        assert_eq!(back.files, sample_files_unknown_age());
         assert_eq!(back.rotation, (0, 0));
         assert_eq!(back.audit, None);
         let segs: Vec<_> = back.segments.iter().map(|s| (s.number, s.discard, s.len)).collect();
@@ -624,17 +692,17 @@ mod tests {
         let mut long = v1.clone();
         long.push(0);
         assert_eq!(ManifestData::decode(&long), Err("trailing bytes in manifest"));
-        let mut v4 = d.encode();
-        v4[0] = 4;
-        assert_eq!(ManifestData::decode(&v4), Err("unknown manifest version"));
+        let mut v5 = d.encode();
+        v5[0] = 5;
+        assert_eq!(ManifestData::decode(&v5), Err("unknown manifest version"));
         // Version 2: version 3 without the keyspace table and the cold part.
-        let mut v2 = d.encode();
+        let mut v2 = sample_v3();
         v2[0] = VERSION_2;
         v2.truncate(v2.len() - 12 - V3_TAIL);
         let back = ManifestData::decode(&v2).unwrap();
         assert!(back.legacy_keys);
         assert_eq!((back.db_id, back.cold.len()), (None, 0));
-        assert_eq!(back.files, d.files);
+        assert_eq!(back.files, sample_files_unknown_age());
         assert_eq!(back.audit, d.audit);
     }
 

@@ -6,7 +6,7 @@
 
 use std::cmp::Reverse;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_skiplist::SkipMap;
@@ -35,6 +35,8 @@ impl MemKey {
 pub(crate) struct MemTable {
     map: SkipMap<MemKey, (ValueKind, Vec<u8>)>,
     bytes: AtomicUsize,
+    /// When the first entry was inserted, in milliseconds since the Unix epoch (0: empty).
+    first_write: AtomicU64,
     /// Number of the WAL its entries were logged to.
     pub(crate) wal_number: u64,
 }
@@ -44,11 +46,26 @@ const ENTRY_OVERHEAD: usize = 64;
 
 impl MemTable {
     pub(crate) fn new(wal_number: u64) -> MemTable {
-        MemTable { map: SkipMap::new(), bytes: AtomicUsize::new(0), wal_number }
+        MemTable {
+            map: SkipMap::new(),
+            bytes: AtomicUsize::new(0),
+            first_write: AtomicU64::new(0),
+            wal_number,
+        }
+    }
+
+    /// When the first entry was inserted, in milliseconds since the Unix epoch (0 while empty):
+    /// no entry is older. Erasure flushes a memtable whose first write is older than its bound.
+    pub(crate) fn first_write(&self) -> u64 {
+        self.first_write.load(Ordering::Relaxed)
     }
 
     /// Inserts one entry. Sequence numbers are unique, so no entry is replaced.
     pub(crate) fn insert(&self, user_key: &[u8], seq: u64, kind: ValueKind, value: &[u8]) {
+        if self.first_write.load(Ordering::Relaxed) == 0 {
+            // Only the one writer inserts: no race between the load and the store.
+            self.first_write.store(crate::db::erase::now_ms().max(1), Ordering::Relaxed);
+        }
         self.bytes.fetch_add(user_key.len() + value.len() + ENTRY_OVERHEAD, Ordering::Relaxed);
         self.map.insert(MemKey::new(user_key, seq), (kind, value.to_vec()));
     }

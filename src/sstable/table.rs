@@ -39,6 +39,8 @@ pub(crate) struct TableInfo {
     pub(crate) largest: Vec<u8>,
     pub(crate) key_id: u32,
     pub(crate) max_seq: u64,
+    /// Tombstones added (0 for a re-sealed table, whose blocks are copied, not read).
+    pub(crate) deletions: u64,
 }
 
 /// Writes one SSTable.
@@ -233,6 +235,7 @@ impl TableBuilder {
             largest,
             key_id: self.cipher.key_id(),
             max_seq: self.max_seq,
+            deletions: self.deletions,
         })
     }
 }

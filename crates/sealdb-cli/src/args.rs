@@ -64,10 +64,11 @@ pub(crate) enum Command {
     /// Data keys: status, rotate-data, rotate-master, reencrypt.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// List the key events of the audit log, and check its MAC chain with --verify.
+    /// List the key and erasure events of the audit log, and check its MAC chain with --verify.
     ///
     /// AUDIT.log holds one line per key event (open, rotations, re-encryption, key
-    /// destruction) with its time; each line carries an HMAC chained to the previous one, so
+    /// destruction) and per erasure (erase_now with its cutoff, and erase_within's background
+    /// work) with its time; each line carries an HMAC chained to the previous one, so
     /// an edited, dropped or reordered line breaks the chain. --verify checks the chain with
     /// the key registry's audit key (the master key is needed) without opening the database,
     /// and exits 1 if it is broken.
