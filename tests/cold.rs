@@ -152,10 +152,11 @@ fn cold_files_need_cold_storage_to_open() {
     assert!(matches!(e, Error::ColdStorageRequired { .. }), "{e}");
 }
 
-/// Checkpoints and backups copy local files only: with cold files they refuse (a copy naming
-/// the same objects could delete what the original reads), and after recall they work.
+/// Checkpoints keep cold files cold (under objects of their own: the checkpoint needs the
+/// store to open) and backups hold every file (the restored copy opens without it). More in
+/// `tests/cold_copies.rs`.
 #[test]
-fn checkpoints_and_backups_refuse_cold_files_until_recalled() {
+fn checkpoints_stay_cold_and_backups_come_home() {
     let dir = tempfile::tempdir().unwrap();
     let mk = MasterKey::generate();
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
@@ -164,22 +165,31 @@ fn checkpoints_and_backups_refuse_cold_files_until_recalled() {
     fill(&db, &mut m, 0..200, 0);
     db.flush().unwrap();
     db.archive().unwrap();
-    assert!(db.tiering_status().unwrap().cold_files >= 1);
+    let cold_files = db.tiering_status().unwrap().cold_files;
+    assert!(cold_files >= 1);
+    let objects_before = objects(&store).len();
     let copy = dir.path().with_extension("copy");
-    let e = db.checkpoint(&copy).unwrap_err();
-    assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("recall")), "{e}");
-    assert!(!copy.exists(), "a refused checkpoint leaves nothing behind");
+    db.checkpoint(&copy).unwrap();
+    assert_eq!(objects(&store).len() as u64, objects_before as u64 + cold_files);
     let backups_dir = tempfile::tempdir().unwrap();
     let backups = sealdb::Backups::dir(backups_dir.path()).unwrap();
-    assert!(backups.create(&db).is_err());
-    db.recall().unwrap();
-    db.checkpoint(&copy).unwrap();
-    backups.create(&db).unwrap();
+    let info = backups.create(&db).unwrap();
     drop(db);
-    let db = DB::open(common::options(&copy, Mode::Aes, &mk)).unwrap();
-    common::check_model("checkpoint after recall", &db, &m);
+    let e = common::open_err(
+        DB::open(common::options(&copy, Mode::Aes, &mk)),
+        "checkpoint without cold storage",
+    );
+    assert!(matches!(e, Error::ColdStorageRequired { files, .. } if files == cold_files), "{e}");
+    let db = DB::open(opts(&copy, Mode::Aes, &mk, cold(&store))).unwrap();
+    common::check_model("checkpoint with cold files", &db, &m);
+    drop(db);
+    let restored = dir.path().with_extension("restored");
+    backups.restore(info.id, &restored).unwrap();
+    let db = DB::open(common::options(&restored, Mode::Aes, &mk)).unwrap();
+    common::check_model("restored backup, without the store", &db, &m);
     drop(db);
     std::fs::remove_dir_all(&copy).unwrap();
+    std::fs::remove_dir_all(&restored).unwrap();
 }
 
 /// Markers in keys and values appear in the local files of a plain database (the scan finds

@@ -112,3 +112,46 @@ fn rotation_and_reencryption_on_s3() {
     assert_eq!(db.encryption_status().unwrap().keys.len(), 1);
     check_model("re-encrypted on S3", &db, &model);
 }
+
+/// On S3 (no server-side conditional copy: the checkpoint copies by GET and PUT) a checkpoint of
+/// a tiered database keeps its files cold under objects of its own and outlives the original's
+/// recall; a backup to S3 restores without the cold storage and verifies.
+#[test]
+fn checkpoint_and_backup_of_a_tiered_database_on_s3() {
+    let prefix = unique_prefix("copies");
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let opts = |path: &std::path::Path| {
+        common::options(path, Mode::Aes, &key)
+            .cold_storage(cold(&prefix))
+            .background_work(false)
+            .memtable_size(64 << 10)
+            .value_threshold(256)
+            .vlog_segment_size(64 << 10)
+    };
+    let mut model = Model::new();
+    let db = DB::open(opts(&dir.path().join("db"))).unwrap();
+    put_range(&db, &mut model, 0..800, 0);
+    db.flush().unwrap();
+    db.archive().unwrap();
+    put_range(&db, &mut model, 700..900, 1);
+    let cold_files = db.tiering_status().unwrap().cold_files;
+    assert!(cold_files >= 2);
+    let cp = dir.path().join("checkpoint");
+    db.checkpoint(&cp).unwrap();
+    let backups = sealdb::Backups::s3_from_env(&bucket(), format!("{prefix}-backups")).unwrap();
+    let info = backups.create(&db).unwrap();
+    // The original detaches: every object of its own is deleted.
+    db.recall().unwrap();
+    drop(db);
+    let copy = DB::open(opts(&cp)).unwrap();
+    assert_eq!(copy.tiering_status().unwrap().cold_files, cold_files);
+    check_model("checkpoint on S3 after the original's recall", &copy, &model);
+    copy.recall().unwrap();
+    drop(copy);
+    let restored = dir.path().join("restored");
+    backups.restore(info.id, &restored).unwrap();
+    backups.verify(info.id, Some(key.clone())).unwrap();
+    let db = DB::open(common::options(&restored, Mode::Aes, &key).background_work(false)).unwrap();
+    check_model("backup of a tiered database restored from S3", &db, &model);
+}

@@ -15,7 +15,7 @@ use crate::io::{DirLock, Fs, RandomAccessFile, WritableFile};
 ///   holds it) queues the object for deletion;
 /// - `rename` over a cold path (a value-log segment re-sealed in place) makes the path local
 ///   again; its object is deleted once the next manifest is durable;
-/// - `exists` is true.
+/// - `exists` is true; `hard_link` is refused.
 #[derive(Debug)]
 pub(crate) struct TieredFs {
     pub(crate) base: Arc<dyn Fs>,
@@ -79,5 +79,17 @@ impl Fs for TieredFs {
     }
     fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
         self.base.modified(path)
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        if self.tier.object(from).is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{}: a cold file cannot be hard-linked", from.display()),
+            ));
+        }
+        self.base.hard_link(from, to)
+    }
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        self.base.remove_dir(dir)
     }
 }

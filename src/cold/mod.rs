@@ -212,6 +212,20 @@ pub(crate) fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// A fresh object name for file `number` of `kind` of database `db_id` (see
+/// [`Tier::object_name`]).
+pub(crate) fn object_name(db_id: &[u8; 16], kind: ColdKind, number: u64) -> Result<String> {
+    let mut nonce = [0u8; 8];
+    crate::crypto::random_bytes(&mut nonce)?;
+    let ext = match kind {
+        ColdKind::Table => "sst",
+        ColdKind::Segment => "vlog",
+    };
+    let rest = format!("{}/{number:06}-{}.{ext}", hex::encode(db_id), hex::encode(nonce));
+    let h = digest(rest.as_bytes());
+    Ok(format!("{}/{rest}", hex::encode(&h[..2])))
+}
+
 impl Tier {
     pub(crate) fn new(
         cold: &ColdStorage,
@@ -253,15 +267,7 @@ impl Tier {
     /// spreads the names of one database over 65536 key prefixes, as Pebble's do, and the
     /// random nonce makes every upload's name new (names are written once).
     pub(crate) fn object_name(&self, kind: ColdKind, number: u64) -> Result<String> {
-        let mut nonce = [0u8; 8];
-        crate::crypto::random_bytes(&mut nonce)?;
-        let ext = match kind {
-            ColdKind::Table => "sst",
-            ColdKind::Segment => "vlog",
-        };
-        let rest = format!("{}/{number:06}-{}.{ext}", self.id_hex(), hex::encode(nonce));
-        let h = digest(rest.as_bytes());
-        Ok(format!("{}/{rest}", hex::encode(&h[..2])))
+        object_name(&self.db_id, kind, number)
     }
 
     /// Whether `name` is an object of this database (its names carry the id): the only ones
@@ -457,19 +463,7 @@ impl Tier {
             digest: digest(&bytes),
             name: name.clone(),
         };
-        let full = self.full_path(&name);
-        let checked = (|| -> Result<()> {
-            self.bucket.put_new(&name, bytes)?;
-            match self.bucket.size(&name)? {
-                Some(n) if n == meta.size => {}
-                _ => return Err(Error::corruption(&full, 0, "uploaded object has the wrong size")),
-            }
-            let back = self.bucket.get(&name)?;
-            if back.len() as u64 != meta.size || digest(&back) != meta.digest {
-                return Err(Error::corruption(&full, 0, "uploaded object reads back differently"));
-            }
-            Ok(())
-        })();
+        let checked = self.bucket.put_new(&name, bytes).and_then(|()| self.check_stored(&meta));
         if let Err(e) = checked {
             // Never named by a manifest: safe to remove (or left to the orphan sweep).
             if self.bucket.delete(&name).is_err() {
@@ -479,6 +473,58 @@ impl Tier {
         }
         self.counters.uploads.fetch_add(1, Ordering::Relaxed);
         Ok(meta)
+    }
+
+    /// Checks a newly stored object against the record it was stored for: its size, then its
+    /// bytes read back whole and their SHA-256. A difference is `Corruption` naming it.
+    fn check_stored(&self, meta: &ColdMeta) -> Result<()> {
+        let full = self.full_path(&meta.name);
+        match self.bucket.size(&meta.name)? {
+            Some(n) if n == meta.size => {}
+            _ => return Err(Error::corruption(&full, 0, "stored object has the wrong size")),
+        }
+        let back = self.bucket.get(&meta.name)?;
+        if back.len() as u64 != meta.size || digest(&back) != meta.digest {
+            return Err(Error::corruption(&full, 0, "stored object reads back differently"));
+        }
+        Ok(())
+    }
+
+    /// Copies cold file `obj` to the new object `to` (a checkpoint's, named with the
+    /// checkpoint's database id), which must hold the same sealed bytes: nothing a file's
+    /// blocks authenticate depends on where the file lives. A server-side copy
+    /// (create-if-absent) where the store offers one, else a GET checked against the pinned
+    /// size and digest, then a create-if-absent PUT. Either way the new object is then read
+    /// back whole and checked, so a damaged source is never copied silently: it is
+    /// `Corruption` naming the source object. On failure nothing is left under `to`
+    /// (deletion is attempted; the caller owns what it could not delete).
+    pub(crate) fn copy_object(&self, obj: &ColdObject, to: &str) -> Result<()> {
+        let meta = ColdMeta { name: to.to_owned(), ..obj.meta.clone() };
+        let copied = match self.bucket.copy_new(&obj.meta.name, to) {
+            Ok(()) => self.check_stored(&meta).map_err(|e| match e {
+                // The copy is the source byte for byte: a damaged copy is a damaged source
+                // (re-read to name it precisely), unless the source reads back right.
+                Error::Corruption { .. } => self.fetch_whole(obj).err().unwrap_or(e),
+                other => other,
+            }),
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::Unsupported => self
+                .fetch_whole(obj)
+                .and_then(|bytes| self.bucket.put_new(to, bytes))
+                .and_then(|()| self.check_stored(&meta)),
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::corruption(&obj.full, 0, "cold object missing from the store"))
+            }
+            Err(e) => Err(e),
+        };
+        match &copied {
+            // Not this call's object (names are random: not expected to happen).
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) => {
+                let _ = self.bucket.delete(to);
+            }
+            Ok(()) => {}
+        }
+        copied
     }
 }
 

@@ -133,9 +133,12 @@ pub(crate) struct State {
 /// The one statement of it; every other place links here. A thread holding a lock takes only
 /// locks to its right:
 ///
-/// `gc_lock` → `wal` → `compaction_lock` → `flush_lock` → `state` → `sv` (write) and
-/// `KeyAdmin::admin`
+/// `Tier::op_lock` → `gc_lock` → `wal` → `compaction_lock` → `flush_lock` → `state` → `sv`
+/// (write) and `KeyAdmin::admin`
 ///
+/// - The cold tier's `op_lock` (with cold storage only) is held by an archive, recall or
+///   orphan-sweep pass, which takes `compaction_lock` or `gc_lock` under it, and by a
+///   checkpoint or backup capture for its whole copy, which takes `gc_lock` under it.
 /// - `queue` is taken alone (a writer releases it before the group-commit leader takes `wal`).
 /// - The group-commit leader holds `wal`, then takes `flush_lock` when it must flush inline
 ///   (no background work), then `state`; nothing holding `compaction_lock` or `flush_lock`

@@ -59,6 +59,7 @@ struct Armed {
     sticky: bool,
     offline: bool,
     latency: Duration,
+    no_copies: bool,
 }
 
 #[derive(Debug, Default)]
@@ -128,6 +129,12 @@ impl FaultStore {
     /// Delays every request by `latency` (as a distant store would).
     pub fn set_latency(&self, latency: Duration) {
         self.shared.armed.lock().latency = latency;
+    }
+
+    /// With `true`, conditional copies (create-if-absent) answer "not supported", as S3's do
+    /// unless a copy-if-not-exists mechanism is configured.
+    pub fn refuse_copies(&self, refuse: bool) {
+        self.shared.armed.lock().no_copies = refuse;
     }
 
     /// Disarms every fault, brings the store back online and removes the latency.
@@ -290,6 +297,13 @@ impl ObjectStore for FaultStore {
         options: CopyOptions,
     ) -> object_store::Result<()> {
         self.gate(StoreOp::Put, to).await?;
+        if matches!(options.mode, object_store::CopyMode::Create)
+            && self.shared.armed.lock().no_copies
+        {
+            return Err(object_store::Error::NotSupported {
+                source: "FaultStore: copy-if-not-exists refused".into(),
+            });
+        }
         self.inner.copy_opts(from, to, options).await
     }
 }

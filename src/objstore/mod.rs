@@ -78,6 +78,17 @@ impl Bucket {
         })
     }
 
+    /// Copies object `from` to the new name `to` inside the store, create-if-absent (an
+    /// existing `to` is an `Io` error of kind `AlreadyExists`, left as it was). A store that
+    /// cannot copy conditionally (S3 without a configured mechanism) answers `Unsupported`;
+    /// a missing `from` is `NotFound`. Errors name `from`.
+    pub(crate) fn copy_new(&self, from: &str, to: &str) -> Result<()> {
+        let path = self.path(from);
+        let store = Arc::clone(&self.store);
+        let (src, dst) = (path.clone(), self.path(to));
+        self.run("copy", &path, async move { store.copy_if_not_exists(&src, &dst).await })
+    }
+
     /// The whole of object `name`.
     pub(crate) fn get(&self, name: &str) -> Result<Bytes> {
         let path = self.path(name);
@@ -265,6 +276,21 @@ mod tests {
         assert_eq!(b.list("").unwrap(), vec![("t/2".to_owned(), 10)]);
         let missing = b.get("t/1").unwrap_err();
         assert!(matches!(&missing, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound));
+    }
+
+    #[test]
+    fn copies_are_create_if_absent() {
+        let b = bucket();
+        b.put_new("a/1", Bytes::from_static(b"first")).unwrap();
+        b.put_new("a/2", Bytes::from_static(b"other")).unwrap();
+        b.copy_new("a/1", "b/1").unwrap();
+        assert_eq!(&b.get("b/1").unwrap()[..], b"first");
+        let err = b.copy_new("a/2", "b/1").unwrap_err();
+        assert!(matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::AlreadyExists));
+        assert_eq!(&b.get("b/1").unwrap()[..], b"first");
+        let missing = b.copy_new("a/3", "b/3").unwrap_err();
+        assert!(matches!(&missing, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound));
+        assert!(missing.to_string().contains("db/x/a/3"), "{missing}");
     }
 
     #[test]

@@ -157,12 +157,19 @@ pub(crate) enum Command {
     /// (copied otherwise); the rest is copied and fsynced. DEST must not exist; the copy opens
     /// like any database, with the same key. Works while an application writes (it waits at
     /// most for a memtable switch) only through the library; the tool itself takes the lock.
+    ///
+    /// A database with cold files needs --store: the checkpoint's cold files stay cold, each
+    /// copied to a new object of the checkpoint's own (checked against its pinned SHA-256),
+    /// so the checkpoint needs the same store to open.
     Checkpoint {
         #[command(flatten)]
         db: DbArgs,
         /// The new directory.
         #[arg(value_name = "DEST")]
         dest: PathBuf,
+        /// The database's cold storage, as for `sealdb cold --store`.
+        #[arg(long, value_name = "STORE")]
+        store: Option<String>,
     },
     /// Back a database up, incrementally, to a directory or an S3 prefix.
     ///
@@ -170,12 +177,18 @@ pub(crate) enum Command {
     /// AWS_* environment variables). A file an earlier backup at TARGET already holds is not
     /// sent again. The backup is as sealed as the database: KEYS travels wrapped, and the
     /// backup manifest is authenticated. It restores with the master key current now.
+    ///
+    /// A database with cold files needs --store: its cold files are fetched, checked against
+    /// their pinned SHA-256 and stored in the backup, which restores without the store.
     Backup {
         #[command(flatten)]
         db: DbArgs,
         /// A directory, or `s3://BUCKET/PREFIX`.
         #[arg(value_name = "TARGET")]
         target: String,
+        /// The database's cold storage, as for `sealdb cold --store`.
+        #[arg(long, value_name = "STORE")]
+        store: Option<String>,
     },
     /// List the backups at TARGET, oldest first (no key needed).
     Backups {

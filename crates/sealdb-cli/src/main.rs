@@ -139,8 +139,10 @@ fn run(cli: &Cli) -> sealdb::Result<u8> {
         }
         Command::Encrypt(db) => convert::encrypt(db, json),
         Command::Decrypt(db) => convert::decrypt(db, json),
-        Command::Checkpoint { db, dest } => ops::checkpoint(db, dest, json),
-        Command::Backup { db, target } => ops::backup(db, target, json),
+        Command::Checkpoint { db, dest, store } => {
+            ops::checkpoint(db, dest, store.as_deref(), json)
+        }
+        Command::Backup { db, target, store } => ops::backup(db, target, store.as_deref(), json),
         Command::Backups { target } => ops::list(target, json),
         Command::Restore { target, dest, id } => ops::restore(target, dest, *id, json),
         Command::Export { db, out, plaintext } => ops::export(db, out.as_deref(), *plaintext, json),

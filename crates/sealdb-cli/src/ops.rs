@@ -39,8 +39,21 @@ pub(crate) fn cold_at(store: &str) -> sealdb::Result<ColdStorage> {
     Ok(ColdStorage::new(Arc::new(local), ""))
 }
 
-pub(crate) fn checkpoint(args: &DbArgs, dest: &Path, json: bool) -> sealdb::Result<u8> {
-    let db = open(args, Mode::Write)?;
+/// Opens the database for writing, with the cold storage at `store` if given.
+fn open_maybe_cold(args: &DbArgs, store: Option<&str>) -> sealdb::Result<DB> {
+    match store {
+        Some(store) => crate::db::open_cold(args, cold_at(store)?),
+        None => open(args, Mode::Write),
+    }
+}
+
+pub(crate) fn checkpoint(
+    args: &DbArgs,
+    dest: &Path,
+    store: Option<&str>,
+    json: bool,
+) -> sealdb::Result<u8> {
+    let db = open_maybe_cold(args, store)?;
     db.checkpoint(dest)?;
     db.close()?;
     if json {
@@ -51,9 +64,14 @@ pub(crate) fn checkpoint(args: &DbArgs, dest: &Path, json: bool) -> sealdb::Resu
     Ok(0)
 }
 
-pub(crate) fn backup(args: &DbArgs, target: &str, json: bool) -> sealdb::Result<u8> {
+pub(crate) fn backup(
+    args: &DbArgs,
+    target: &str,
+    store: Option<&str>,
+    json: bool,
+) -> sealdb::Result<u8> {
     let backups = backups_at(target)?;
-    let db = open(args, Mode::Write)?;
+    let db = open_maybe_cold(args, store)?;
     let info = backups.create(&db)?;
     db.close()?;
     if json {
