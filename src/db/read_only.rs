@@ -254,31 +254,7 @@ fn read_tier(
     };
     let id = data.db_id.unwrap_or_default();
     let tier = Arc::new(crate::cold::Tier::new(&cold.clone().cache_size(0), id, dir, fs.clone())?);
-    for c in &data.cold {
-        let (path, ok) = match c.kind {
-            manifest::ColdKind::Table => (
-                names::table(dir, c.number),
-                data.files.iter().any(|(_, f)| f.number == c.number && f.size == c.size),
-            ),
-            manifest::ColdKind::Segment => (
-                names::vlog(dir, c.number),
-                data.segments
-                    .iter()
-                    .any(|s| s.number == c.number && !s.active && s.len == Some(c.size)),
-            ),
-        };
-        if !ok {
-            return Err(Error::corruption(
-                dir.join(names::MANIFEST),
-                0,
-                "manifest names a cold file that is not a live closed file of its size",
-            ));
-        }
-        tier.set_cold(path, c.clone());
-    }
-    let tiered: Arc<dyn Fs> =
-        Arc::new(crate::cold::TieredFs { base: fs.clone(), tier: tier.clone() });
-    Ok((tiered, Some(tier)))
+    super::recovery::tiered_fs(fs, dir, &dir.join(names::MANIFEST), data, tier)
 }
 
 /// The engine around a loaded view: no WAL, no key administration, no background work.

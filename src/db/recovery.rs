@@ -171,6 +171,18 @@ fn open_tier(
         return Ok((fs.clone(), None));
     };
     let tier = Arc::new(crate::cold::Tier::new(cold, id, dir, fs.clone())?);
+    tiered_fs(fs, dir, &manifest_path, data, tier)
+}
+
+/// Maps every cold file `data` names to its object in `tier` (each checked against the file
+/// record it belongs to) and returns the tiered file system over `fs` with the tier.
+pub(super) fn tiered_fs(
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    manifest_path: &Path,
+    data: &manifest::ManifestData,
+    tier: Arc<crate::cold::Tier>,
+) -> Result<Tiered> {
     for c in &data.cold {
         let (path, ok) = match c.kind {
             manifest::ColdKind::Table => (
@@ -186,7 +198,7 @@ fn open_tier(
         };
         if !ok {
             return Err(Error::corruption(
-                &manifest_path,
+                manifest_path,
                 0,
                 "manifest names a cold file that is not a live closed file of its size",
             ));

@@ -92,6 +92,24 @@ fn check_sizes(key: &[u8], value: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Stages a value-log entry for the commit group; on failure drops what the group staged
+/// (the whole group fails).
+fn stage(
+    vlog: &mut crate::vlog::VlogWriter,
+    seq: u64,
+    key: &[u8],
+    value: &[u8],
+    compress: bool,
+) -> Result<[u8; POINTER_LEN]> {
+    match vlog.add(seq, key, value, compress) {
+        Ok(p) => Ok(p.encode()),
+        Err(e) => {
+            vlog.discard_staged();
+            Err(e)
+        }
+    }
+}
+
 impl Inner {
     /// Whether the WAL or the active value-log segment is sealed under a key or cipher other
     /// than the current one.
@@ -275,14 +293,8 @@ impl Inner {
                         OpKind::Delete => (ValueKind::Delete, Stored::Inline(&[])),
                         OpKind::Put if v.len() >= opts_of(k).value_threshold => {
                             let compress = opts_of(k).build.compression;
-                            let ptr = match ws.vlog.add(seq, k, v, compress) {
-                                Ok(p) => p,
-                                Err(e) => {
-                                    ws.vlog.discard_staged();
-                                    return Err(e);
-                                }
-                            };
-                            (ValueKind::Pointer, Stored::Pointer(ptr.encode()))
+                            let ptr = stage(&mut ws.vlog, seq, k, v, compress)?;
+                            (ValueKind::Pointer, Stored::Pointer(ptr))
                         }
                         OpKind::Put => (ValueKind::Put, Stored::Inline(v)),
                         OpKind::Rewrite(old) => {
@@ -298,14 +310,8 @@ impl Inner {
                                 continue;
                             }
                             let compress = opts_of(k).build.compression;
-                            let ptr = match ws.vlog.add(seq, k, v, compress) {
-                                Ok(p) => p,
-                                Err(e) => {
-                                    ws.vlog.discard_staged();
-                                    return Err(e);
-                                }
-                            };
-                            (ValueKind::Pointer, Stored::Pointer(ptr.encode()))
+                            let ptr = stage(&mut ws.vlog, seq, k, v, compress)?;
+                            (ValueKind::Pointer, Stored::Pointer(ptr))
                         }
                     };
                     if has_rewrites {

@@ -67,8 +67,8 @@ pub(crate) enum Command {
     /// List the key and erasure events of the audit log, and check its MAC chain with --verify.
     ///
     /// AUDIT.log holds one line per key event (open, rotations, re-encryption, key
-    /// destruction) and per erasure (erase_now with its cutoff, and erase_within's background
-    /// work) with its time; each line carries an HMAC chained to the previous one, so
+    /// destruction, a dropped keyspace's key destroyed) and per erasure (an explicit one with
+    /// its cutoff, and the background work of a bound) with its time; each line carries an HMAC chained to the previous one, so
     /// an edited, dropped or reordered line breaks the chain. --verify checks the chain with
     /// the key registry's audit key (the master key is needed) without opening the database,
     /// and exits 1 if it is broken.

@@ -704,24 +704,24 @@ fn cold_archive_status_recall_on_a_local_store() {
     std::fs::write(&object, &saved).unwrap();
     // Checkpoints and backups of the tiered database take the store.
     let cp = root.path().join("cp");
-    let c = cp.to_str().unwrap();
-    let out = sealdb_env(&["checkpoint", d, c, "--key-env", "K"], &env);
+    let cpd = cp.to_str().unwrap();
+    let out = sealdb_env(&["checkpoint", d, cpd, "--key-env", "K"], &env);
     assert_eq!(code(&out), 2, "without --store the database does not open");
     assert!(text(&out.stderr).contains("cold storage"), "{}", text(&out.stderr));
-    let out = sealdb_env(&["checkpoint", d, c, "--store", s, "--key-env", "K"], &env);
+    let out = sealdb_env(&["checkpoint", d, cpd, "--store", s, "--key-env", "K"], &env);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let cp_cold =
-        |cmd: &str| sealdb_env(&["--json", "cold", cmd, c, "--store", s, "--key-env", "K"], &env);
+        |cmd: &str| sealdb_env(&["--json", "cold", cmd, cpd, "--store", s, "--key-env", "K"], &env);
     let out = cp_cold("status");
     assert_eq!(json(&out)["cold_files"], st["cold_files"], "the checkpoint's files stay cold");
     let target = root.path().join("backups");
-    let t = target.to_str().unwrap();
-    let out = sealdb_env(&["backup", d, t, "--store", s, "--key-env", "K"], &env);
+    let tgt = target.to_str().unwrap();
+    let out = sealdb_env(&["backup", d, tgt, "--store", s, "--key-env", "K"], &env);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    let r = root.path().join("restored");
-    let r = r.to_str().unwrap();
-    assert_eq!(code(&sealdb(&["restore", t, r])), 0);
-    let out = sealdb_env(&["get", r, "big3", "--key-env", "K"], &env);
+    let restored = root.path().join("restored");
+    let rd = restored.to_str().unwrap();
+    assert_eq!(code(&sealdb(&["restore", tgt, rd])), 0);
+    let out = sealdb_env(&["get", rd, "big3", "--key-env", "K"], &env);
     assert_eq!(text(&out.stdout).trim(), "B".repeat(5000), "restored without the store");
     let out = cold("recall");
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
@@ -729,7 +729,7 @@ fn cold_archive_status_recall_on_a_local_store() {
     // The checkpoint's objects are its own: it still reads, and detaches too.
     let out = cp_cold("recall");
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    let out = sealdb_env(&["get", c, "big3", "--key-env", "K"], &env);
+    let out = sealdb_env(&["get", cpd, "big3", "--key-env", "K"], &env);
     assert_eq!(text(&out.stdout).trim(), "B".repeat(5000));
     let out = sealdb_env(&["get", d, "big3", "--key-env", "K"], &env);
     assert_eq!(text(&out.stdout).trim(), "B".repeat(5000));
