@@ -332,6 +332,7 @@ pub(crate) fn run_workload(
         Workload::Reencrypt | Workload::Reencrypt4k => {
             unreachable!("reencrypt runs through run_reencrypt_phase")
         }
+        Workload::Batch2 | Workload::Txn => unreachable!("they run through txn::run_txn_phases"),
     };
     let found = stats.found;
     let ops = stats.ops;
@@ -468,6 +469,7 @@ pub(crate) fn run_in_process(
         }
         run_reencrypt_phase(kind, cfg, root, values, w, out, re_out);
     }
+    crate::txn::run_txn_phases(kind, cfg, root, values, out);
 }
 
 pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {

@@ -26,10 +26,12 @@ pub(crate) enum Workload {
     Seek4k,
     Reencrypt,
     Reencrypt4k,
+    Batch2,
+    Txn,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 16] = [
+    pub(crate) const ALL: [Workload; 18] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -46,10 +48,12 @@ impl Workload {
         Workload::Seek4k,
         Workload::Reencrypt,
         Workload::Reencrypt4k,
+        Workload::Batch2,
+        Workload::Txn,
     ];
 
     /// The workloads run when `--workloads` is not given: all but reencrypt4k.
-    pub(crate) const DEFAULT: [Workload; 15] = [
+    pub(crate) const DEFAULT: [Workload; 17] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -65,6 +69,8 @@ impl Workload {
         Workload::Read4k,
         Workload::Seek4k,
         Workload::Reencrypt,
+        Workload::Batch2,
+        Workload::Txn,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -85,6 +91,8 @@ impl Workload {
             Workload::Seek4k => "seek4k",
             Workload::Reencrypt => "reencrypt",
             Workload::Reencrypt4k => "reencrypt4k",
+            Workload::Batch2 => "batch2",
+            Workload::Txn => "txn",
         }
     }
 
@@ -114,6 +122,14 @@ impl Workload {
                  background re-encryption after rotate_data_key, then DB::reencrypt() MB/s"
             }
             Workload::Reencrypt4k => "reencrypt with --num4k keys of 4 KiB values",
+            Workload::Batch2 => {
+                "fresh DB of --num keys; get 2 random keys, then put both in one write batch \
+                 (no transaction): txn's baseline"
+            }
+            Workload::Txn => {
+                "fresh DB of --num keys; begin a transaction, get 2 random keys, put both, \
+                 commit (retried on conflict)"
+            }
         }
     }
 
