@@ -373,9 +373,8 @@ pub(crate) fn print_txn_summary(rows: &[Row]) -> Option<String> {
     }
     let _ = writeln!(
         s,
-        "{:>.2} is sealdb's target for txn/batch2. conflicts: commits retried after a conflict \
-         / txn operations, summed over the rounds.",
-        TXN_TARGET_RATIO
+        "{TXN_TARGET_RATIO:.2} is sealdb's target for txn/batch2. conflicts: commits retried \
+         after a conflict / txn operations, summed over the rounds."
     );
     Some(s)
 }
