@@ -31,7 +31,7 @@ USAGE: cargo run --release -p sealdb-bench [--features peers] -- [OPTIONS]
                      sqlcipher (SQLCipher via rusqlite) need `--features peers`
   --workloads LIST   comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,
                      seekrandom,ycsb-a,ycsb-b,ycsb-c,ycsb-f,fill4k,read4k,seek4k,reencrypt,
-                     reencrypt4k,cold
+                     reencrypt4k,cold,batch2,txn
                      (a,b,c,f also accepted; default: all but reencrypt4k and cold; `all`:
                      every one). cold: sealdb engines only, everything archived to an object
                      store with --cold-latency-ms per request
@@ -100,7 +100,11 @@ pub(crate) const VALUE_4K: usize = 4096;
 pub(crate) const SEEK_NEXTS: usize = 100;
 
 pub(crate) fn parse_args() -> Res<Config> {
-    let mut args = std::env::args().skip(1);
+    parse_from(std::env::args().skip(1))
+}
+
+/// Parses the options in `args` (the command line without the program name).
+pub(crate) fn parse_from(mut args: impl Iterator<Item = String>) -> Res<Config> {
     let mut num = None;
     let mut reads = None;
     let mut seeks = None;

@@ -32,6 +32,7 @@ mod reencrypt;
 mod report;
 mod run;
 mod sys;
+mod txn;
 mod workloads;
 
 use std::fs;
@@ -206,6 +207,10 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
         println!();
         print!("{}", cold::print_cold(&cold));
     }
+    if let Some(t) = txn::print_txn_summary(&rows) {
+        println!();
+        print!("{t}");
+    }
     let notes: Vec<String> = rows
         .iter()
         .filter(|r| !r.notes.is_empty())
@@ -287,6 +292,7 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
         "ratios": json_ratios,
         "reencrypt": reenc.iter().map(ReencryptResult::to_json).collect::<Vec<_>>(),
         "cold": cold.iter().map(cold::ColdResult::to_json).collect::<Vec<_>>(),
+        "txn": txn::txn_summary_json(&rows),
     });
     if let Some(parent) = cfg.json.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)?;

@@ -36,6 +36,8 @@ pub(crate) struct Row {
     pub(crate) peak_rss_mb: Option<f64>,
     pub(crate) rss_at_start_mb: Option<f64>,
     pub(crate) found: Option<u64>,
+    /// Transaction commits that failed with a conflict and were retried (txn).
+    pub(crate) conflicts: Option<u64>,
     pub(crate) notes: Vec<String>,
     pub(crate) error: Option<String>,
     /// Why the workload did not run on this engine (not a failure).
@@ -81,6 +83,7 @@ impl Row {
             "peak_rss_mb": self.peak_rss_mb,
             "rss_at_start_mb": self.rss_at_start_mb,
             "found": self.found,
+            "conflicts_retried": self.conflicts,
             "notes": self.notes,
             "error": self.error,
             "skipped": self.skipped,

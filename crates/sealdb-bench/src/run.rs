@@ -334,6 +334,7 @@ pub(crate) fn run_workload(
             unreachable!("reencrypt runs through run_reencrypt_phase")
         }
         Workload::Cold => unreachable!("cold runs through run_cold_phase"),
+        Workload::Batch2 | Workload::Txn => unreachable!("they run through txn::run_txn_phases"),
     };
     let found = stats.found;
     let ops = stats.ops;
@@ -474,6 +475,7 @@ pub(crate) fn run_in_process(
     if sel(Workload::Cold) {
         run_cold_phase(kind, cfg, root, values, zipf, out, cold_out);
     }
+    crate::txn::run_txn_phases(kind, cfg, root, values, out);
 }
 
 pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {

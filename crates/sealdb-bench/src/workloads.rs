@@ -27,10 +27,12 @@ pub(crate) enum Workload {
     Reencrypt,
     Reencrypt4k,
     Cold,
+    Batch2,
+    Txn,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 17] = [
+    pub(crate) const ALL: [Workload; 19] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -48,10 +50,12 @@ impl Workload {
         Workload::Reencrypt,
         Workload::Reencrypt4k,
         Workload::Cold,
+        Workload::Batch2,
+        Workload::Txn,
     ];
 
     /// The workloads run when `--workloads` is not given: all but reencrypt4k and cold.
-    pub(crate) const DEFAULT: [Workload; 15] = [
+    pub(crate) const DEFAULT: [Workload; 17] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -67,6 +71,8 @@ impl Workload {
         Workload::Read4k,
         Workload::Seek4k,
         Workload::Reencrypt,
+        Workload::Batch2,
+        Workload::Txn,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -88,6 +94,8 @@ impl Workload {
             Workload::Reencrypt => "reencrypt",
             Workload::Reencrypt4k => "reencrypt4k",
             Workload::Cold => "cold",
+            Workload::Batch2 => "batch2",
+            Workload::Txn => "txn",
         }
     }
 
@@ -121,6 +129,14 @@ impl Workload {
                 "sealdb only: fresh DB of --num keys, compacted, all archived to an object store \
                  with --cold-latency-ms per request; cold point reads, a cold scan, a zipfian mix \
                  through the part cache"
+            }
+            Workload::Batch2 => {
+                "fresh DB of --num keys; get 2 random keys, then put both in one write batch \
+                 (no transaction): txn's baseline"
+            }
+            Workload::Txn => {
+                "fresh DB of --num keys; begin a transaction, get 2 random keys, put both, \
+                 commit (retried on conflict)"
             }
         }
     }

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::engines::{copy_found, Engine};
+use crate::txn::Batches;
 use crate::Res;
 
 pub(crate) struct FjallEngine {
@@ -58,6 +59,23 @@ impl Engine for FjallEngine {
         let FjallEngine { db, ks, .. } = *self;
         drop(ks);
         drop(db);
+        Ok(())
+    }
+    fn batches(&self) -> Option<&dyn Batches> {
+        Some(self)
+    }
+}
+
+impl Batches for FjallEngine {
+    fn write_batch(&self, pairs: &[(&[u8], &[u8])]) -> Res<()> {
+        let mut batch = self.db.batch();
+        for (k, v) in pairs {
+            batch.insert(&self.ks, *k, *v);
+        }
+        batch.commit()?;
+        if self.sync {
+            self.db.persist(fjall::PersistMode::SyncData)?;
+        }
         Ok(())
     }
 }

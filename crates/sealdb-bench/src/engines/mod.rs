@@ -4,6 +4,7 @@
 #[cfg(feature = "peers")]
 mod coordinode;
 pub(crate) mod fjall;
+pub(crate) mod fjall_tx;
 pub(crate) mod rocksdb;
 pub(crate) mod sealdb;
 #[cfg(feature = "peers")]
@@ -47,6 +48,14 @@ pub(crate) trait Engine: Sync {
     fn close(self: Box<Self>) -> Res<()>;
     /// The sealdb handle underneath, for the workloads that use sealdb's own API (reencrypt).
     fn sealdb(&self) -> Option<&::sealdb::DB> {
+        None
+    }
+    /// Atomic multi-key write batches, for the batch2 workload (None: it is skipped).
+    fn batches(&self) -> Option<&dyn crate::txn::Batches> {
+        None
+    }
+    /// Optimistic transactions, for the txn workload (None: it is skipped).
+    fn transactions(&self) -> Option<&dyn crate::txn::Transactions> {
         None
     }
 }

@@ -224,6 +224,7 @@ pub(crate) fn rocks_mapping(
         Workload::Reencrypt | Workload::Reencrypt4k | Workload::Cold => {
             unreachable!("reencrypt and cold are skipped for RocksDB")
         }
+        Workload::Batch2 | Workload::Txn => unreachable!("txn and batch2 are skipped for RocksDB"),
     }
 }
 
@@ -324,6 +325,7 @@ pub(crate) fn run_rocksdb(rocks: &RocksBench, cfg: &Config, root: &Path, out: &m
         report_row(&row);
         out.push(row);
     }
+    crate::txn::push_skipped(kind, cfg, out);
 }
 
 pub(crate) fn rocks_row(
