@@ -589,20 +589,24 @@ fn conversion_start_interrupted_at_every_step() {
             drop(r);
             let keyed = dir.join("KEYS").exists();
             ways[usize::from(keyed)] += 1;
-            let db = if keyed {
-                DB::open(
-                    tuned(&dir)
-                        .background_work(false)
-                        .with_encryption(enc(1 << 20).encrypt_existing()),
-                )
-            } else {
-                DB::open(tuned(&dir).background_work(false))
-            }
+            let db = retry_locked(|| {
+                if keyed {
+                    DB::open(
+                        tuned(&dir)
+                            .background_work(false)
+                            .with_encryption(enc(1 << 20).encrypt_existing()),
+                    )
+                } else {
+                    DB::open(tuned(&dir).background_work(false))
+                }
+            })
             .unwrap_or_else(|e| panic!("{what}: reopen (keys: {keyed}): {e}"));
             check(&db, &model, &what);
             drop(db);
-            let db = DB::open(tuned(&dir).with_encryption(enc(1 << 20).encrypt_existing()))
-                .unwrap_or_else(|e| panic!("{what}: conversion: {e}"));
+            let db = retry_locked(|| {
+                DB::open(tuned(&dir).with_encryption(enc(1 << 20).encrypt_existing()))
+            })
+            .unwrap_or_else(|e| panic!("{what}: conversion: {e}"));
             db.reencrypt().unwrap();
             check(&db, &model, &what);
             drop(db);

@@ -214,6 +214,27 @@ struct StdLock {
 }
 impl DirLock for StdLock {}
 
+/// How long a lock found held is tried again before it counts as held by another process.
+/// A process this one forks to run another program holds a copy of every open descriptor,
+/// and so of a lock file's lock, until it execs: a database closed while another thread
+/// spawns a process may be seen locked for that moment.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs `try_lock` until it does not find the lock held, or [`LOCK_GRACE`] has passed.
+fn with_grace(
+    mut try_lock: impl FnMut() -> Result<(), fs::TryLockError>,
+) -> Result<(), fs::TryLockError> {
+    let start = std::time::Instant::now();
+    loop {
+        match try_lock() {
+            Err(fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_GRACE => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// The error with the path it concerns (file names are not secret), its kind kept.
 fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
     move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
@@ -289,7 +310,7 @@ impl Fs for StdFs {
             .open(path)
             .map_err(at(path))?;
         narrow_mode(&file).map_err(at(path))?;
-        match file.try_lock() {
+        match with_grace(|| file.try_lock()) {
             Ok(()) => Ok(Box::new(StdLock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
             Err(fs::TryLockError::Error(e)) => Err(at(path)(e)),
@@ -301,7 +322,7 @@ impl Fs for StdFs {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(at(path)(e)),
         };
-        match file.try_lock_shared() {
+        match with_grace(|| file.try_lock_shared()) {
             Ok(()) => Ok(Some(Box::new(StdLock { _file: file }))),
             Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
             Err(fs::TryLockError::Error(e)) => Err(at(path)(e)),
