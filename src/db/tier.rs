@@ -211,9 +211,11 @@ fn archive_segment(inner: &Inner, tier: &Arc<Tier>, s: &Arc<Segment>) -> Result<
     inner.install_sv(&st);
     drop(prev);
     drop(st);
-    drop(guard);
     tier.is_recold(ColdKind::Segment, n, true);
+    // Under `gc_lock` still: a re-sealing of the segment, which writes a new local file under
+    // the same number, cannot come between.
     let _ = tier.base.remove(&path);
+    drop(guard);
     Ok(())
 }
 
@@ -271,12 +273,14 @@ fn recall_all(inner: &Inner, tier: &Arc<Tier>) -> Result<()> {
     for s in segments {
         check_running(inner)?;
         let path = s.path().to_path_buf();
+        // Held from the look at the segment to its install: a segment re-sealed meanwhile
+        // keeps its number, so its new local file would share this path.
+        let guard = inner.gc_lock.lock();
         let Some(obj) = tier.object(&path) else { continue };
         let bytes = tier.fetch_whole(&obj)?;
         let file_name =
             path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         crate::io::write_atomic(tier.base.as_ref(), &inner.dir, &file_name, &bytes)?;
-        let guard = inner.gc_lock.lock();
         let mut st = inner.state.lock();
         if !st.vlog.segments.get(&s.number).is_some_and(|x| Arc::ptr_eq(x, &s)) {
             drop(st);
