@@ -4,43 +4,16 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{check_model, find, Mode, Model};
+use common::{block_on, check_model, find, objects, Mode, Model};
 use rand::{Rng, SeedableRng};
 use sealdb::object_store::memory::InMemory;
 use sealdb::object_store::path::Path as ObjectPath;
 use sealdb::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sealdb::objstore::FaultStore;
 use sealdb::{ColdStorage, Error, MasterKey, Options, DB};
-
-/// Runs a future of the in-memory store (it needs no reactor) on this thread.
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    use std::task::{Context, Poll, Waker};
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
-    }
-}
-
-/// Every object in `store`: (name, bytes).
-fn objects(store: &Arc<dyn ObjectStore>) -> BTreeMap<String, Vec<u8>> {
-    use futures_util::TryStreamExt;
-    let metas: Vec<_> = block_on(store.list(None).try_collect::<Vec<_>>()).expect("list");
-    let mut out = BTreeMap::new();
-    for meta in metas {
-        let bytes =
-            block_on(async { store.get(&meta.location).await?.bytes().await }).expect("get");
-        out.insert(meta.location.to_string(), bytes.to_vec());
-    }
-    out
-}
 
 fn put_object(store: &Arc<dyn ObjectStore>, name: &str, bytes: Vec<u8>) {
     block_on(store.put(&ObjectPath::from(name), PutPayload::from(bytes))).expect("put");

@@ -13,38 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{check_model, Mode, Model};
+use common::{block_on, check_model, objects, Mode, Model};
 use sealdb::object_store::memory::InMemory;
 use sealdb::object_store::path::Path as ObjectPath;
 use sealdb::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sealdb::objstore::FaultStore;
 use sealdb::{Backups, ColdStorage, Error, MasterKey, Options, DB};
-
-/// Runs a future of the in-memory store (it needs no reactor) on this thread.
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    use std::task::{Context, Poll, Waker};
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
-    }
-}
-
-/// Every object in `store`: (name, bytes).
-fn objects(store: &Arc<dyn ObjectStore>) -> BTreeMap<String, Vec<u8>> {
-    use futures_util::TryStreamExt;
-    let metas: Vec<_> = block_on(store.list(None).try_collect::<Vec<_>>()).expect("list");
-    let mut out = BTreeMap::new();
-    for meta in metas {
-        let bytes =
-            block_on(async { store.get(&meta.location).await?.bytes().await }).expect("get");
-        out.insert(meta.location.to_string(), bytes.to_vec());
-    }
-    out
-}
 
 /// The database ids the cold tier's objects under `db/` carry (`db/HHHH/<id>/<file>`), with
 /// how many objects each has.

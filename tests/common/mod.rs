@@ -475,3 +475,32 @@ pub fn check_model<V: View + ?Sized>(ctx: &str, view: &V, model: &Model) {
         check_scan(ctx, &what, view.scan_prefix(&p), expected);
     }
 }
+
+/// Runs a future of the in-memory store (it needs no reactor) on this thread.
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Every object in `store`: (name, bytes).
+pub fn objects(
+    store: &std::sync::Arc<dyn sealdb::object_store::ObjectStore>,
+) -> BTreeMap<String, Vec<u8>> {
+    use futures_util::TryStreamExt;
+    use sealdb::object_store::ObjectStoreExt as _;
+    let metas: Vec<_> = block_on(store.list(None).try_collect::<Vec<_>>()).expect("list");
+    let mut out = BTreeMap::new();
+    for meta in metas {
+        let bytes =
+            block_on(async { store.get(&meta.location).await?.bytes().await }).expect("get");
+        out.insert(meta.location.to_string(), bytes.to_vec());
+    }
+    out
+}
