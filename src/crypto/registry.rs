@@ -29,7 +29,7 @@
 //!
 //! A keyspace key belongs to one named keyspace: every file and value-log entry of that
 //! keyspace is sealed under a key derived from a data key *and* it (see
-//! [`crate::seal::FileCipher::for_keyspace`]), so removing it from the registry
+//! [`crate::seal::FileCipher::in_keyspace`]), so removing it from the registry
 //! (`drop_keyspace`) makes that keyspace's data unreadable at once, whatever data keys live on.
 //! The ids of keyspaces whose key was destroyed are kept ("erased"), so a reader meeting bytes
 //! sealed under one can tell erased data from a missing key.

@@ -8,7 +8,7 @@
 //! +13 reserved     [3]  zero
 //! +16 key id       u32  (data key; 0 when unencrypted)
 //! +20 keyspace     u32  (0: the file's blocks are sealed under the data key alone; n: under a
-//!                        key derived from it and keyspace n's key, see `FileCipher::for_keyspace`)
+//!                        key derived from it and keyspace n's key, see `FileCipher::in_keyspace`)
 //! +24 file number  u64
 //! +32 salt         [32] random; with the key id, kind and number it derives the file key
 //! +64 check block  a sealed block of kind FileHeader, empty payload, nonce 0, binding bytes
@@ -110,14 +110,13 @@ impl FileHeader {
                 random_bytes(&mut salt)?;
                 let dk = ring.current();
                 let fk = dk.file_key(&salt, kind.magic(), file_number);
-                let base = FileCipher::new(ring.cipher(), dk.id, &fk, file_number);
                 if keyspace == 0 {
-                    base
+                    FileCipher::new(ring.cipher(), dk.id, &fk, file_number)
                 } else {
                     let kk = ring.keyspace_key(keyspace).ok_or_else(|| {
                         Error::InvalidArgument(format!("keyspace {keyspace} has no key"))
                     })?;
-                    base.for_keyspace(keyspace, kk).unwrap_or(base)
+                    FileCipher::in_keyspace(ring.cipher(), dk.id, &fk, keyspace, kk, file_number)
                 }
             }
         };
@@ -202,14 +201,9 @@ impl FileHeader {
                 let dk = ring.get(key_id).ok_or_else(|| {
                     bad(16, "file sealed under a data key that is not in the registry")
                 })?;
-                let base = FileCipher::new(
-                    c,
-                    key_id,
-                    &dk.file_key(&salt, kind.magic(), file_number),
-                    file_number,
-                );
+                let fk = dk.file_key(&salt, kind.magic(), file_number);
                 if keyspace == 0 {
-                    base
+                    FileCipher::new(c, key_id, &fk, file_number)
                 } else {
                     let kk = ring.keyspace_key(keyspace).ok_or_else(|| {
                         bad(
@@ -221,7 +215,7 @@ impl FileHeader {
                             },
                         )
                     })?;
-                    base.for_keyspace(keyspace, kk).unwrap_or(base)
+                    FileCipher::in_keyspace(c, key_id, &fk, keyspace, kk, file_number)
                 }
             }
             _ => return Err(bad(12, "unknown or mismatched algorithm in file header")),

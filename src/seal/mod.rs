@@ -131,9 +131,6 @@ pub struct FileCipher {
     /// The keyspace whose key this cipher's key was derived with (0: none), written into
     /// every block's header and checked on open.
     keyspace: u32,
-    /// The file key and cipher this one was made from (`None` when unencrypted), kept to
-    /// derive a keyspace's cipher for the same file ([`FileCipher::for_keyspace`]).
-    derive_from: Option<(Cipher, SecretKey)>,
 }
 
 impl std::fmt::Debug for FileCipher {
@@ -170,14 +167,7 @@ pub(crate) fn cipher_of(alg: u8) -> Option<Option<Cipher>> {
 impl FileCipher {
     /// A cipher for a file in an unencrypted database (crc32 in place of the tag).
     pub fn plain(file_number: u64) -> FileCipher {
-        FileCipher {
-            aead: None,
-            alg: ALG_NONE,
-            key_id: 0,
-            file_number,
-            keyspace: 0,
-            derive_from: None,
-        }
+        FileCipher { aead: None, alg: ALG_NONE, key_id: 0, file_number, keyspace: 0 }
     }
 
     /// A cipher under `file_key` (already derived for this file).
@@ -188,29 +178,23 @@ impl FileCipher {
         file_number: u64,
     ) -> FileCipher {
         let aead = Some(AeadKey::new(cipher, &file_key.0));
-        FileCipher {
-            aead,
-            alg: alg_id(Some(cipher)),
-            key_id,
-            file_number,
-            keyspace: 0,
-            derive_from: Some((cipher, file_key.clone())),
-        }
+        FileCipher { aead, alg: alg_id(Some(cipher)), key_id, file_number, keyspace: 0 }
     }
 
-    /// The cipher for keyspace `keyspace`'s blocks in this file: its key is
-    /// HKDF-SHA256(file key ‖ keyspace key, "sealdb/v1/keyspace", "sealdb/v1/keyspace" ‖
+    /// The cipher of a file holding keyspace `keyspace`'s blocks (`keyspace` not 0): its key
+    /// is HKDF-SHA256(file key ‖ keyspace key, "sealdb/v1/keyspace", "sealdb/v1/keyspace" ‖
     /// keyspace id), so it needs both the data key (through the file key) and the keyspace
     /// key: destroying the keyspace key makes the blocks unreadable whatever data keys remain.
-    /// Blocks sealed by the result carry the keyspace id in their header, which is bound into
-    /// their associated data. `None` for keyspace 0 or an unencrypted file (this cipher
-    /// serves them).
-    pub(crate) fn for_keyspace(
-        &self,
+    /// Blocks sealed by it carry the keyspace id in their header, which is bound into their
+    /// associated data.
+    pub(crate) fn in_keyspace(
+        cipher: Cipher,
+        key_id: u32,
+        file_key: &SecretKey,
         keyspace: u32,
         keyspace_key: &SecretKey,
-    ) -> Option<FileCipher> {
-        let (cipher, file_key) = self.derive_from.as_ref().filter(|_| keyspace != 0)?;
+        file_number: u64,
+    ) -> FileCipher {
         let mut ikm = zeroize::Zeroizing::new([0u8; 64]);
         ikm[..32].copy_from_slice(&file_key.0);
         ikm[32..].copy_from_slice(&keyspace_key.0);
@@ -219,14 +203,7 @@ impl FileCipher {
             b"sealdb/v1/keyspace",
             &[b"sealdb/v1/keyspace", &keyspace.to_le_bytes()],
         );
-        Some(FileCipher {
-            aead: Some(AeadKey::new(*cipher, &key.0)),
-            alg: self.alg,
-            key_id: self.key_id,
-            file_number: self.file_number,
-            keyspace,
-            derive_from: None,
-        })
+        FileCipher { keyspace, ..FileCipher::new(cipher, key_id, &key, file_number) }
     }
 
     /// The keyspace whose key this cipher was derived with (0: none).
@@ -360,7 +337,6 @@ impl FileCipher {
             key_id: 0,
             file_number: segment,
             keyspace,
-            derive_from: None,
         }
     }
 
