@@ -320,7 +320,10 @@ impl Iter {
             }
             let seen = self.last_key.as_deref() == Some(uk);
             if !seen && self.inner.seq() <= self.seq {
-                self.last_key = Some(uk.to_vec());
+                // The previous key's buffer is reused: no allocation per key passed.
+                let last = self.last_key.get_or_insert_with(Vec::new);
+                last.clear();
+                last.extend_from_slice(uk);
                 match self.inner.kind() {
                     ValueKind::Put => return Ok(Some((uk.to_vec(), self.inner.value().to_vec()))),
                     ValueKind::Pointer => {

@@ -35,6 +35,12 @@ impl Fs for TieredFs {
             None => self.base.open(path),
         }
     }
+    fn open_immutable(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        match self.tier.object(path) {
+            Some(obj) => Ok(Arc::new(ColdFile::new(obj, self.tier.clone()))),
+            None => self.base.open_immutable(path),
+        }
+    }
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
         match self.tier.object(path) {
             Some(obj) => self.tier.fetch_whole(&obj).map(|b| b.to_vec()).map_err(super::io_error),

@@ -246,7 +246,7 @@ fn recall_all(inner: &Inner, tier: &Arc<Tier>) -> Result<()> {
             let _ = tier.base.remove(&path);
             continue;
         };
-        let local = tier.base.open(&path)?;
+        let local = tier.base.open_immutable(&path)?;
         tier.unset_cold(&path);
         *slot = Arc::new(TableFile::new(
             f.meta.clone(),
@@ -288,7 +288,7 @@ fn recall_all(inner: &Inner, tier: &Arc<Tier>) -> Result<()> {
             let _ = tier.base.remove(&path);
             continue;
         }
-        let local = tier.base.open(&path)?;
+        let local = tier.base.open_immutable(&path)?;
         tier.unset_cold(&path);
         let mut set = (*st.vlog).clone();
         set.segments.insert(s.number, Arc::new(s.with_file(local)));

@@ -390,6 +390,9 @@ impl Inner {
                     // Nothing names it yet: a half-made segment goes at once.
                     let _ = self.fs.remove(&path);
                 })?;
+            // Reopened as a file that never changes again (read through a map where the file
+            // system allows); if that fails, it is read as it was.
+            let reopened = self.fs.open_immutable(ws.vlog.segment.path()).ok();
             let mut st = self.state.lock();
             let mut set = (*st.vlog).clone();
             set.segments.insert(number, w.segment.clone());
@@ -398,6 +401,14 @@ impl Inner {
             // Synced above and never appended to again: its length is final, and the manifest
             // records it exactly.
             ws.vlog.segment.close();
+            if let Some(file) = reopened {
+                let mut set = (*st.vlog).clone();
+                if let Some(s) = set.segments.get_mut(&ws.vlog.segment.number) {
+                    // Under the state lock: no garbage count is added to the old one meanwhile.
+                    *s = Arc::new(s.with_file(file));
+                }
+                st.vlog = Arc::new(set);
+            }
             if let Err(e) = self.write_manifest(&mut st) {
                 st.vlog = old;
                 st.active_segment = old_active;

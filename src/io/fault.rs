@@ -188,6 +188,12 @@ impl RandomAccessFile for FaultRandom {
     fn len(&self) -> u64 {
         self.inner.len()
     }
+    fn read_vec(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        match self.fs.check(FaultOp::Read) {
+            None => self.inner.read_vec(offset, len),
+            Some(f) => Err(error(f)),
+        }
+    }
 }
 
 impl Fs for FaultFs {
@@ -205,6 +211,9 @@ impl Fs for FaultFs {
     }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         Ok(Arc::new(FaultRandom { inner: StdFs.open(path)?, fs: self.clone() }))
+    }
+    fn open_immutable(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        Ok(Arc::new(FaultRandom { inner: StdFs.open_immutable(path)?, fs: self.clone() }))
     }
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
         match self.check(FaultOp::Read) {

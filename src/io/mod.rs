@@ -57,6 +57,12 @@ pub trait RandomAccessFile: Send + Sync {
     fn uncached(&self) -> Option<Arc<dyn RandomAccessFile>> {
         None
     }
+    /// Reads exactly `len` bytes at `offset` into a new buffer.
+    fn read_vec(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
 }
 
 /// A held directory lock; released on drop.
@@ -73,6 +79,14 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     }
     /// Opens `path` for positioned reads.
     fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>>;
+    /// Opens `path`, a file whose present bytes no one changes again (a table, a closed
+    /// value-log segment: replaced only by renaming a new file over it; or the part already
+    /// written of a file that is only appended to), for positioned reads of those bytes
+    /// (`len()` is the size at opening). [`StdFs`] maps it into memory when it can, so a read is a copy out of
+    /// the page cache with no system call; by default this is [`Fs::open`].
+    fn open_immutable(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        self.open(path)
+    }
     /// Reads a whole file.
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// Atomically renames `from` to `to`.
@@ -209,6 +223,43 @@ impl RandomAccessFile for StdRandom {
     }
 }
 
+/// A file mapped read-only into memory ([`Fs::open_immutable`]). Reads copy out of the map,
+/// so what a caller checks and uses is its own copy, never bytes that could change under it.
+struct MappedFile {
+    map: memmap2::Mmap,
+    path: PathBuf,
+}
+
+impl MappedFile {
+    fn slice(&self, offset: u64, len: usize) -> io::Result<&[u8]> {
+        usize::try_from(offset)
+            .ok()
+            .and_then(|start| self.map.get(start..start.checked_add(len)?))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} at offset {offset}: read past the end of the file",
+                        self.path.display()
+                    ),
+                )
+            })
+    }
+}
+
+impl RandomAccessFile for MappedFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        buf.copy_from_slice(self.slice(offset, buf.len())?);
+        Ok(())
+    }
+    fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+    fn read_vec(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.slice(offset, len).map(<[u8]>::to_vec)
+    }
+}
+
 struct StdLock {
     _file: File,
 }
@@ -259,6 +310,28 @@ impl Fs for StdFs {
     fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         let file = File::open(path).map_err(at(path))?;
         let len = file.metadata().map_err(at(path))?.len();
+        Ok(Arc::new(StdRandom { file, len, path: path.to_path_buf() }))
+    }
+    // One of the crate's two `unsafe` blocks (the other is in `seal/aead.rs`): mapping a file.
+    #[allow(unsafe_code)]
+    fn open_immutable(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        let file = File::open(path).map_err(at(path))?;
+        let len = file.metadata().map_err(at(path))?.len();
+        if len > 0 {
+            // Safety: the map is read-only and private to this process's reads, and the engine
+            // never writes, truncates or overwrites in place a file it opens this way (tables
+            // and closed value-log segments are replaced only by renaming a new file over
+            // them, which leaves this inode and the map as they were). Bytes are copied out of
+            // the map before they are checked, so a change made by another program could make
+            // a read fail its authentication, never change bytes after they were checked. A
+            // file truncated by another program would fault the reader (SIGBUS), as it would
+            // any program that maps files; `docs/design.md` says so.
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+                return Ok(Arc::new(MappedFile { map, path: path.to_path_buf() }));
+            }
+            // Mapping refused (address space, map count, a file system that cannot map):
+            // positioned reads serve as well.
+        }
         Ok(Arc::new(StdRandom { file, len, path: path.to_path_buf() }))
     }
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
@@ -435,5 +508,46 @@ mod tests {
         StdFs.create_dir_all(&nested).unwrap();
         assert_eq!(mode(&nested), DIR_MODE);
         assert_eq!(mode(&dir.path().join("a")), DIR_MODE);
+    }
+}
+
+#[cfg(test)]
+mod map_tests {
+    use super::*;
+
+    #[test]
+    fn immutable_files_read_like_positioned_reads_and_refuse_reads_past_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let mapped = StdFs.open_immutable(&path).unwrap();
+        let plain = StdFs.open(&path).unwrap();
+        assert_eq!(mapped.len(), plain.len());
+        for (off, len) in [(0u64, 1usize), (17, 4096), (9_000, 1_000), (10_000, 0)] {
+            let mut a = vec![0u8; len];
+            let mut b = vec![0u8; len];
+            mapped.read_exact_at(&mut a, off).unwrap();
+            plain.read_exact_at(&mut b, off).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(mapped.read_vec(off, len).unwrap(), b);
+            assert_eq!(&b[..], &bytes[off as usize..off as usize + len]);
+        }
+        for (off, len) in [(9_999u64, 2usize), (10_001, 0), (u64::MAX, 1), (0, usize::MAX)] {
+            let e = mapped.read_vec(off, len).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{off}+{len}");
+            assert!(e.to_string().contains("read past the end"), "{e}");
+        }
+        // A renamed-over file leaves the map reading the bytes it was opened on.
+        let other = dir.path().join("g");
+        std::fs::write(&other, vec![7u8; 10_000]).unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert_eq!(mapped.read_vec(100, 3).unwrap(), bytes[100..103].to_vec());
+        // An empty file cannot be mapped: it is opened for positioned reads.
+        let empty = dir.path().join("e");
+        std::fs::write(&empty, b"").unwrap();
+        let f = StdFs.open_immutable(&empty).unwrap();
+        assert_eq!(f.len(), 0);
+        assert!(f.read_vec(0, 1).is_err());
     }
 }

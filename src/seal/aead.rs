@@ -42,7 +42,7 @@ impl AeadKey {
         AeadKey { key: boxed }
     }
 
-    // The crate's one `unsafe` block: the price of zeroizing a schedule `ring` will not clear.
+    // One of the crate's two `unsafe` blocks (the other maps files, `io/mod.rs`): the price of zeroizing a schedule `ring` will not clear.
     #[allow(unsafe_code)]
     fn key(&self) -> &LessSafeKey {
         // Safety: `new` initialized the value and only `drop` (after which `self` is gone)

@@ -320,7 +320,7 @@ impl Table {
         cache: Arc<BlockCache>,
         expected: Option<u64>,
     ) -> Result<Table> {
-        let file = fs.open(path)?;
+        let file = fs.open_immutable(path)?;
         let size = file.len();
         let bad = |off: u64, why: &str| Error::corruption(path, off, why);
         if let Some(expected) = expected.filter(|&e| e != size) {

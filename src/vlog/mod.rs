@@ -123,7 +123,15 @@ pub(crate) struct Segment {
     fs: Arc<dyn Fs>,
     /// Keyspace keys, for entries of named keyspaces (`None` when unencrypted).
     live: Option<Arc<LiveKeyspaceKeys>>,
+    /// While the segment is active: its file opened again as an immutable file (a map, where
+    /// the file system allows) covering the bytes written when it was opened. Those bytes
+    /// never change (the segment is only appended to), so reads within them use it; it is
+    /// opened again each time the segment has grown [`REMAP_AFTER`] past it.
+    prefix: parking_lot::RwLock<Option<Arc<dyn RandomAccessFile>>>,
 }
+
+/// Growth of an active segment past its mapped prefix that makes reads map it again.
+const REMAP_AFTER: u64 = 4 << 20;
 
 /// An entry's payload once its outer block is opened.
 enum Opened {
@@ -151,7 +159,11 @@ impl Segment {
         keys: Option<&KeyRing>,
         recorded: Recorded,
     ) -> Result<Segment> {
-        let file = fs.open(path)?;
+        // A closed segment never changes again: it may be read through a map.
+        let file = match recorded {
+            Recorded::Closed(_) => fs.open_immutable(path)?,
+            Recorded::Active { .. } => fs.open(path)?,
+        };
         let file_len = file.len();
         let mut head = [0u8; 12];
         if file_len >= head.len() as u64 {
@@ -200,6 +212,7 @@ impl Segment {
             obsolete: AtomicBool::new(false),
             fs: fs.clone(),
             live: keys.map(|r| r.live().clone()),
+            prefix: parking_lot::RwLock::new(None),
         };
         if !closed {
             let end = seg.authentic_end(known, file_len)?;
@@ -292,7 +305,39 @@ impl Segment {
     }
 
     fn read_raw(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        self.read_raw_from(self.file.as_ref(), offset, len)
+        match self.prefix_for(offset.saturating_add(len as u64)) {
+            Some(prefix) => self.read_raw_from(prefix.as_ref(), offset, len),
+            None => self.read_raw_from(self.file.as_ref(), offset, len),
+        }
+    }
+
+    /// For a read of an active segment ending at `end`: its mapped prefix if that holds the
+    /// read, mapped again first if the segment has grown [`REMAP_AFTER`] past it. `None`: read
+    /// the file itself (a closed segment's file is already immutable).
+    fn prefix_for(&self, end: u64) -> Option<Arc<dyn RandomAccessFile>> {
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let covers =
+            |p: &Option<Arc<dyn RandomAccessFile>>| p.as_ref().filter(|f| f.len() >= end).cloned();
+        {
+            let p = self.prefix.read();
+            if let Some(f) = covers(&p) {
+                return Some(f);
+            }
+            let mapped = p.as_ref().map_or(0, |f| f.len());
+            if self.size.load(Ordering::Acquire) < mapped.saturating_add(REMAP_AFTER) {
+                return None;
+            }
+        }
+        let mut p = self.prefix.write();
+        if let Some(f) = covers(&p) {
+            return Some(f);
+        }
+        // Everything before `size` is written and never changes; the file may hold more (a
+        // write in progress, a torn tail), which no read reaches.
+        *p = Some(self.fs.open_immutable(&self.path).ok()?);
+        covers(&p)
     }
 
     /// [`Segment::read_raw`] through `file` (this segment's, or a view of it past a cache).
@@ -302,9 +347,8 @@ impl Segment {
         offset: u64,
         len: usize,
     ) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; len];
-        match file.read_exact_at(&mut buf, offset) {
-            Ok(()) => Ok(buf),
+        match file.read_vec(offset, len) {
+            Ok(buf) => Ok(buf),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 Err(self.corruption(offset, "value-log pointer past the end of the segment"))
             }
@@ -434,6 +478,7 @@ impl Segment {
             obsolete: AtomicBool::new(false),
             fs: self.fs.clone(),
             live: self.live.clone(),
+            prefix: parking_lot::RwLock::new(None),
         }
     }
 
