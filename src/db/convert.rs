@@ -298,7 +298,7 @@ pub(super) fn opened(inner: &Inner) -> Result<()> {
 /// database's.
 pub fn decrypt_database(options: Options) -> Result<()> {
     let dir = options.path.clone();
-    let fs = options.fs.clone();
+    let fs = options.file_system();
     if options.encryption.is_none() {
         return Err(Error::InvalidArgument(
             "decrypt_database needs the master key: Options::with_encryption".into(),

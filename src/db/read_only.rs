@@ -123,7 +123,7 @@ fn fingerprint(fs: &dyn Fs, dir: &Path) -> Result<Fingerprint> {
 
 /// Opens the database at `options.path()` read-only (see the module documentation).
 pub(super) fn open(options: &Options) -> Result<Inner> {
-    let fs = options.fs.clone();
+    let fs = options.file_system();
     let dir = options.path.clone();
     if !fs.exists(&dir.join(names::MANIFEST)) {
         return Err(Error::NotFound(dir));

@@ -100,7 +100,7 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     if options.read_only {
         return super::read_only::open(options);
     }
-    let fs = options.fs.clone();
+    let fs = options.file_system();
     let dir = options.path.clone();
     check_open_flags(options, fs.as_ref(), &dir)?;
     let lock = lock_dir(fs.as_ref(), &dir)?;

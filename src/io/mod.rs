@@ -133,6 +133,59 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// A file system read without maps: [`Fs::open_immutable`] is [`Fs::open`]; everything else
+/// is the wrapped one's (`Options::mmap_reads(false)`).
+#[derive(Debug)]
+pub(crate) struct Unmapped(pub(crate) Arc<dyn Fs>);
+
+impl Fs for Unmapped {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        self.0.create(path)
+    }
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        self.0.open_append(path)
+    }
+    fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        self.0.open(path)
+    }
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.0.read_all(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.0.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.0.remove(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.0.exists(path)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.0.list(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.0.create_dir_all(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.0.sync_dir(dir)
+    }
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
+        self.0.lock(path)
+    }
+    fn lock_shared(&self, path: &Path) -> io::Result<Option<Box<dyn DirLock>>> {
+        self.0.lock_shared(path)
+    }
+    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
+        self.0.modified(path)
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.0.hard_link(from, to)
+    }
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        self.0.remove_dir(dir)
+    }
+}
+
 /// Mode of every file sealdb creates (unix): owner read and write only.
 pub const FILE_MODE: u32 = 0o600;
 /// Mode of every directory sealdb creates (unix): owner only.
