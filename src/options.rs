@@ -115,8 +115,8 @@ pub struct Options {
     pub(crate) path: PathBuf,
     pub(crate) encryption: Option<Encryption>,
     pub(crate) fs: Arc<dyn Fs>,
-    /// Whether immutable files are read through memory maps ([`Options::mmap_reads`]).
-    pub(crate) mmap_reads: bool,
+    /// Whether memory maps are used ([`Options::mmap`]).
+    pub(crate) mmap: bool,
     /// The object store cold files move to. Default none: everything stays local.
     pub(crate) cold_storage: Option<crate::cold::ColdStorage>,
     /// Size at which the mutable memtable is frozen and flushed. Default 32 MiB.
@@ -228,7 +228,7 @@ impl Options {
             path: path.as_ref().to_path_buf(),
             encryption: None,
             fs: Arc::new(StdFs),
-            mmap_reads: true,
+            mmap: true,
             cold_storage: None,
             memtable_size: 32 << 20,
             max_immutable_memtables: 2,
@@ -445,21 +445,22 @@ impl Options {
         self.fs = fs;
         self
     }
-    /// Whether tables and value-log segments are read through read-only memory maps (default
-    /// true): a read is then a copy out of the page cache with no system call. Every read
-    /// still copies the bytes before checking them. The cost: a table or segment truncated by
-    /// another program while the database is open stops the process with `SIGBUS` on the
-    /// next read of the cut part, instead of `Error::Corruption`. `false` reads with `pread`
-    /// only (see `docs/security.md`).
+    /// Whether sealdb uses memory maps (default true): tables and value-log segments are read
+    /// through read-only maps (a read is a copy out of the page cache, with no system call;
+    /// every read still copies the bytes before checking them), and the WAL is allocated ahead
+    /// and written through a map (a write is a copy into the page cache; `sync()` is an
+    /// `msync`). The cost: a table or segment truncated by another program while the database
+    /// is open stops the process with `SIGBUS` on the next read of the cut part, instead of
+    /// `Error::Corruption`. `false`: `pread` and `write` only (see `docs/security.md`).
     #[must_use]
-    pub fn mmap_reads(mut self, on: bool) -> Options {
-        self.mmap_reads = on;
+    pub fn mmap(mut self, on: bool) -> Options {
+        self.mmap = on;
         self
     }
     /// The file-system layer the database uses: [`Options::with_fs`]'s, without maps when
-    /// [`Options::mmap_reads`] is off.
+    /// [`Options::mmap`] is off.
     pub(crate) fn file_system(&self) -> Arc<dyn Fs> {
-        if self.mmap_reads {
+        if self.mmap {
             self.fs.clone()
         } else {
             Arc::new(crate::io::Unmapped(self.fs.clone()))

@@ -26,6 +26,9 @@ impl Fs for TieredFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         self.base.create(path)
     }
+    fn create_log(&self, path: &Path, head: usize) -> io::Result<Box<dyn WritableFile>> {
+        self.base.create_log(path, head)
+    }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         self.base.open_append(path)
     }

@@ -148,9 +148,9 @@ impl WritableFile for FaultWritable {
                 (r, n)
             }
             Some(Fault::ShortWrite) => {
-                let half = &data[..data.len() / 2];
-                match self.inner.append(half) {
-                    Ok(()) => (Err(io::Error::other("injected short write")), half.len()),
+                let half = data.len() / 2;
+                match self.inner.append_cut(data, half) {
+                    Ok(()) => (Err(io::Error::other("injected short write")), half),
                     Err(e) => (Err(e), 0),
                 }
             }
@@ -202,6 +202,12 @@ impl Fs for FaultFs {
             return Err(error(f));
         }
         Ok(Box::new(FaultWritable { inner: StdFs.create(path)?, fs: self.clone() }))
+    }
+    fn create_log(&self, path: &Path, head: usize) -> io::Result<Box<dyn WritableFile>> {
+        if let Some(f) = self.check(FaultOp::Create) {
+            return Err(error(f));
+        }
+        Ok(Box::new(FaultWritable { inner: StdFs.create_log(path, head)?, fs: self.clone() }))
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         if let Some(f) = self.check(FaultOp::Create) {

@@ -13,6 +13,8 @@
 //! the data directory itself there.
 
 mod fault;
+#[cfg(unix)]
+mod log;
 
 pub use fault::{Fault, FaultFs, FaultOp};
 
@@ -27,11 +29,17 @@ pub trait WritableFile: Send + Sync {
     fn append(&mut self, data: &[u8]) -> io::Result<()>;
     /// Makes everything appended so far durable (fdatasync).
     fn sync(&mut self) -> io::Result<()>;
-    /// Bytes appended so far (the file's size).
+    /// Bytes appended so far (the file's size, unless the file is a log allocated ahead).
     fn len(&self) -> u64;
     /// Whether nothing was appended.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// Stores what an append of `data` cut short by a crash may leave, keeping at most `keep`
+    /// of its bytes (fault injection: a short write). A file appended with `write` keeps that
+    /// prefix; a log written through a map ([`Fs::create_log`]) keeps them uncommitted.
+    fn append_cut(&mut self, data: &[u8], keep: usize) -> io::Result<()> {
+        self.append(&data[..keep.min(data.len())])
     }
 }
 
@@ -76,6 +84,16 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let _ = path;
         Err(io::Error::new(io::ErrorKind::Unsupported, "this file system cannot append"))
+    }
+    /// Creates (or truncates) `path` for appending as a log: one writer appends blocks whose
+    /// byte 0 is never zero and whose first `head` bytes are a header, and readers read it
+    /// after the writer is gone or with [`Fs::read_all`]. [`StdFs`] allocates its space ahead
+    /// and writes through a map (see `src/io/log.rs`): the file then holds zeros past the
+    /// appended bytes, and a block an append did not finish has byte 0 zero. By default (and
+    /// where space cannot be allocated ahead) this is [`Fs::create`].
+    fn create_log(&self, path: &Path, head: usize) -> io::Result<Box<dyn WritableFile>> {
+        let _ = head;
+        self.create(path)
     }
     /// Opens `path` for positioned reads.
     fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>>;
@@ -133,13 +151,16 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// A file system read without maps: [`Fs::open_immutable`] is [`Fs::open`]; everything else
-/// is the wrapped one's (`Options::mmap_reads(false)`).
+/// A file system without maps: [`Fs::open_immutable`] is [`Fs::open`], [`Fs::create_log`] is
+/// [`Fs::create`]; everything else is the wrapped one's (`Options::mmap(false)`).
 #[derive(Debug)]
 pub(crate) struct Unmapped(pub(crate) Arc<dyn Fs>);
 
 impl Fs for Unmapped {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        self.0.create(path)
+    }
+    fn create_log(&self, path: &Path, _head: usize) -> io::Result<Box<dyn WritableFile>> {
         self.0.create(path)
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
@@ -353,6 +374,36 @@ impl Fs for StdFs {
             file_options().write(true).create(true).truncate(true).open(path).map_err(at(path))?;
         narrow_mode(&file).map_err(at(path))?;
         Ok(Box::new(StdWritable { file, len: 0, path: path.to_path_buf() }))
+    }
+    fn create_log(&self, path: &Path, head: usize) -> io::Result<Box<dyn WritableFile>> {
+        #[cfg(unix)]
+        {
+            let file = file_options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+                .map_err(at(path))?;
+            narrow_mode(&file).map_err(at(path))?;
+            let copy = file.try_clone().map_err(at(path))?;
+            match log::MappedLog::new(copy, path.to_path_buf(), head) {
+                Ok(log) => return Ok(Box::new(log)),
+                Err(e) => tracing::debug!(
+                    file = %path.display(),
+                    error = %e,
+                    "log not allocated ahead: appended with write"
+                ),
+            }
+            // What the attempt allocated goes; the file is appended to from its start.
+            file.set_len(0).map_err(at(path))?;
+            Ok(Box::new(StdWritable { file, len: 0, path: path.to_path_buf() }))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = head;
+            self.create(path)
+        }
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let file = file_options().append(true).create(true).open(path).map_err(at(path))?;

@@ -41,6 +41,8 @@ use crate::options::Cipher;
 /// Bytes of a sealed block's header.
 pub const HEADER_LEN: usize = 32;
 const VERSION: u8 = 1;
+/// Byte 0 of every block header (never zero: a log commits a block by writing it last).
+pub(crate) const HEADER_VERSION: u8 = VERSION;
 const ALGORITHM_OFFSET: usize = 1;
 const COMPRESSION_OFFSET: usize = ALGORITHM_OFFSET + 1;
 const KIND_OFFSET: usize = COMPRESSION_OFFSET + 1;

@@ -61,7 +61,10 @@ impl WalWriter {
         compress: bool,
     ) -> Result<WalWriter> {
         let (header, cipher) = FileHeader::create(FileKind::Wal, number, keys)?;
-        let mut file = fs.create(path)?;
+        // Allocated ahead and written through a map where the file system allows: an
+        // unsynced record is a copy into the page cache, and a synced one's fsync has no file
+        // size to record. Records are committed by their first byte (see `replay_bytes`).
+        let mut file = fs.create_log(path, HEADER_LEN)?;
         file.append(&header)?;
         file.sync()?;
         // The directory entry too: a write acknowledged by `sync()` into this WAL must not
@@ -269,10 +272,11 @@ pub(crate) fn replay_bytes(
 ) -> Result<Replayed> {
     let mut out = Replayed::default();
     let hlen = FileHeader::len_for(data, number, keys);
-    if data.len() < hlen {
+    if data.len() < hlen || uncommitted(data, hlen) {
         // A WAL whose header never reached the disk holds no acknowledged write: the header is
-        // written and synced before any record.
-        tracing::warn!(file = %path.display(), "WAL shorter than its header: ignored as torn");
+        // written and synced before any record. (A log allocated ahead holds zeros where the
+        // header was not yet committed.)
+        tracing::warn!(file = %path.display(), "WAL header never written: ignored as torn");
         return Ok(out);
     }
     let cipher = FileHeader::open(FileKind::Wal, path, number, &data[..hlen], keys)?;
@@ -284,7 +288,8 @@ pub(crate) fn replay_bytes(
         }
         let h = match parse_header(rest) {
             Ok(h) => h,
-            Err(_) if rest.iter().all(|&b| b == 0) => break, // zero-filled torn tail
+            // A zero-filled tail, or a record whose append was cut before its commit.
+            Err(_) if uncommitted_record(rest) => break,
             Err(e) => return Err(Error::corruption(path, pos as u64, e.reason())),
         };
         let len = h.sealed_len();
@@ -313,6 +318,27 @@ pub(crate) fn replay_bytes(
         pos += len;
     }
     Ok(out)
+}
+
+/// Whether `rest[..extent]` is a block whose append never committed and nothing follows:
+/// byte 0 still zero (a log written through a map writes it last, see `src/io/log.rs`) and
+/// every byte past `extent` zero. A crash leaves that; damage anywhere else does not pass.
+fn uncommitted(rest: &[u8], extent: usize) -> bool {
+    rest.first() == Some(&0) && rest.get(extent..).is_none_or(|tail| tail.iter().all(|&b| b == 0))
+}
+
+/// [`uncommitted`] for a record at the start of `rest`: its extent is what its header states
+/// once byte 0 is restored (the header is whole and the body partly written), or the header
+/// alone when even that fails (the header partly written, the body not yet).
+fn uncommitted_record(rest: &[u8]) -> bool {
+    if rest.first() != Some(&0) || rest.len() < HEADER_LEN {
+        return false;
+    }
+    let mut header = [0u8; HEADER_LEN];
+    header.copy_from_slice(&rest[..HEADER_LEN]);
+    header[0] = crate::seal::HEADER_VERSION;
+    let extent = parse_header(&header).map_or(HEADER_LEN, |h| h.sealed_len());
+    uncommitted(rest, extent)
 }
 
 #[cfg(test)]
@@ -383,8 +409,12 @@ mod tests {
             add(&mut w, next.to_le_bytes().to_vec(), true);
         }
         w.sync().expect("sync");
+        let written = w.len() as usize;
         drop(w);
-        let bytes = std::fs::read(&path).expect("read");
+        let mut bytes = std::fs::read(&path).expect("read");
+        // A log allocated ahead holds zeros past what was appended.
+        assert!(bytes[written..].iter().all(|&b| b == 0), "{mode}: non-zero past the records");
+        bytes.truncate(written);
         let header_len = FileHeader::len(keys.is_some());
         assert_eq!(records.first().map_or(bytes.len(), |r| r.0), header_len, "{mode}");
         assert_eq!(records.last().map_or(header_len, |r| r.0 + r.1), bytes.len(), "{mode}");
@@ -496,6 +526,97 @@ mod tests {
         }
     }
 
+    /// What a kill during the append of record `i` can leave, written through a map that
+    /// commits a record by its first byte (`src/io/log.rs`): byte 0 still zero and, of the
+    /// rest, either part of the header (the body not yet written) or the whole header and any
+    /// part of the body. Every such state ends the log before record `i`; byte 0 zeroed in a
+    /// record that has another after it is corruption.
+    #[test]
+    fn a_record_cut_before_its_commit_ends_the_log() {
+        for (mode, keys) in modes() {
+            let wal = write_wal(mode, keys.clone(), 3, Some(9));
+            for (i, &(at, len, _)) in wal.records.iter().enumerate() {
+                let record = &wal.bytes[at..at + len];
+                let mut states: Vec<(String, Vec<u8>)> = Vec::new();
+                for k in [1, 2, 8, HEADER_LEN - 1, HEADER_LEN] {
+                    let mut r = vec![0u8; len];
+                    r[1..k].copy_from_slice(&record[1..k]);
+                    states.push((format!("header bytes 1..{k}"), r));
+                }
+                for k in [HEADER_LEN + 1, HEADER_LEN + 7, len / 2, len - 1, len] {
+                    let k = k.clamp(HEADER_LEN, len);
+                    let mut r = record.to_vec();
+                    r[0] = 0;
+                    r[k..].fill(0);
+                    states.push((format!("header and body up to {k}"), r.clone()));
+                    // The body's copy need not run in order: its end before its start.
+                    let mut r2 = record.to_vec();
+                    r2[0] = 0;
+                    r2[HEADER_LEN..k.max(HEADER_LEN)].fill(0);
+                    states.push((format!("header and body from {k}"), r2));
+                }
+                for (what, r) in states {
+                    let mut t = wal.bytes[..at].to_vec();
+                    t.extend_from_slice(&r);
+                    t.resize(t.len() + 4096, 0);
+                    wal.expect_records(&t, i, &format!("record {i} cut: {what}"));
+                }
+                if i + 1 < wal.records.len() {
+                    let mut t = wal.bytes.clone();
+                    t[at] = 0;
+                    wal.expect_corruption(
+                        &t,
+                        at,
+                        &format!("byte 0 of record {i} of {}", wal.records.len()),
+                    );
+                }
+                // A non-zero byte after an uncommitted record is damage, not a crash.
+                let mut t = wal.bytes[..at].to_vec();
+                t.extend_from_slice(record);
+                t[at] = 0;
+                t.resize(t.len() + 100, 0);
+                let last = t.len() - 1;
+                t[last] = 1;
+                wal.expect_corruption(&t, at, &format!("junk after uncommitted record {i}"));
+            }
+            // A file whose header was never committed holds no record; with junk after it, it
+            // is not a torn file.
+            let mut t = vec![0u8; 4096];
+            t[1..wal.header_len].copy_from_slice(&wal.bytes[1..wal.header_len]);
+            let (r, seen) = wal.replay(&t);
+            assert!(r.is_ok() && seen.is_empty(), "{mode}: uncommitted file header: {r:?}");
+            t[4000] = 1;
+            assert!(wal.replay(&t).0.is_err(), "{mode}: junk after an uncommitted file header");
+        }
+    }
+
+    /// The log the engine writes (allocated ahead, written through a map where the file system
+    /// allows): a short write leaves the record uncommitted, and the log replays up to it.
+    #[test]
+    fn a_short_write_to_a_mapped_log_leaves_the_record_uncommitted() {
+        for (mode, keys) in modes() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("000005.wal");
+            let fs = crate::io::FaultFs::new();
+            let mut w = WalWriter::create(&fs, &path, NUMBER, keys.as_ref(), true).expect("create");
+            for i in 0..3 {
+                w.add_record(&payload(i)).expect("add");
+            }
+            fs.fail_after(crate::io::FaultOp::Write, 0, crate::io::Fault::ShortWrite, false);
+            assert!(w.add_record(&payload(3)).is_err(), "{mode}: short write reported");
+            w.sync().expect("sync");
+            drop(w);
+            let bytes = std::fs::read(&path).expect("read");
+            let mut seen = 0;
+            let r = replay_bytes(&bytes, &path, NUMBER, keys.as_ref(), |_| {
+                seen += 1;
+                Ok(true)
+            })
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+            assert_eq!((seen, r.records), (3, 3), "{mode}: records before the cut one");
+        }
+    }
+
     #[test]
     fn zero_filled_tail_ends_the_log() {
         for (mode, keys) in modes() {
@@ -530,7 +651,13 @@ mod tests {
                 t.resize(end + len, byte);
                 wal.expect_records(&t, 3, &format!("{len} bytes of {byte:#x} at the end"));
             }
-            for len in [HEADER_LEN, HEADER_LEN + 1, 1000] {
+            // A header with byte 0 zero and nothing past it: a header a kill cut while it was
+            // being committed (`a_record_cut_before_its_commit_ends_the_log`).
+            let mut t = wal.bytes.clone();
+            t.resize(end + HEADER_LEN, 0);
+            t[end + HEADER_LEN - 1] = 1;
+            wal.expect_records(&t, 3, "uncommitted header at the end");
+            for len in [HEADER_LEN + 1, 1000] {
                 let mut t = wal.bytes.clone();
                 t.resize(end + len, 0);
                 t[end + len - 1] = 1; // zeros but for the last byte

@@ -1,7 +1,7 @@
-//! Tables and value-log segments read through read-only maps (`Options::mmap_reads`, default
-//! on), and with `pread` only when it is off: the same values either way, before and after
-//! segments close, are collected and the database reopens. Whether the files are mapped is
-//! read from `/proc/self/maps` (Linux).
+//! Memory maps (`Options::mmap`, default on): tables and value-log segments read through
+//! read-only maps and the WAL written through one, and `pread`/`write` only when it is off.
+//! The same values either way, before and after segments close, are collected and the
+//! database reopens. Whether files are mapped is read from `/proc/self/maps` (Linux).
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -62,9 +62,9 @@ fn run(mode: Mode, mmap: bool) -> (Vec<String>, Vec<String>) {
         options(dir.path(), mode, &key)
             .vlog_segment_size(256 << 10)
             .background_work(false)
-            .mmap_reads(mmap)
+            .mmap(mmap)
     };
-    let what = format!("{mode:?}, mmap_reads({mmap})");
+    let what = format!("{mode:?}, mmap({mmap})");
     let mut model = BTreeMap::new();
     let db = common::open(opts(), &what);
     for round in 0..2u32 {
@@ -104,8 +104,12 @@ fn mapped_and_unmapped_reads_agree_and_the_option_is_obeyed() {
                 "{mode:?} {when}: no table mapped: {names:?}"
             );
             assert!(
-                names.iter().all(|n| has_ext(n, "vlog") || has_ext(n, "sst")),
-                "{mode:?} {when}: only tables and segments are mapped: {names:?}"
+                names.iter().any(|n| has_ext(n, "wal")),
+                "{mode:?} {when}: no WAL mapped: {names:?}"
+            );
+            assert!(
+                names.iter().all(|n| has_ext(n, "vlog") || has_ext(n, "sst") || has_ext(n, "wal")),
+                "{mode:?} {when}: only tables, segments and the WAL are mapped: {names:?}"
             );
         }
         let (while_open, after_reopen) = run(mode, false);
