@@ -231,7 +231,8 @@ fn lost_wal_number_is_not_reused() {
     let dir = tempfile::tempdir().unwrap();
     let crashed = tempfile::tempdir().unwrap();
     let key = MasterKey::generate();
-    let o = |d: &Path| opts(d, &key).background_work(false).max_immutable_memtables(8);
+    // Without maps: the WALs end at their last record, so an end record is cut by length.
+    let o = |d: &Path| opts(d, &key).background_work(false).max_immutable_memtables(8).mmap(false);
     let db = DB::open(o(dir.path())).unwrap();
     fill(&db, 300, 1);
     db.flush().unwrap();

@@ -47,13 +47,16 @@ fn census(dir: &Path) -> Census {
         let mut pos = FILE_HEADER_LEN;
         let entry = out.entry(kind).or_default();
         while pos < end {
+            if kind == "wal" && bytes[pos..end].iter().all(|&b| b == 0) {
+                break; // a WAL allocated ahead: zeros past its last record
+            }
             let h = parse_header(&bytes[pos..end])
                 .unwrap_or_else(|e| panic!("{name} at {pos}: {}", e.reason()));
             entry.0 += 1;
             entry.1 += usize::from(h.compressed());
             pos += h.sealed_len();
         }
-        assert_eq!(pos, end, "{name}: blocks do not end at the end of the file");
+        assert!(pos == end || kind == "wal", "{name}: blocks do not end at the end of the file");
     }
     out
 }

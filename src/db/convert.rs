@@ -384,11 +384,13 @@ fn decrypt_open(inner: &Inner, dir: &Path) -> Result<()> {
         let w = inner.alloc_file_number(&mut st)?;
         (w, inner.alloc_file_number(&mut st)?, st.reserved_file_numbers)
     };
-    let wal = names::wal(dir, wal_number);
-    drop(WalWriter::create(fs, &wal, wal_number, None, inner.tuning.build.compression)?);
     let boundary = manifest_number + 1;
     // 2. The state that lets the key open a database of plaintext files below `boundary`.
     write_state(fs, dir, &ring, boundary)?;
+    // Only now the WAL: a plaintext WAL the state does not yet accept would stop the encrypted
+    // database from opening if this run failed before the state was written.
+    let wal = names::wal(dir, wal_number);
+    drop(WalWriter::create(fs, &wal, wal_number, None, inner.tuning.build.compression)?);
     // 3. The plaintext manifest: from here on the data is in the plaintext tables alone.
     let last = (manifest::NUM_LEVELS - 1) as u8;
     let data = ManifestData {

@@ -65,7 +65,7 @@ impl MappedLog {
         Ok(log)
     }
 
-    fn at(&self, e: io::Error) -> io::Error {
+    fn at(&self, e: &io::Error) -> io::Error {
         io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
     }
 
@@ -74,7 +74,7 @@ impl MappedLog {
         while self.cap < end {
             let step = self.cap.clamp(MIN_STEP, MAX_STEP);
             rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::empty(), self.cap, step)
-                .map_err(|e| self.at(e.into()))?;
+                .map_err(|e| self.at(&e.into()))?;
             let len = usize::try_from(step).map_err(|_| io::Error::other("step too large"))?;
             // Safety: the map is of space this process just allocated in a file it created
             // and alone writes (the directory is locked; readers open it only after a restart
@@ -82,7 +82,7 @@ impl MappedLog {
             // multiples of 64 KiB). No reference to the mapped bytes escapes this type.
             #[allow(unsafe_code)]
             let map = unsafe { MmapOptions::new().offset(self.cap).len(len).map_mut(&self.file) }
-                .map_err(|e| self.at(e))?;
+                .map_err(|e| self.at(&e))?;
             self.maps.push((self.cap, map));
             self.cap += step;
             self.grown = true;
@@ -142,11 +142,11 @@ impl WritableFile for MappedLog {
             }
             let a = from.max(*start) - start;
             let b = to.min(end) - start;
-            map.flush_range(a as usize, (b - a) as usize).map_err(|e| self.at(e))?;
+            map.flush_range(a as usize, (b - a) as usize).map_err(|e| self.at(&e))?;
         }
         if self.grown {
             // The file's new size too.
-            self.file.sync_data().map_err(|e| self.at(e))?;
+            self.file.sync_data().map_err(|e| self.at(&e))?;
             self.grown = false;
         }
         self.synced = to;
