@@ -1,25 +1,27 @@
 //! A log file written through a shared writable map of space allocated ahead
 //! ([`super::Fs::create_log`] on unix).
 //!
-//! Space is allocated (`fallocate`, so a later write into it cannot fail for lack of space and
-//! no page fault can raise `SIGBUS`) in steps that double from 64 KiB up to 4 MiB, and each
-//! step is mapped. An append is a copy into the map, with no system call; the bytes are in the
-//! page cache, so they survive the process being killed, and `sync` (`msync`) makes them
-//! survive power loss. The file's size does not change at every append, so an fsync has no
-//! size to record.
+//! Space is allocated with `fallocate` in steps that double from 64 KiB up to 4 MiB, and each
+//! step is mapped, so a write into it cannot fail for lack of space: no page fault raises
+//! `SIGBUS` on a full disk (a device error reading back a page the kernel evicted still
+//! could, as for any mapped file). An append is a copy into the map, with no system call; the
+//! bytes are in the page cache, so they survive the process being killed, and `sync`
+//! (`msync`) makes them survive power loss. The file's size does not change at every append,
+//! so an fsync has no size to record.
 //!
 //! **Commit order.** Past the written bytes the file holds zeros. An append copies its bytes
-//! `1..head` first, then `head..`, then byte 0, with compiler fences between, and the CPU
-//! retires the stores in that order, so a process killed during an append leaves the appended
-//! block with byte 0 still zero: either a header (bytes `1..head`) that is whole with its body
-//! partly written, or a header partly written with its body still zero. Readers rely on it
-//! (`wal::replay_bytes`): a block whose first byte is zero, followed only by zeros past its
-//! extent, was never committed.
+//! `1..head` first, then `head..`, then byte 0, with release fences between (no reordering by
+//! the compiler, nor, for a reader in another process, by the CPU; the stores of a killed
+//! process up to the instruction it stopped at all land), so a process killed during an
+//! append leaves the appended block with byte 0 still zero: either a header (bytes `1..head`)
+//! that is whole with its body partly written, or a header partly written with its body
+//! still zero. Readers rely on it (`wal::replay_bytes`): a block whose first byte is zero,
+//! followed only by zeros past its extent, was never committed.
 
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{compiler_fence, Ordering};
+use std::sync::atomic::{fence, Ordering};
 
 use memmap2::{MmapMut, MmapOptions};
 
@@ -76,6 +78,7 @@ impl MappedLog {
             rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::empty(), self.cap, step)
                 .map_err(|e| self.at(&e.into()))?;
             let len = usize::try_from(step).map_err(|_| io::Error::other("step too large"))?;
+            // One of the crate's three `unsafe` blocks (the others: `io/mod.rs`, `seal/aead.rs`).
             // Safety: the map is of space this process just allocated in a file it created
             // and alone writes (the directory is locked; readers open it only after a restart
             // or read it with `read`), and `cap` is a multiple of the page size (steps are
@@ -115,9 +118,9 @@ impl MappedLog {
         self.grow(end)?;
         let head = self.head.clamp(1, data.len());
         self.copy_at(self.len + 1, &data[1..head]);
-        compiler_fence(Ordering::SeqCst);
+        fence(Ordering::Release);
         self.copy_at(self.len + head as u64, &data[head..]);
-        compiler_fence(Ordering::SeqCst);
+        fence(Ordering::Release);
         if commit {
             self.copy_at(self.len, &data[..1]);
             self.len = end;

@@ -100,8 +100,8 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     /// Opens `path`, a file whose present bytes no one changes again (a table, a closed
     /// value-log segment: replaced only by renaming a new file over it; or the part already
     /// written of a file that is only appended to), for positioned reads of those bytes
-    /// (`len()` is the size at opening). [`StdFs`] maps it into memory when it can, so a read is a copy out of
-    /// the page cache with no system call; by default this is [`Fs::open`].
+    /// (`len()` is the size at opening). [`StdFs`] maps it into memory when it can, so a read
+    /// is a copy out of the page cache with no system call; by default this is [`Fs::open`].
     fn open_immutable(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         self.open(path)
     }
@@ -416,20 +416,20 @@ impl Fs for StdFs {
         let len = file.metadata().map_err(at(path))?.len();
         Ok(Arc::new(StdRandom { file, len, path: path.to_path_buf() }))
     }
-    // One of the crate's two `unsafe` blocks (the other is in `seal/aead.rs`): mapping a file.
+    // One of the crate's three `unsafe` blocks (the others: `seal/aead.rs`, `io/log.rs`).
     #[allow(unsafe_code)]
     fn open_immutable(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         let file = File::open(path).map_err(at(path))?;
         let len = file.metadata().map_err(at(path))?.len();
         if len > 0 {
-            // Safety: the map is read-only and private to this process's reads, and the engine
-            // never writes, truncates or overwrites in place a file it opens this way (tables
-            // and closed value-log segments are replaced only by renaming a new file over
-            // them, which leaves this inode and the map as they were). Bytes are copied out of
-            // the map before they are checked, so a change made by another program could make
-            // a read fail its authentication, never change bytes after they were checked. A
-            // file truncated by another program would fault the reader (SIGBUS), as it would
-            // any program that maps files; `docs/design.md` says so.
+            // Safety: the map is read-only, no reference into it leaves `MappedFile`, and the
+            // engine never changes the bytes it covers: tables and closed value-log segments
+            // are replaced only by renaming a new file over them (which leaves this inode and
+            // the map as they were), and an active segment only grows past them. Bytes are
+            // copied out of the map before they are checked, so a change made by another
+            // program could make a read fail its authentication, never change bytes after they
+            // were checked. A file truncated by another program would fault the reader
+            // (SIGBUS), as it would any program that maps files; `docs/design.md` says so.
             if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
                 return Ok(Arc::new(MappedFile { map, path: path.to_path_buf() }));
             }

@@ -42,7 +42,8 @@ impl AeadKey {
         AeadKey { key: boxed }
     }
 
-    // One of the crate's two `unsafe` blocks (the other maps files, `io/mod.rs`): the price of zeroizing a schedule `ring` will not clear.
+    // One of the crate's three `unsafe` blocks (the others map files, in `io/`): the price
+    // of zeroizing a schedule `ring` will not clear.
     #[allow(unsafe_code)]
     fn key(&self) -> &LessSafeKey {
         // Safety: `new` initialized the value and only `drop` (after which `self` is gone)
