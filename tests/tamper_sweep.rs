@@ -1183,6 +1183,25 @@ fn flip_positions(depth: Depth, len: usize) -> Vec<usize> {
     v
 }
 
+/// Positions to flip in file `name` of `len` bytes: [`flip_positions`] over the bytes written;
+/// a WAL allocated ahead (written through a map) holds zeros past its last record, and of those
+/// only the first few and the last are flipped, so the sample stays on the records.
+fn flip_positions_of(fx: &Fixture, depth: Depth, name: &str, len: usize) -> Vec<usize> {
+    let written = match Kind::of(name) {
+        Some(Kind::Wal) if depth == Depth::Short => {
+            fx.blocks(name).last().map_or(len, |&(at, n, _)| at + n)
+        }
+        _ => len,
+    };
+    let mut v = flip_positions(depth, written);
+    v.extend(
+        [0, 1, 31, 32, 33, 100].iter().map(|d| written + d).chain([len - 1]).filter(|&p| p < len),
+    );
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// Lengths to truncate `name` to, all shorter than the file.
 fn truncation_lengths(fx: &Fixture, depth: Depth, name: &str) -> Vec<usize> {
     let len = fx.files[name].len();
@@ -1601,7 +1620,7 @@ fn plan_one_wal(fixtures: &[Fixture], i: usize, depth: Depth, trials: &mut Vec<T
     }
     for (name, data) in &fx.files {
         let Some(kind) = Kind::of(name) else { continue };
-        for pos in flip_positions(depth, data.len()) {
+        for pos in flip_positions_of(fx, depth, name, data.len()) {
             for mask in MASKS {
                 push!(kind, Op::Flip, Alter::Flip { file: name.clone(), pos, mask }, false);
             }
