@@ -22,6 +22,9 @@ USAGE: cargo run --release -p sealdb-bench [--features peers] -- [OPTIONS]
   --threads N        client threads per workload (default 1)
   --cache-mb N       block cache of every engine, MiB (default 64)
   --sync             fsync every write (sealdb sync_writes, fjall persist(SyncData), db_bench --sync)
+  --sync-num N       keys of fillsync / fillsync8, --value-size values (default 3000); those
+                     two always fsync every write and run on 1 / 8 threads, whatever --sync
+                     and --threads say
   --engines LIST     comma-separated: sealdb-aes,sealdb-aes-inline,sealdb-aes-tiered,
                      sealdb-chacha,sealdb-plain,fjall,rocksdb,coordinode,sqlcipher (default: all
                      available but sealdb-aes-tiered, a cold tier configured and nothing
@@ -31,10 +34,13 @@ USAGE: cargo run --release -p sealdb-bench [--features peers] -- [OPTIONS]
                      sqlcipher (SQLCipher via rusqlite) need `--features peers`
   --workloads LIST   comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,
                      seekrandom,ycsb-a,ycsb-b,ycsb-c,ycsb-f,fill4k,read4k,seek4k,reencrypt,
-                     reencrypt4k,cold,batch2,txn
-                     (a,b,c,f also accepted; default: all but reencrypt4k and cold; `all`:
-                     every one). cold: sealdb engines only, everything archived to an object
-                     store with --cold-latency-ms per request
+                     reencrypt4k,cold,batch2,txn,fillsync,fillsync8
+                     (a,b,c,f also accepted; default: all but reencrypt4k, cold, fillsync and
+                     fillsync8; `all`: every one). cold: sealdb engines only, everything
+                     archived to an object store with --cold-latency-ms per request.
+                     fillsync: a fresh DB opened as --sync opens it, --sync-num puts from 1
+                     thread, each durable before it returns; fillsync8: the same from 8
+                     threads at once (sealdb's group commit shares an fsync among them)
   --reencrypt-cap-secs N
                      longest read phase during background re-encryption (default 120)
   --reencrypt-rate-mb N
@@ -73,6 +79,8 @@ pub(crate) struct Config {
     pub(crate) threads: usize,
     pub(crate) cache_mb: u64,
     pub(crate) sync: bool,
+    /// Keys of the synced fills (fillsync, fillsync8).
+    pub(crate) sync_num: u64,
     pub(crate) engines: Vec<EngineKind>,
     pub(crate) engines_explicit: bool,
     pub(crate) workloads: Vec<Workload>,
@@ -120,6 +128,7 @@ pub(crate) fn parse_from(mut args: impl Iterator<Item = String>) -> Res<Config> 
         threads: 1,
         cache_mb: 64,
         sync: false,
+        sync_num: 3000,
         engines: EngineKind::defaults(),
         engines_explicit: false,
         workloads: Workload::DEFAULT.to_vec(),
@@ -162,6 +171,7 @@ pub(crate) fn parse_from(mut args: impl Iterator<Item = String>) -> Res<Config> 
             "--threads" => cfg.threads = (parse_num(&value("--threads")?)? as usize).max(1),
             "--cache-mb" => cfg.cache_mb = parse_num(&value("--cache-mb")?)?,
             "--sync" => cfg.sync = true,
+            "--sync-num" => cfg.sync_num = parse_num(&value("--sync-num")?)?.max(1),
             "--quick" => cfg.quick = true,
             "--engines" => {
                 cfg.engines = value("--engines")?
@@ -211,7 +221,7 @@ pub(crate) fn parse_from(mut args: impl Iterator<Item = String>) -> Res<Config> 
     cfg.seeks = seeks.unwrap_or(cfg.reads / 10).max(1);
     cfg.num4k = num4k.unwrap_or(if cfg.quick { 2_000 } else { cfg.num / 10 }).max(1);
     cfg.seeks4k = (cfg.num4k / 10).max(1);
-    let digits = (cfg.num.max(cfg.num4k) - 1).to_string().len();
+    let digits = (cfg.num.max(cfg.num4k).max(cfg.sync_num) - 1).to_string().len();
     if cfg.key_size < digits + 1 {
         return Err(format!(
             "--key-size {} is too small: keys are {digits} digits and a 1-byte suffix",

@@ -7,6 +7,7 @@
 //! cargo run --release -p sealdb-bench -- --num 1000000 --engines sealdb-aes,fjall --workloads fillrandom,readrandom
 //! cargo run --release -p sealdb-bench -- --num 1M --engines sealdb-aes --workloads reencrypt
 //! cargo run --release -p sealdb-bench -- --num 200k --engines sealdb-aes --workloads cold --cold-latency-ms 20
+//! cargo run --release -p sealdb-bench -- --sync-num 3000 --engines sealdb-aes,fjall --workloads fillsync,fillsync8
 //! cargo run --release -p sealdb-bench --features peers -- --engines sealdb-aes,coordinode,sqlcipher,fjall --workloads fillrandom,readrandom
 //! cargo run --release -p sealdb-bench -- --help
 //! ```
@@ -31,6 +32,7 @@ mod engines;
 mod reencrypt;
 mod report;
 mod run;
+mod syncfill;
 mod sys;
 mod txn;
 mod workloads;
@@ -131,6 +133,12 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
         "  threads {}, cache {} MiB, sync {}, cores {cores}",
         cfg.threads, cfg.cache_mb, cfg.sync
     );
+    if cfg.workloads.iter().any(|w| crate::syncfill::SYNC_WORKLOADS.contains(w)) {
+        println!(
+            "  fillsync / fillsync8: {} keys, every write synced, on 1 / 8 threads",
+            cfg.sync_num
+        );
+    }
     println!("  data under {} ({fs_kind})", root.display());
     if fs_kind == "tmpfs" {
         println!("  WARNING: data directory is on tmpfs; write amplification and I/O are not real");
@@ -257,6 +265,7 @@ pub(crate) fn run(cfg: &Config) -> Res<()> {
             "threads": cfg.threads,
             "cache_mb": cfg.cache_mb,
             "sync": cfg.sync,
+            "sync_num": cfg.sync_num,
             "quick": cfg.quick,
             "seed": cfg.seed,
             "rounds": cfg.rounds,

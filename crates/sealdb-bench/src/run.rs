@@ -327,7 +327,11 @@ pub(crate) fn run_workload(
             pb.finish_and_clear();
             s
         }
-        Workload::FillSeq | Workload::FillRandom | Workload::Fill4k => {
+        Workload::FillSeq
+        | Workload::FillRandom
+        | Workload::Fill4k
+        | Workload::FillSync
+        | Workload::FillSync8 => {
             unreachable!("fills run through run_fill")
         }
         Workload::Reencrypt | Workload::Reencrypt4k => {
@@ -460,6 +464,7 @@ pub(crate) fn run_in_process(
     if sel(Workload::Fill4k) || PHASE_4K.iter().any(|w| sel(*w)) {
         phase("4k", Workload::Fill4k, true, &PHASE_4K, out);
     }
+    crate::syncfill::run_sync_phases(kind, cfg, root, values, out);
     for w in [Workload::Reencrypt, Workload::Reencrypt4k] {
         if !sel(w) || (w == Workload::Reencrypt && only_large) {
             continue;

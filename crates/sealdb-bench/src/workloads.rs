@@ -29,10 +29,13 @@ pub(crate) enum Workload {
     Cold,
     Batch2,
     Txn,
+    // Appended, so that the other workloads keep their discriminants (their client seeds).
+    FillSync,
+    FillSync8,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 19] = [
+    pub(crate) const ALL: [Workload; 21] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -47,6 +50,8 @@ impl Workload {
         Workload::Fill4k,
         Workload::Read4k,
         Workload::Seek4k,
+        Workload::FillSync,
+        Workload::FillSync8,
         Workload::Reencrypt,
         Workload::Reencrypt4k,
         Workload::Cold,
@@ -54,7 +59,8 @@ impl Workload {
         Workload::Txn,
     ];
 
-    /// The workloads run when `--workloads` is not given: all but reencrypt4k and cold.
+    /// The workloads run when `--workloads` is not given: all but reencrypt4k, cold, fillsync
+    /// and fillsync8 (each synced put costs an fsync: slow, and not what `--quick` is for).
     pub(crate) const DEFAULT: [Workload; 17] = [
         Workload::FillSeq,
         Workload::FillRandom,
@@ -96,6 +102,8 @@ impl Workload {
             Workload::Cold => "cold",
             Workload::Batch2 => "batch2",
             Workload::Txn => "txn",
+            Workload::FillSync => "fillsync",
+            Workload::FillSync8 => "fillsync8",
         }
     }
 
@@ -138,6 +146,13 @@ impl Workload {
                 "fresh DB of --num keys; begin a transaction, get 2 random keys, put both, \
                  commit (retried on conflict)"
             }
+            Workload::FillSync => {
+                "fresh DB opened as --sync opens it; put --sync-num keys once each in shuffled \
+                 order from 1 thread, each acknowledged only once durable, then flush"
+            }
+            Workload::FillSync8 => {
+                "fillsync from 8 threads at once, so that concurrent commits can share an fsync"
+            }
         }
     }
 
@@ -157,7 +172,14 @@ impl Workload {
     }
 
     pub(crate) fn is_fill(self) -> bool {
-        matches!(self, Workload::FillSeq | Workload::FillRandom | Workload::Fill4k)
+        matches!(
+            self,
+            Workload::FillSeq
+                | Workload::FillRandom
+                | Workload::Fill4k
+                | Workload::FillSync
+                | Workload::FillSync8
+        )
     }
 
     /// Workloads that run on the database loaded by fillrandom.

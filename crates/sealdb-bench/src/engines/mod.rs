@@ -242,7 +242,14 @@ impl EngineKind {
             EngineKind::Fjall => format!(
                 "fjall 3, default keyspace options (LZ4), journal not fsynced per write{}; \
                  key-value separation for the 4 KiB workloads",
-                if cfg.sync { " (but --sync: persist(SyncData) after each write)" } else { "" }
+                if cfg.sync {
+                    " (but --sync: persist(SyncData) after each write)"
+                } else if cfg.workloads.iter().any(|w| crate::syncfill::SYNC_WORKLOADS.contains(w))
+                {
+                    " (but fillsync/fillsync8: persist(SyncData) after each write)"
+                } else {
+                    ""
+                }
             ),
             EngineKind::RocksDb => "RocksDB via the system db_bench (lz4, bloom 10 bits/key; \
                 blob files for the 4 KiB workloads)"

@@ -221,6 +221,20 @@ pub(crate) fn rocks_mapping(
         Workload::Seek4k => {
             ("seekrandom", vec![reads(cfg.seeks4k), format!("--seek_nexts={SEEK_NEXTS}")], None)
         }
+        // Every write synced: `--sync=1` comes from run_rocksdb for these two.
+        Workload::FillSync => (
+            "filluniquerandom",
+            vec![format!("--writes={}", cfg.sync_num)],
+            Some("filluniquerandom --sync=1: every key once, one thread"),
+        ),
+        Workload::FillSync8 => (
+            "fillrandom",
+            vec![format!("--writes={}", (cfg.sync_num / 8).max(1))],
+            Some(
+                "fillrandom --sync=1 --threads=8, --sync-num/8 writes each: random keys of \
+                 --sync-num, some written twice (filluniquerandom is single-threaded)",
+            ),
+        ),
         Workload::Reencrypt | Workload::Reencrypt4k | Workload::Cold => {
             unreachable!("reencrypt and cold are skipped for RocksDB")
         }
@@ -229,9 +243,11 @@ pub(crate) fn rocks_mapping(
 }
 
 /// Client threads of a `db_bench` run: `--threads`, except where the `db_bench` benchmark is
-/// single-threaded (filluniquerandom) or our workload is (readseq: one scan).
+/// single-threaded (filluniquerandom) or our workload is (readseq: one scan), and the synced
+/// fills' own 1 and 8.
 pub(crate) fn rocks_threads(w: Workload, cfg: &Config) -> usize {
     match w {
+        Workload::FillSync | Workload::FillSync8 => crate::syncfill::sync_threads(w),
         Workload::FillRandom | Workload::Fill4k | Workload::ReadSeq => 1,
         _ => cfg.threads,
     }
@@ -240,10 +256,12 @@ pub(crate) fn rocks_threads(w: Workload, cfg: &Config) -> usize {
 pub(crate) fn run_rocksdb(rocks: &RocksBench, cfg: &Config, root: &Path, out: &mut Vec<Row>) {
     let kind = EngineKind::RocksDb;
     let sel = |w: Workload| cfg.workloads.contains(&w);
-    let phases: [(&str, Workload, &[Workload]); 3] = [
+    let phases: [(&str, Workload, &[Workload]); 5] = [
         ("seq", Workload::FillSeq, &[]),
         ("main", Workload::FillRandom, &MAIN_PHASE),
         ("4k", Workload::Fill4k, &PHASE_4K),
+        ("sync", Workload::FillSync, &[]),
+        ("sync8", Workload::FillSync8, &[]),
     ];
     for (name, fill, then) in phases {
         if !(sel(fill) || then.iter().any(|w| sel(*w))) {
@@ -252,8 +270,14 @@ pub(crate) fn run_rocksdb(rocks: &RocksBench, cfg: &Config, root: &Path, out: &m
         let dir = root.join(format!("rocksdb-{name}"));
         let _ = fs::remove_dir_all(&dir);
         let large = fill == Workload::Fill4k;
-        let (num, value_size) =
-            if large { (cfg.num4k, VALUE_4K) } else { (cfg.num, cfg.value_size) };
+        let synced = crate::syncfill::SYNC_WORKLOADS.contains(&fill);
+        let (num, value_size) = if large {
+            (cfg.num4k, VALUE_4K)
+        } else if synced {
+            (cfg.sync_num, cfg.value_size)
+        } else {
+            (cfg.num, cfg.value_size)
+        };
         let mut base = vec![
             format!("--db={}", dir.display()),
             format!("--num={num}"),
@@ -261,7 +285,7 @@ pub(crate) fn run_rocksdb(rocks: &RocksBench, cfg: &Config, root: &Path, out: &m
             format!("--value_size={value_size}"),
             format!("--cache_size={}", cfg.cache_mb << 20),
             "--compression_type=lz4".into(),
-            format!("--sync={}", u8::from(cfg.sync)),
+            format!("--sync={}", u8::from(cfg.sync || synced)),
             "--bloom_bits=10".into(),
             "--histogram=1".into(),
             format!("--seed={}", cfg.seed),
@@ -370,11 +394,13 @@ pub(crate) fn rocks_row(
     if let Some(n) = note {
         row.notes.push(n.into());
     }
-    if cfg.threads > 1 && rocks_threads(w, cfg) == 1 {
+    if cfg.threads > 1 && rocks_threads(w, cfg) == 1 && w != Workload::FillSync {
         row.notes.push("ran on 1 thread (single-threaded in db_bench or here)".into());
     }
     if w.is_fill() {
-        let user = num as f64 * entry;
+        // fillsync8's db_bench run writes 8 x (--sync-num / 8) keys, some twice.
+        let writes = if w == Workload::FillSync8 { ops } else { num };
+        let user = writes as f64 * entry;
         let (size, apparent) = dir_size(dir);
         row.disk_bytes = Some(size);
         row.disk_bytes_apparent = Some(apparent);
