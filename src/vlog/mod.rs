@@ -335,8 +335,10 @@ impl Segment {
             return Some(f);
         }
         // Everything before `size` is written and never changes; the file may hold more (a
-        // write in progress, a torn tail), which no read reaches.
-        *p = Some(self.fs.open_immutable(&self.path).ok()?);
+        // write in progress, a torn tail), which no read reaches. If it cannot be opened again,
+        // the segment's own file stands in (its length is what it was at open), so the next
+        // attempt waits for another `REMAP_AFTER` of growth.
+        *p = Some(self.fs.open_immutable(&self.path).unwrap_or_else(|_| self.file.clone()));
         covers(&p)
     }
 
