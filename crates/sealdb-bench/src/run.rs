@@ -483,6 +483,31 @@ pub(crate) fn run_in_process(
     crate::txn::run_txn_phases(kind, cfg, root, values, out);
 }
 
+/// Runs workload `w` of `kind` by `phase` on a fresh directory under `root` (removed before and
+/// after), turning an error or a panic into a failed row; reports the row and adds it to `out`.
+pub(crate) fn run_fresh_phase(
+    kind: EngineKind,
+    w: Workload,
+    root: &Path,
+    out: &mut Vec<Row>,
+    phase: impl FnOnce(&Path) -> Res<Row>,
+) {
+    let dir = root.join(format!("{}-{}", kind.name(), w.name()));
+    let _ = fs::remove_dir_all(&dir);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| phase(&dir)));
+    let row = match result {
+        Ok(Ok(row)) => row,
+        Ok(Err(e)) => Row::failed(kind, w, e.to_string()),
+        Err(p) => Row::failed(kind, w, format!("panicked: {}", panic_message(&p))),
+    };
+    if row.error.is_some() {
+        eprintln!("{}: {} phase failed", kind.name(), w.name());
+    }
+    report_row(&row);
+    out.push(row);
+    let _ = fs::remove_dir_all(&dir);
+}
+
 pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<&str>()
         .map(ToString::to_string)

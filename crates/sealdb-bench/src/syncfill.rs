@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use crate::config::Config;
 use crate::engines::EngineKind;
 use crate::report::{report_row, Row};
-use crate::run::{finish_row, panic_message, run_fill};
+use crate::run::{finish_row, run_fill, run_fresh_phase};
 use crate::sys::rss_mark;
 use crate::workloads::{ValueSource, Workload};
 use crate::Res;
@@ -71,22 +71,7 @@ pub(crate) fn run_sync_phases(
             out.push(row);
             continue;
         }
-        let dir = root.join(format!("{}-{}", kind.name(), w.name()));
-        let _ = fs::remove_dir_all(&dir);
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_sync_phase(kind, cfg, &dir, values, w)
-        }));
-        let row = match result {
-            Ok(Ok(row)) => row,
-            Ok(Err(e)) => Row::failed(kind, w, e.to_string()),
-            Err(p) => Row::failed(kind, w, format!("panicked: {}", panic_message(&p))),
-        };
-        if row.error.is_some() {
-            eprintln!("{}: {} phase failed", kind.name(), w.name());
-        }
-        report_row(&row);
-        out.push(row);
-        let _ = fs::remove_dir_all(&dir);
+        run_fresh_phase(kind, w, root, out, |dir| run_sync_phase(kind, cfg, dir, values, w));
     }
 }
 

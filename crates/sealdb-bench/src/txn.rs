@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::engines::fjall_tx::FjallTxEngine;
 use crate::engines::{Engine, EngineKind};
 use crate::report::{fmt_int, fmt_opt, median, report_row, Row};
-use crate::run::{finish_row, panic_message, progress_bar, run_fill, run_parallel, Client};
+use crate::run::{finish_row, progress_bar, run_fill, run_fresh_phase, run_parallel, Client};
 use crate::sys::rss_mark;
 use crate::workloads::{make_key, ValueSource, Workload};
 use crate::Res;
@@ -119,22 +119,7 @@ pub(crate) fn run_txn_phases(
         if !cfg.workloads.contains(&w) || skip_reason(kind, w).is_some() {
             continue;
         }
-        let dir = root.join(format!("{}-{}", kind.name(), w.name()));
-        let _ = fs::remove_dir_all(&dir);
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_txn_phase(kind, cfg, &dir, values, w)
-        }));
-        let row = match result {
-            Ok(Ok(row)) => row,
-            Ok(Err(e)) => Row::failed(kind, w, e.to_string()),
-            Err(p) => Row::failed(kind, w, format!("panicked: {}", panic_message(&p))),
-        };
-        if row.error.is_some() {
-            eprintln!("{}: {} phase failed", kind.name(), w.name());
-        }
-        report_row(&row);
-        out.push(row);
-        let _ = fs::remove_dir_all(&dir);
+        run_fresh_phase(kind, w, root, out, |dir| run_txn_phase(kind, cfg, dir, values, w));
     }
 }
 
