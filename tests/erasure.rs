@@ -3,6 +3,8 @@
 //! value deleted or overwritten before; checked on unencrypted, uncompressed databases, where
 //! values are readable in the files, against markers of the live values, which must be found.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -231,7 +233,7 @@ fn erase_now_reaches_cold_objects_and_their_cached_parts() {
     check_live(&db, &e, &[(String::new(), value_blob(&e))]);
     let blobs = || {
         let mut b = files(dir.path());
-        b.extend(objects(&store));
+        b.extend(common::objects(&store));
         b
     };
     assert!(!dead_hits(&e, &blobs()).is_empty());
@@ -244,31 +246,6 @@ fn erase_now_reaches_cold_objects_and_their_cached_parts() {
 /// Every live value concatenated (so `check_live` can run before the scan matters).
 fn value_blob(e: &Expect) -> Vec<u8> {
     e.live.iter().filter_map(|(&i, v)| v.map(|v| value(i, v))).flatten().collect()
-}
-
-/// Every object in `store`: (name, bytes).
-fn objects(store: &Arc<dyn ObjectStore>) -> Vec<(String, Vec<u8>)> {
-    use futures_util::TryStreamExt;
-    use sealdb::object_store::ObjectStoreExt;
-    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        use std::task::{Context, Poll, Waker};
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut f = std::pin::pin!(f);
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-            std::thread::yield_now();
-        }
-    }
-    let metas: Vec<_> = block_on(store.list(None).try_collect::<Vec<_>>()).expect("list");
-    metas
-        .into_iter()
-        .map(|m| {
-            let b = block_on(async { store.get(&m.location).await?.bytes().await }).expect("get");
-            (m.location.to_string(), b.to_vec())
-        })
-        .collect()
 }
 
 #[test]
