@@ -394,21 +394,19 @@ impl Inner {
             // system allows); if that fails, it is read as it was.
             let reopened = self.fs.open_immutable(ws.vlog.segment.path()).ok();
             let mut st = self.state.lock();
-            let mut set = (*st.vlog).clone();
-            set.segments.insert(number, w.segment.clone());
-            let old = std::mem::replace(&mut st.vlog, Arc::new(set));
-            let old_active = std::mem::replace(&mut st.active_segment, number);
             // Synced above and never appended to again: its length is final, and the manifest
             // records it exactly.
             ws.vlog.segment.close();
+            let mut set = (*st.vlog).clone();
+            set.segments.insert(number, w.segment.clone());
             if let Some(file) = reopened {
-                let mut set = (*st.vlog).clone();
                 if let Some(s) = set.segments.get_mut(&ws.vlog.segment.number) {
                     // Under the state lock: no garbage count is added to the old one meanwhile.
                     *s = Arc::new(s.with_file(file));
                 }
-                st.vlog = Arc::new(set);
             }
+            let old = std::mem::replace(&mut st.vlog, Arc::new(set));
+            let old_active = std::mem::replace(&mut st.active_segment, number);
             if let Err(e) = self.write_manifest(&mut st) {
                 st.vlog = old;
                 st.active_segment = old_active;
