@@ -170,7 +170,6 @@ pub(crate) struct Inner {
     /// The last sequence number visible to readers.
     last_seq: AtomicU64,
     queue: Mutex<Queue>,
-    queue_cv: Condvar,
     /// `None` when opened read-only (see [`Inner::logs`]).
     wal: Mutex<Option<WalState>>,
     pub(crate) flush_lock: Mutex<()>,

@@ -292,7 +292,6 @@ fn assemble(options: &Options, view: View, lock: Box<dyn DirLock>) -> Inner {
         sv: RwLock::new(Arc::new(sv)),
         last_seq: AtomicU64::new(view.last_seq),
         queue: Mutex::new(Queue::default()),
-        queue_cv: Condvar::new(),
         wal: Mutex::new(None),
         flush_lock: Mutex::new(()),
         compaction_lock: Mutex::new(()),

@@ -602,7 +602,6 @@ fn start(
         sv: RwLock::new(Arc::new(sv)),
         last_seq: AtomicU64::new(last_seq),
         queue: Mutex::new(Queue::default()),
-        queue_cv: Condvar::new(),
         wal: Mutex::new(Some(WalState {
             writer,
             vlog: vlog_writer,

@@ -1,9 +1,11 @@
 //! The write path: the group-commit queue, the leader's `write_group`, making room in the
 //! memtable, switching memtable, WAL and value-log segment, and syncing the logs.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
 
 use super::read::points_at;
 use super::{jobs, keyspace, txn, Inner, MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE};
@@ -43,21 +45,83 @@ impl Stored<'_> {
 }
 
 struct Pending {
-    ticket: u64,
     batch: WriteBatch,
     sync: bool,
     /// A transaction's commit: validated by the leader before the group is applied.
     txn: Option<Box<txn::Check>>,
     /// Set by the leader when the transaction conflicts: the batch is left out.
     conflict: bool,
+    /// Where a writer that is not the leader waits (`None`: it leads at once).
+    slot: Option<Arc<Slot>>,
+}
+
+/// What a waiting writer is woken with.
+enum Wake {
+    /// Its batch was committed (or failed, or conflicted).
+    Done(Result<()>),
+    /// It leads the next group; its batch is first in the queue.
+    Lead,
+}
+
+/// One waiting writer's wake-up.
+#[derive(Default)]
+struct Slot {
+    wake: Mutex<Option<Wake>>,
+    cv: Condvar,
+}
+
+impl Slot {
+    fn wake(&self, w: Wake) {
+        *self.wake.lock() = Some(w);
+        self.cv.notify_one();
+    }
+
+    fn wait(&self) -> Wake {
+        let mut g = self.wake.lock();
+        loop {
+            if let Some(w) = g.take() {
+                return w;
+            }
+            self.cv.wait(&mut g);
+        }
+    }
 }
 
 #[derive(Default)]
 pub(super) struct Queue {
     pending: Vec<Pending>,
     leader: bool,
-    next_ticket: u64,
-    done: HashMap<u64, Result<()>>,
+    /// The last synced group, for the next leader's gathering (see [`gather_until`]).
+    last_sync: Option<SyncedGroup>,
+}
+
+/// What the last synced commit group saw: how many writers were committing at once (the
+/// group's and those that queued during it) and how long its write and fsync took.
+#[derive(Clone, Copy, Debug)]
+struct SyncedGroup {
+    writers: usize,
+    ended: Instant,
+    took: Duration,
+}
+
+/// Longest a leader waits for writers to gather before a synced group.
+const MAX_GATHER: Duration = Duration::from_millis(1);
+
+/// How long a new leader of a synced group waits for more writers, if at all: until the
+/// returned instant, or until `pending` writers reach the last synced group's count.
+///
+/// Writers that share an fsync are woken together when it ends, and the first of them back
+/// (often the leader itself, which is still running) would otherwise start the next group
+/// alone while the others are still waking: the writers split into two groups that take
+/// turns, each fsync covering half of them. The leader waits only when the last synced group
+/// ended less than its own duration ago (writers are committing concurrently right now) and
+/// saw more writers than are queued now, and at most that duration (never over
+/// [`MAX_GATHER`]): a writer committing alone never waits, and a burst that ends costs its
+/// last writer at most one fsync's time once.
+fn gather_until(last: Option<SyncedGroup>, pending: usize, now: Instant) -> Option<Instant> {
+    let last = last?;
+    let since = now.checked_duration_since(last.ended)?;
+    (pending < last.writers && since < last.took).then(|| now + last.took.min(MAX_GATHER))
 }
 
 /// Makes an error that stands for `e` for every writer of a failed group.
@@ -182,42 +246,78 @@ impl Inner {
             return Ok(());
         }
         let mut q = self.queue.lock();
-        let ticket = q.next_ticket;
-        q.next_ticket += 1;
-        q.pending.push(Pending { ticket, batch, sync, txn, conflict: false });
-        loop {
-            if let Some(r) = q.done.remove(&ticket) {
-                return r;
-            }
-            if q.leader {
-                self.queue_cv.wait(&mut q);
-                continue;
-            }
-            q.leader = true;
-            let mut bytes = 0;
-            let take = q
-                .pending
-                .iter()
-                .position(|p| {
-                    bytes += p.batch.bytes + 16 * p.batch.len();
-                    bytes > MAX_GROUP_BYTES
-                })
-                .unwrap_or(q.pending.len())
-                .max(1);
-            let mut group: Vec<Pending> = q.pending.drain(..take).collect();
+        // A writer that finds a leader waits on a slot of its own, where the leader puts its
+        // result, or hands it the lead: the writers of a group wake at once, not one after
+        // another through the queue's lock.
+        let slot = q.leader.then(|| Arc::new(Slot::default()));
+        q.pending.push(Pending { batch, sync, txn, conflict: false, slot: slot.clone() });
+        if let Some(slot) = slot {
             drop(q);
-            let res = self.write_group(&mut group);
-            q = self.queue.lock();
-            for p in &group {
-                let r = match &res {
-                    Ok(()) if p.conflict => Err(Error::Conflict),
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(replicate(e)),
-                };
-                q.done.insert(p.ticket, r);
+            match slot.wait() {
+                Wake::Done(r) => return r,
+                Wake::Lead => q = self.queue.lock(),
             }
-            q.leader = false;
-            self.queue_cv.notify_all();
+        }
+        // The leader: its own batch is first in the queue (a writer leads only when the queue
+        // was empty, or when handed the lead as its first), so it is in the group it takes.
+        q.leader = true;
+        let synced = self.tuning.sync_writes || q.pending.iter().any(|p| p.sync);
+        if synced {
+            Self::gather(&mut q);
+        }
+        let mut bytes = 0;
+        let take = q
+            .pending
+            .iter()
+            .position(|p| {
+                bytes += p.batch.bytes + 16 * p.batch.len();
+                bytes > MAX_GROUP_BYTES
+            })
+            .unwrap_or(q.pending.len())
+            .max(1);
+        let mut group: Vec<Pending> = q.pending.drain(..take).collect();
+        drop(q);
+        let started = synced.then(Instant::now);
+        let res = self.write_group(&mut group);
+        let mut q = self.queue.lock();
+        if let Some(started) = started {
+            let ended = Instant::now();
+            let writers = group.len() + q.pending.len();
+            q.last_sync = Some(SyncedGroup { writers, ended, took: ended - started });
+        }
+        // The lead passes to the first writer queued meanwhile, if any.
+        match q.pending.first().and_then(|p| p.slot.as_ref()) {
+            Some(next) => next.wake(Wake::Lead),
+            None => q.leader = false,
+        }
+        drop(q);
+        let mut own = Ok(());
+        for (i, p) in group.iter().enumerate() {
+            let r = match &res {
+                Ok(()) if p.conflict => Err(Error::Conflict),
+                Ok(()) => Ok(()),
+                Err(e) => Err(replicate(e)),
+            };
+            match (&p.slot, i) {
+                (_, 0) => own = r,
+                (Some(s), _) => s.wake(Wake::Done(r)),
+                (None, _) => {}
+            }
+        }
+        own
+    }
+
+    /// Lets the writers of the last synced group queue before this leader takes its group
+    /// (see [`gather_until`]). Called by the leader with the queue locked; it yields the
+    /// processor between looks rather than sleeping, as the writers it waits for need a
+    /// processor to come back, and a sleeping leader would need waking as well.
+    fn gather(q: &mut parking_lot::MutexGuard<'_, Queue>) {
+        let Some(until) = gather_until(q.last_sync, q.pending.len(), Instant::now()) else {
+            return;
+        };
+        let want = q.last_sync.map_or(0, |l| l.writers);
+        while q.pending.len() < want && Instant::now() < until {
+            parking_lot::MutexGuard::unlocked(q, std::thread::yield_now);
         }
     }
 
@@ -530,5 +630,41 @@ impl Inner {
             }
         }
         self.flush_frozen()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(writers: usize, ended: Instant, took_us: u64) -> SyncedGroup {
+        SyncedGroup { writers, ended, took: Duration::from_micros(took_us) }
+    }
+
+    #[test]
+    fn a_leader_gathers_only_while_writers_commit_concurrently() {
+        let t0 = Instant::now();
+        let at = |us| t0 + Duration::from_micros(us);
+        // No synced group yet: nothing to wait for.
+        assert_eq!(gather_until(None, 1, at(0)), None);
+        // Eight writers shared the last fsync, which took 100 us and ended 10 us ago: wait
+        // for them, at most 100 us.
+        assert_eq!(gather_until(Some(group(8, at(0), 100)), 1, at(10)), Some(at(110)));
+        assert_eq!(gather_until(Some(group(8, at(0), 100)), 7, at(10)), Some(at(110)));
+        // As many queued as last time: go at once.
+        assert_eq!(gather_until(Some(group(8, at(0), 100)), 8, at(10)), None);
+        assert_eq!(gather_until(Some(group(8, at(0), 100)), 9, at(10)), None);
+        // A writer alone never waits.
+        assert_eq!(gather_until(Some(group(1, at(0), 100)), 1, at(1)), None);
+        // The last group ended longer ago than it took: nobody is committing concurrently.
+        assert_eq!(gather_until(Some(group(8, at(0), 100)), 1, at(100)), None);
+        assert_eq!(gather_until(Some(group(8, at(0), 100)), 1, at(5000)), None);
+        // A slow fsync bounds the wait at MAX_GATHER.
+        assert_eq!(
+            gather_until(Some(group(8, at(0), 50_000)), 1, at(10)),
+            Some(at(10) + MAX_GATHER)
+        );
+        // A clock reading before the group's end (another thread's instant): no wait.
+        assert_eq!(gather_until(Some(group(8, at(100), 100)), 1, at(50)), None);
     }
 }
