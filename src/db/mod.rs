@@ -140,6 +140,8 @@ pub(crate) struct State {
 ///   orphan-sweep pass, which takes `compaction_lock` or `gc_lock` under it, and by a
 ///   checkpoint or backup capture for its whole copy, which takes `gc_lock` under it.
 /// - `queue` is taken alone (a writer releases it before the group-commit leader takes `wal`).
+///   A waiting writer's slot lock (`write.rs`) is innermost: taken alone, or under `queue` when
+///   the leader hands on the lead.
 /// - The group-commit leader holds `wal`, then takes `flush_lock` when it must flush inline
 ///   (no background work), then `state`; nothing holding `compaction_lock` or `flush_lock`
 ///   waits for `wal`.
