@@ -483,6 +483,37 @@ pub(crate) fn run_in_process(
     crate::txn::run_txn_phases(kind, cfg, root, values, out);
 }
 
+/// Runs the selected ones of `workloads` against one in-process engine, each by `phase` on a
+/// fresh directory under `root` (see [`run_fresh_phase`]), or as a skipped row where `skip`
+/// gives the reason; nothing for an engine that runs only the 4 KiB workloads (sealdb-aes-inline
+/// from the default engine list). One row per workload.
+pub(crate) fn run_fresh_phases(
+    kind: EngineKind,
+    cfg: &Config,
+    root: &Path,
+    out: &mut Vec<Row>,
+    workloads: &[Workload],
+    skip: impl Fn(Workload) -> Option<&'static str>,
+    mut phase: impl FnMut(&Path, Workload) -> Res<Row>,
+) {
+    if kind.only_large_values(cfg) {
+        return;
+    }
+    for &w in workloads.iter().filter(|w| cfg.workloads.contains(w)) {
+        match skip(w) {
+            Some(why) => push_skipped_row(kind, w, why, out),
+            None => run_fresh_phase(kind, w, root, out, |dir| phase(dir, w)),
+        }
+    }
+}
+
+/// Reports a row for workload `w`, which `kind` does not run (`why`), and adds it to `out`.
+pub(crate) fn push_skipped_row(kind: EngineKind, w: Workload, why: &str, out: &mut Vec<Row>) {
+    let row = Row::skipped(kind, w, why);
+    report_row(&row);
+    out.push(row);
+}
+
 /// Runs workload `w` of `kind` by `phase` on a fresh directory under `root` (removed before and
 /// after), turning an error or a panic into a failed row; reports the row and adds it to `out`.
 pub(crate) fn run_fresh_phase(

@@ -20,8 +20,8 @@ use rand::SeedableRng;
 
 use crate::config::Config;
 use crate::engines::EngineKind;
-use crate::report::{report_row, Row};
-use crate::run::{finish_row, run_fill, run_fresh_phase};
+use crate::report::Row;
+use crate::run::{finish_row, run_fill, run_fresh_phases};
 use crate::sys::rss_mark;
 use crate::workloads::{ValueSource, Workload};
 use crate::Res;
@@ -60,19 +60,8 @@ pub(crate) fn run_sync_phases(
     values: &ValueSource,
     out: &mut Vec<Row>,
 ) {
-    // sealdb-aes-inline from the default engine list runs only the 4 KiB workloads.
-    if kind.only_large_values(cfg) {
-        return;
-    }
-    for w in SYNC_WORKLOADS.into_iter().filter(|w| cfg.workloads.contains(w)) {
-        if let Some(why) = skip_reason(kind) {
-            let row = Row::skipped(kind, w, why);
-            report_row(&row);
-            out.push(row);
-            continue;
-        }
-        run_fresh_phase(kind, w, root, out, |dir| run_sync_phase(kind, cfg, dir, values, w));
-    }
+    let phase = |dir: &Path, w| run_sync_phase(kind, cfg, dir, values, w);
+    run_fresh_phases(kind, cfg, root, out, &SYNC_WORKLOADS, |_| skip_reason(kind), phase);
 }
 
 /// Opens `kind` in `dir` with every write synced and times the synced fill `w`.

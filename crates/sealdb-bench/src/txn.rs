@@ -24,8 +24,10 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::engines::fjall_tx::FjallTxEngine;
 use crate::engines::{Engine, EngineKind};
-use crate::report::{fmt_int, fmt_opt, median, report_row, Row};
-use crate::run::{finish_row, progress_bar, run_fill, run_fresh_phase, run_parallel, Client};
+use crate::report::{fmt_int, fmt_opt, median, Row};
+use crate::run::{
+    finish_row, progress_bar, push_skipped_row, run_fill, run_fresh_phases, run_parallel, Client,
+};
 use crate::sys::rss_mark;
 use crate::workloads::{make_key, ValueSource, Workload};
 use crate::Res;
@@ -94,9 +96,7 @@ pub(crate) fn skip_reason(kind: EngineKind, w: Workload) -> Option<&'static str>
 pub(crate) fn push_skipped(kind: EngineKind, cfg: &Config, out: &mut Vec<Row>) {
     for w in TXN_WORKLOADS.into_iter().filter(|w| cfg.workloads.contains(w)) {
         if let Some(why) = skip_reason(kind, w) {
-            let row = Row::skipped(kind, w, why);
-            report_row(&row);
-            out.push(row);
+            push_skipped_row(kind, w, why, out);
         }
     }
 }
@@ -110,17 +110,8 @@ pub(crate) fn run_txn_phases(
     values: &ValueSource,
     out: &mut Vec<Row>,
 ) {
-    // sealdb-aes-inline from the default engine list runs only the 4 KiB workloads.
-    if kind.only_large_values(cfg) {
-        return;
-    }
-    push_skipped(kind, cfg, out);
-    for w in TXN_WORKLOADS {
-        if !cfg.workloads.contains(&w) || skip_reason(kind, w).is_some() {
-            continue;
-        }
-        run_fresh_phase(kind, w, root, out, |dir| run_txn_phase(kind, cfg, dir, values, w));
-    }
+    let phase = |dir: &Path, w| run_txn_phase(kind, cfg, dir, values, w);
+    run_fresh_phases(kind, cfg, root, out, &TXN_WORKLOADS, |w| skip_reason(kind, w), phase);
 }
 
 /// Opens `kind` for `w`: fjall's transactions need `fjall::OptimisticTxDatabase`; every other
