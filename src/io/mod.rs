@@ -223,6 +223,14 @@ fn file_options() -> OpenOptions {
     o
 }
 
+/// Opens `path` with `options` (from [`file_options`]) and narrows its mode (see
+/// [`narrow_mode`]); errors name the file.
+fn open_narrowed(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    let file = options.open(path).map_err(at(path))?;
+    narrow_mode(&file).map_err(at(path))?;
+    Ok(file)
+}
+
 /// Narrows an existing file opened for (re)creation to [`FILE_MODE`] if it is wider: the mode
 /// given at creation applies only to a file that did not exist.
 fn narrow_mode(file: &File) -> io::Result<()> {
@@ -370,22 +378,16 @@ impl Fs for StdFs {
         fs::metadata(path).and_then(|m| m.modified()).map_err(at(path))
     }
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let file =
-            file_options().write(true).create(true).truncate(true).open(path).map_err(at(path))?;
-        narrow_mode(&file).map_err(at(path))?;
+        let file = open_narrowed(path, file_options().write(true).create(true).truncate(true))?;
         Ok(Box::new(StdWritable { file, len: 0, path: path.to_path_buf() }))
     }
     fn create_log(&self, path: &Path, head: usize) -> io::Result<Box<dyn WritableFile>> {
         #[cfg(unix)]
         {
-            let file = file_options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(path)
-                .map_err(at(path))?;
-            narrow_mode(&file).map_err(at(path))?;
+            let file = open_narrowed(
+                path,
+                file_options().read(true).write(true).create(true).truncate(true),
+            )?;
             let copy = file.try_clone().map_err(at(path))?;
             match log::MappedLog::new(copy, path.to_path_buf(), head) {
                 Ok(log) => return Ok(Box::new(log)),
@@ -406,8 +408,7 @@ impl Fs for StdFs {
         }
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let file = file_options().append(true).create(true).open(path).map_err(at(path))?;
-        narrow_mode(&file).map_err(at(path))?;
+        let file = open_narrowed(path, file_options().append(true).create(true))?;
         let len = file.metadata().map_err(at(path))?.len();
         Ok(Box::new(StdWritable { file, len, path: path.to_path_buf() }))
     }
@@ -479,14 +480,10 @@ impl Fs for StdFs {
         }
     }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
-        let file = file_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(at(path))?;
-        narrow_mode(&file).map_err(at(path))?;
+        let file = open_narrowed(
+            path,
+            file_options().read(true).write(true).create(true).truncate(false),
+        )?;
         match with_grace(|| file.try_lock()) {
             Ok(()) => Ok(Box::new(StdLock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
