@@ -138,6 +138,15 @@ impl WritableFile for MappedLog {
     }
     fn sync(&mut self) -> io::Result<()> {
         let (from, to) = (self.synced, self.len);
+        if self.grown {
+            // The file's new size too: one `fdatasync`, which on Linux also writes the pages
+            // dirtied through the map (the kernel tracks them as it does pages written with
+            // `write`), so no `msync` before it.
+            self.file.sync_data().map_err(|e| self.at(&e))?;
+            self.grown = false;
+            self.synced = to;
+            return Ok(());
+        }
         for (start, map) in &self.maps {
             let end = *start + map.len() as u64;
             if end <= from || *start >= to {
@@ -146,11 +155,6 @@ impl WritableFile for MappedLog {
             let a = from.max(*start) - start;
             let b = to.min(end) - start;
             map.flush_range(a as usize, (b - a) as usize).map_err(|e| self.at(&e))?;
-        }
-        if self.grown {
-            // The file's new size too.
-            self.file.sync_data().map_err(|e| self.at(&e))?;
-            self.grown = false;
         }
         self.synced = to;
         Ok(())
