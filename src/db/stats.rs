@@ -18,7 +18,8 @@ pub struct Stats {
     /// Tables per level; index = level (always every level, L0 to L6).
     pub levels: Vec<LevelStats>,
     /// Bytes in the memtables (the mutable one and the frozen ones), as they count toward
-    /// `memtable_size` (64 bytes per entry included).
+    /// `memtable_size`: each entry's key, value, sequence, kind and skip-list links, padded to
+    /// 8 bytes.
     pub memtable_bytes: u64,
     /// Frozen memtables waiting for flush (background work in progress or pending).
     pub frozen_memtables: u64,

@@ -78,7 +78,8 @@ impl MappedLog {
             rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::empty(), self.cap, step)
                 .map_err(|e| self.at(&e.into()))?;
             let len = usize::try_from(step).map_err(|_| io::Error::other("step too large"))?;
-            // One of the crate's three `unsafe` blocks (the others: `io/mod.rs`, `seal/aead.rs`).
+            // One of the crate's `unsafe` places (the others: `io/mod.rs`, `seal/aead.rs`, the
+            // memtable's skip list).
             // Safety: the map is of space this process just allocated in a file it created
             // and alone writes (the directory is locked; readers open it only after a restart
             // or read it with `read`), and `cap` is a multiple of the page size (steps are

@@ -417,7 +417,8 @@ impl Fs for StdFs {
         let len = file.metadata().map_err(at(path))?.len();
         Ok(Arc::new(StdRandom { file, len, path: path.to_path_buf() }))
     }
-    // One of the crate's three `unsafe` blocks (the others: `seal/aead.rs`, `io/log.rs`).
+    // One of the crate's `unsafe` places (the others: `seal/aead.rs`, `io/log.rs`, the
+    // memtable's skip list).
     #[allow(unsafe_code)]
     fn open_immutable(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
         let file = File::open(path).map_err(at(path))?;

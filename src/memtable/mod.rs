@@ -4,54 +4,33 @@
 //! leader); the skip list is lock-free. Entries are never removed; a memtable is dropped whole
 //! once flushed and no reader holds it.
 
-use std::cmp::Reverse;
-use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-use crossbeam_skiplist::SkipMap;
-use smallvec::SmallVec;
 
 use crate::error::Result;
 use crate::iter::InternalIterator;
 use crate::key::{ValueKind, MAX_SEQ};
 
-/// User key (inline up to 24 bytes, so comparing keys during a skip-list search reads the
-/// node itself, not another allocation) and sequence, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct MemKey {
-    user: SmallVec<[u8; 24]>,
-    seq: Reverse<u64>,
-}
+// The arena skip list is built on raw pointers into its arena; each `unsafe` block there states
+// why it is sound, and the module's tests run its readers beside its writer.
+#[allow(unsafe_code)]
+mod skiplist;
 
-impl MemKey {
-    fn new(user: &[u8], seq: u64) -> MemKey {
-        MemKey { user: SmallVec::from_slice(user), seq: Reverse(seq) }
-    }
-}
+use skiplist::{Pos, SkipList};
 
 /// A memtable and the WAL that holds its entries.
 #[derive(Debug)]
 pub(crate) struct MemTable {
-    map: SkipMap<MemKey, (ValueKind, Vec<u8>)>,
-    bytes: AtomicUsize,
+    map: SkipList,
     /// When the first entry was inserted, in milliseconds since the Unix epoch (0: empty).
     first_write: AtomicU64,
     /// Number of the WAL its entries were logged to.
     pub(crate) wal_number: u64,
 }
 
-/// Per-entry overhead counted toward the memtable size (skip-list node, allocations).
-const ENTRY_OVERHEAD: usize = 64;
-
 impl MemTable {
     pub(crate) fn new(wal_number: u64) -> MemTable {
-        MemTable {
-            map: SkipMap::new(),
-            bytes: AtomicUsize::new(0),
-            first_write: AtomicU64::new(0),
-            wal_number,
-        }
+        MemTable { map: SkipList::new(), first_write: AtomicU64::new(0), wal_number }
     }
 
     /// When the first entry was inserted, in milliseconds since the Unix epoch (0 while empty):
@@ -66,65 +45,52 @@ impl MemTable {
             // Only the one writer inserts: no race between the load and the store.
             self.first_write.store(crate::db::erase::now_ms().max(1), Ordering::Relaxed);
         }
-        self.bytes.fetch_add(user_key.len() + value.len() + ENTRY_OVERHEAD, Ordering::Relaxed);
-        self.map.insert(MemKey::new(user_key, seq), (kind, value.to_vec()));
+        self.map.insert(user_key, seq, kind, value);
     }
 
-    /// Approximate memory used.
+    /// Memory taken by the entries (the skip list's arena bytes in use).
     pub(crate) fn approximate_size(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
+        self.map.bytes()
     }
 
     /// Entries (every version and tombstone) whose user key lies in [`lo`, `hi`] (`None`:
     /// unbounded), counted by walking them.
     pub(crate) fn count_range(&self, lo: Option<&[u8]>, hi: Option<&[u8]>) -> u64 {
-        let start = lo.map(|l| MemKey::new(l, MAX_SEQ));
-        let from = start.as_ref().map_or(Bound::Unbounded, Bound::Included);
-        self.map
-            .range((from, Bound::Unbounded))
-            .take_while(|e| hi.is_none_or(|h| e.key().user.as_slice() <= h))
-            .count() as u64
+        let mut p = match lo {
+            Some(l) => self.map.seek(l, MAX_SEQ),
+            None => self.map.first(),
+        };
+        let mut n = 0;
+        while let Some(pos) = p {
+            if hi.is_some_and(|h| self.map.at(pos).user_key() > h) {
+                break;
+            }
+            n += 1;
+            p = self.map.next(pos);
+        }
+        n
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.len() == 0
     }
 
     /// The newest entry for `user_key` with sequence at most `seq`.
     pub(crate) fn get(&self, user_key: &[u8], seq: u64) -> Option<(u64, ValueKind, Vec<u8>)> {
-        let probe = MemKey::new(user_key, seq);
-        let e = self.map.lower_bound(Bound::Included(&probe))?;
-        if e.key().user.as_slice() == user_key {
-            let (k, v) = e.value();
-            Some((e.key().seq.0, *k, v.clone()))
-        } else {
-            None
-        }
+        let e = self.map.at(self.map.seek(user_key, seq)?);
+        (e.user_key() == user_key).then(|| (e.seq(), e.kind(), e.value().to_vec()))
     }
 }
 
-/// An iterator over a memtable (holds it alive).
+/// An iterator over a memtable (holds it alive). Keys and values are read in place.
 pub(crate) struct MemIter {
     mem: Arc<MemTable>,
-    cur: Option<(MemKey, ValueKind, Vec<u8>)>,
+    cur: Option<Pos>,
 }
 
 impl MemIter {
     pub(crate) fn new(mem: Arc<MemTable>) -> MemIter {
         MemIter { mem, cur: None }
-    }
-    fn load(&mut self, bound: Bound<&MemKey>) {
-        self.cur = self.mem.map.lower_bound(bound).map(|e| {
-            let (k, v) = e.value();
-            (e.key().clone(), *k, v.clone())
-        });
-    }
-    /// Loads the last entry before `bound`.
-    fn load_back(&mut self, bound: Bound<&MemKey>) {
-        self.cur = self.mem.map.upper_bound(bound).map(|e| {
-            let (k, v) = e.value();
-            (e.key().clone(), *k, v.clone())
-        });
     }
 }
 
@@ -133,47 +99,45 @@ impl InternalIterator for MemIter {
         self.cur.is_some()
     }
     fn seek_to_first(&mut self) -> Result<()> {
-        self.load(Bound::Unbounded);
+        self.cur = self.mem.map.first();
         Ok(())
     }
     fn seek(&mut self, user_key: &[u8], seq: u64) -> Result<()> {
-        let probe = MemKey::new(user_key, seq);
-        self.load(Bound::Included(&probe));
+        self.cur = self.mem.map.seek(user_key, seq);
         Ok(())
     }
     fn next(&mut self) -> Result<()> {
-        if let Some((k, _, _)) = self.cur.take() {
-            self.load(Bound::Excluded(&k));
+        if let Some(pos) = self.cur {
+            self.cur = self.mem.map.next(pos);
         }
         Ok(())
     }
     fn seek_to_last(&mut self) -> Result<()> {
-        self.load_back(Bound::Unbounded);
+        self.cur = self.mem.map.seek_before(None);
         Ok(())
     }
     fn seek_before(&mut self, user_key: &[u8]) -> Result<()> {
         // The newest possible version of `user_key` sorts before all of its versions.
-        let probe = MemKey::new(user_key, MAX_SEQ);
-        self.load_back(Bound::Excluded(&probe));
+        self.cur = self.mem.map.seek_before(Some((user_key, MAX_SEQ)));
         Ok(())
     }
     fn prev(&mut self) -> Result<()> {
-        if let Some((k, _, _)) = self.cur.take() {
-            self.load_back(Bound::Excluded(&k));
+        if let Some(pos) = self.cur {
+            self.cur = self.mem.map.prev(pos);
         }
         Ok(())
     }
     fn user_key(&self) -> &[u8] {
-        self.cur.as_ref().map_or(&[][..], |c| &c.0.user)
+        self.cur.map_or(&[][..], |p| self.mem.map.at(p).user_key())
     }
     fn seq(&self) -> u64 {
-        self.cur.as_ref().map_or(0, |c| c.0.seq.0)
+        self.cur.map_or(0, |p| self.mem.map.at(p).seq())
     }
     fn kind(&self) -> ValueKind {
-        self.cur.as_ref().map_or(ValueKind::Delete, |c| c.1)
+        self.cur.map_or(ValueKind::Delete, |p| self.mem.map.at(p).kind())
     }
     fn value(&self) -> &[u8] {
-        self.cur.as_ref().map_or(&[][..], |c| &c.2)
+        self.cur.map_or(&[][..], |p| self.mem.map.at(p).value())
     }
 }
 

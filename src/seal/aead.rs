@@ -42,7 +42,8 @@ impl AeadKey {
         AeadKey { key: boxed }
     }
 
-    // One of the crate's three `unsafe` blocks (the others map files, in `io/`): the price
+    // One of the crate's `unsafe` places (the others map files, in `io/`, and lay out the
+    // memtable's skip list in an arena): the price
     // of zeroizing a schedule `ring` will not clear.
     #[allow(unsafe_code)]
     fn key(&self) -> &LessSafeKey {
