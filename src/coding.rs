@@ -25,6 +25,11 @@ pub fn put_varint(dst: &mut Vec<u8>, mut v: u64) {
     dst.push(v as u8);
 }
 
+/// Bytes [`put_varint`] appends for `v`.
+pub fn varint_size(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Appends a varint length followed by the bytes.
 pub fn put_len_prefixed(dst: &mut Vec<u8>, bytes: &[u8]) {
     put_varint(dst, bytes.len() as u64);
@@ -138,6 +143,7 @@ mod tests {
             let mut r = Reader::new(&b);
             assert_eq!(r.varint(), Some(v));
             assert!(r.is_empty());
+            assert_eq!(varint_size(v), b.len());
             assert_eq!(Reader::new(&b[..b.len() - 1]).varint(), None);
         }
         // 11-byte and overflowing encodings are refused.

@@ -5,6 +5,7 @@
 //! options of their own, and the default keyspace, follow the database's options.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -27,6 +28,9 @@ pub(crate) struct KeyspaceTuning {
     base: Resolved,
     by_name: Mutex<BTreeMap<String, KeyspaceOptions>>,
     by_id: RwLock<Arc<BTreeMap<u32, Resolved>>>,
+    /// The smallest value threshold any keyspace has had in this open (never raised again):
+    /// a value below it stays inline whatever its keyspace.
+    least_threshold: AtomicUsize,
 }
 
 impl KeyspaceTuning {
@@ -36,6 +40,7 @@ impl KeyspaceTuning {
             base: Resolved { value_threshold: tuning.value_threshold, build: tuning.build },
             by_name: Mutex::new(options.per_keyspace.clone()),
             by_id: RwLock::new(Arc::default()),
+            least_threshold: AtomicUsize::new(tuning.value_threshold),
         };
         for (name, id) in &table.named {
             t.apply(name, *id, None);
@@ -70,11 +75,18 @@ impl KeyspaceTuning {
         let mut next = (**by_id).clone();
         next.insert(id, resolved);
         *by_id = Arc::new(next);
+        self.least_threshold.fetch_min(resolved.value_threshold, Ordering::Relaxed);
     }
 
     /// The options in effect now, by keyspace id (keyspaces absent follow the database's).
     pub(crate) fn snapshot(&self) -> Arc<BTreeMap<u32, Resolved>> {
         self.by_id.read().clone()
+    }
+
+    /// No keyspace sends a value shorter than this to the value log (a lower bound: it may
+    /// lag a threshold raised since).
+    pub(crate) fn least_value_threshold(&self) -> usize {
+        self.least_threshold.load(Ordering::Relaxed)
     }
 
     /// The database's own options.

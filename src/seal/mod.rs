@@ -284,6 +284,40 @@ impl FileCipher {
         self.finish_seal(start, kind, offset, nonce, comp, self.keyspace, extra_ad, out);
     }
 
+    /// As [`FileCipher::seal`] with `compress` on, for the payload `prefix ‖ tail` whose tail
+    /// was compressed ahead by [`precompress`] (`lz4_tail`): the same block, but the tail's
+    /// compression ran wherever its bytes were, before the prefix was known. Returns false, and
+    /// appends nothing, when compression does not save what [`FileCipher::seal`] asks of it;
+    /// the caller then seals the payload uncompressed.
+    #[allow(clippy::too_many_arguments)] // the parts of a block's identity, each needed once
+    pub(crate) fn seal_precompressed(
+        &self,
+        kind: BlockKind,
+        offset: u64,
+        nonce: u64,
+        prefix: &[u8],
+        tail_len: usize,
+        lz4_tail: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let plain_len = prefix.len() + tail_len;
+        assert!(plain_len <= MAX_BLOCK_LEN, "block of {plain_len} bytes is too large");
+        let start = out.len();
+        out.resize(start + HEADER_LEN, 0);
+        out.extend_from_slice(&(plain_len as u32).to_le_bytes());
+        let stream = out.len();
+        if plain_len < 64 || !lz4_prepend(prefix, lz4_tail, out) {
+            out.truncate(start);
+            return false;
+        }
+        if 4 + (out.len() - stream) >= plain_len - plain_len / 16 {
+            out.truncate(start);
+            return false;
+        }
+        self.finish_seal(start, kind, offset, nonce, COMP_LZ4, self.keyspace, &[], out);
+        true
+    }
+
     /// Seals `inner` (a block already sealed under keyspace `keyspace`'s cipher, see
     /// [`FileCipher::keyspace_entry`]) as the payload of an outer block under this cipher,
     /// with `keyspace` in the outer header: the outer tag, under the data key, authenticates the
@@ -550,6 +584,54 @@ fn decompress(comp: u8, buf: Vec<u8>) -> Result<Vec<u8>, OpenError> {
     decompress_slice(&buf)
 }
 
+/// An LZ4 block of `tail`, to be sealed by [`FileCipher::seal_precompressed`] behind a prefix
+/// known later (`None` when the payload, `prefix_len` bytes more, is too short to compress).
+pub(crate) fn precompress(prefix_len: usize, tail: &[u8]) -> Option<Vec<u8>> {
+    if prefix_len + tail.len() < 64 {
+        return None;
+    }
+    let mut out = vec![0; lz4_flex::block::get_maximum_output_size(tail.len())];
+    let n = lz4_flex::block::compress_into(tail, &mut out).ok()?;
+    out.truncate(n);
+    Some(out)
+}
+
+/// Appends an LZ4 block of `prefix ‖ tail` to `out`, given `block`, an LZ4 block of `tail`:
+/// the prefix joins the literals of the block's first sequence. Matches are distances back
+/// from where they stand, so every one stays right; the block's end keeps the format's rules
+/// (its last bytes are literals). Returns false, appending nothing, if `block` does not start
+/// with a sequence (it is always this crate's own output: a guard, not a decoder).
+fn lz4_prepend(prefix: &[u8], block: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some((&token, rest)) = block.split_first() else {
+        return false;
+    };
+    let mut literals = usize::from(token >> 4);
+    let mut at = 0;
+    if literals == 15 {
+        loop {
+            let Some(&b) = rest.get(at) else { return false };
+            at += 1;
+            literals += usize::from(b);
+            if b != 255 {
+                break;
+            }
+        }
+    }
+    let total = literals + prefix.len();
+    out.push(((total.min(15) as u8) << 4) | (token & 0x0F));
+    if total >= 15 {
+        let mut left = total - 15;
+        while left >= 255 {
+            out.push(255);
+            left -= 255;
+        }
+        out.push(left as u8);
+    }
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(&rest[at..]);
+    true
+}
+
 /// Decompresses an LZ4 stored payload: raw length u32 ‖ LZ4 block.
 fn decompress_slice(buf: &[u8]) -> Result<Vec<u8>, OpenError> {
     let (len, block) = buf.split_at_checked(4).ok_or(OpenError::Decompression)?;
@@ -707,6 +789,75 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Tails whose first literal run (after the prefix) crosses every length encoding LZ4 has:
+    /// under 15, 15 to 269 (one extra byte), 270 and over (several), then repeats.
+    fn tails() -> Vec<Vec<u8>> {
+        let mut out = vec![Vec::new(), vec![5; 3], b"abcd".repeat(40)];
+        let mut x = 7u32;
+        for run in [0usize, 1, 6, 7, 8, 14, 15, 246, 247, 254, 255, 261, 262, 263, 600] {
+            let mut t: Vec<u8> = (0..run)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (x >> 16) as u8
+                })
+                .collect();
+            t.extend(b"repeat-me-".repeat(50));
+            out.push(t);
+        }
+        out
+    }
+
+    #[test]
+    fn a_precompressed_tail_seals_as_the_whole_payload_would() {
+        for c in ciphers() {
+            for tail in tails() {
+                let prefix = 0x0102_0304_0506_0708u64.to_le_bytes();
+                let plain = [&prefix[..], &tail].concat();
+                let mut out = vec![0xaa; 3];
+                let done = match precompress(prefix.len(), &tail) {
+                    Some(lz4) => c.seal_precompressed(
+                        BlockKind::ValueLog,
+                        100,
+                        5,
+                        &prefix,
+                        tail.len(),
+                        &lz4,
+                        &mut out,
+                    ),
+                    None => false,
+                };
+                // Whether it compresses is what `seal` decides for the same payload.
+                let mut whole = Vec::new();
+                c.seal(BlockKind::ValueLog, 100, 5, true, &plain, &mut whole);
+                let compressed = parse_header(&whole).unwrap().comp == COMP_LZ4;
+                assert_eq!(done, compressed, "tail of {} bytes", tail.len());
+                if !done {
+                    assert_eq!(out, [0xaa; 3], "nothing appended");
+                    continue;
+                }
+                let sealed = &out[3..];
+                assert_eq!(c.open(BlockKind::ValueLog, 100, sealed).unwrap(), plain);
+                assert_eq!(parse_header(sealed).unwrap().sealed_len(), sealed.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_prefix_joins_the_first_literals_of_any_block() {
+        for tail in tails() {
+            let block = lz4_flex::block::compress(&tail);
+            for prefix_len in [0usize, 1, 8, 14, 15, 300] {
+                let prefix = vec![0xEE; prefix_len];
+                let mut out = Vec::new();
+                assert!(lz4_prepend(&prefix, &block, &mut out));
+                let want = [&prefix[..], &tail].concat();
+                assert_eq!(lz4_flex::block::decompress(&out, want.len()).unwrap(), want);
+            }
+        }
+        assert!(!lz4_prepend(b"p", &[], &mut Vec::new()));
+        assert!(!lz4_prepend(b"p", &[0xF0, 255], &mut Vec::new()), "cut length");
     }
 
     #[test]

@@ -776,6 +776,26 @@ impl ReadAhead {
     }
 }
 
+/// An entry's payload after its sequence number: the length-prefixed tree key, then the value.
+fn encode_tail(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    put_len_prefixed(out, key);
+    out.extend_from_slice(value);
+}
+
+fn tail_len(key: &[u8], value: &[u8]) -> usize {
+    crate::coding::varint_size(key.len() as u64) + key.len() + value.len()
+}
+
+/// The tail of the entry for (`key`, `value`) compressed, for [`VlogWriter::add_prepared`]:
+/// the writer of a large value compresses it before it queues, so writers of a group compress
+/// at once, each on its own thread, and the group's leader only seals (`None`: too short to
+/// compress).
+pub(crate) fn precompress_tail(key: &[u8], value: &[u8]) -> Option<Vec<u8>> {
+    let mut tail = Vec::with_capacity(tail_len(key, value));
+    encode_tail(&mut tail, key, value);
+    crate::seal::precompress(8, &tail)
+}
+
 /// Appends sealed entries to the active segment. Entries are staged in a buffer and written
 /// with one call by [`VlogWriter::write_staged`].
 pub(crate) struct VlogWriter {
@@ -815,6 +835,7 @@ impl VlogWriter {
         })
     }
 
+    #[cfg(test)]
     /// Stages an entry for tree key `key` (keyspace prefix included) and returns its pointer.
     /// In an encrypted database, an entry of a named keyspace is sealed twice: under its
     /// keyspace's entry cipher (inner), then under the segment's cipher (outer).
@@ -825,44 +846,66 @@ impl VlogWriter {
         value: &[u8],
         compress: bool,
     ) -> Result<Pointer> {
-        self.payload.clear();
-        put_u64(&mut self.payload, seq);
-        put_len_prefixed(&mut self.payload, key);
-        self.payload.extend_from_slice(value);
+        self.add_prepared(seq, key, value, compress, None)
+    }
+
+    /// As [`VlogWriter::add`], with the entry's tail (everything after its sequence number)
+    /// compressed ahead by [`precompress_tail`] (`lz4_tail`), where `compress` asks for
+    /// compression. The entry is the one `add` would write, byte for byte in the clear.
+    pub(crate) fn add_prepared(
+        &mut self,
+        seq: u64,
+        key: &[u8],
+        value: &[u8],
+        compress: bool,
+        lz4_tail: Option<&[u8]>,
+    ) -> Result<Pointer> {
         let offset = self.file.len() + self.staged.len() as u64;
         let start = self.staged.len();
         let keyspace = crate::db::keyspace::split(key).map_or(0, |(id, _)| id);
-        match self.segment.live.as_ref().filter(|_| keyspace != 0) {
-            None => self.cipher.seal(
+        let inner = match self.segment.live.as_ref().filter(|_| keyspace != 0) {
+            None => None,
+            Some(live) => Some(
+                live.entry_cipher(keyspace, self.segment.number)
+                    .map_err(|why| Error::InvalidArgument(format!("keyspace {keyspace}: {why}")))?,
+            ),
+        };
+        let cipher: &FileCipher = inner.as_deref().unwrap_or(&self.cipher);
+        let out = if inner.is_some() { &mut self.inner } else { &mut self.staged };
+        if inner.is_some() {
+            out.clear();
+        }
+        let prefix = seq.to_le_bytes();
+        let lz4_tail = lz4_tail.filter(|_| compress);
+        let prepared = lz4_tail.is_some_and(|t| {
+            let tail_len = tail_len(key, value);
+            cipher.seal_precompressed(
                 BlockKind::ValueLog,
                 offset,
                 self.nonce,
-                compress,
-                &self.payload,
+                &prefix,
+                tail_len,
+                t,
+                out,
+            )
+        });
+        if !prepared {
+            self.payload.clear();
+            self.payload.extend_from_slice(&prefix);
+            encode_tail(&mut self.payload, key, value);
+            // A tail compressed ahead that did not pay is not compressed again.
+            let compress = compress && lz4_tail.is_none();
+            cipher.seal(BlockKind::ValueLog, offset, self.nonce, compress, &self.payload, out);
+        }
+        if inner.is_some() {
+            self.cipher.seal_outer(
+                BlockKind::ValueLog,
+                offset,
+                self.nonce,
+                keyspace,
+                &self.inner,
                 &mut self.staged,
-            ),
-            Some(live) => {
-                let inner = live
-                    .entry_cipher(keyspace, self.segment.number)
-                    .map_err(|why| Error::InvalidArgument(format!("keyspace {keyspace}: {why}")))?;
-                self.inner.clear();
-                inner.seal(
-                    BlockKind::ValueLog,
-                    offset,
-                    self.nonce,
-                    compress,
-                    &self.payload,
-                    &mut self.inner,
-                );
-                self.cipher.seal_outer(
-                    BlockKind::ValueLog,
-                    offset,
-                    self.nonce,
-                    keyspace,
-                    &self.inner,
-                    &mut self.staged,
-                );
-            }
+            );
         }
         self.nonce += 1;
         Ok(Pointer {

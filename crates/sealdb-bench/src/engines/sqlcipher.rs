@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use super::{copy_found, random_key, Config, Engine, Res};
+use super::{random_key, Config, Engine, Res};
 
 /// `SQLCipher` through rusqlite: one `WITHOUT ROWID` table, every put its own autocommit
 /// transaction. A rusqlite `Connection` is `Send` but not `Sync`, so the engine holds one
