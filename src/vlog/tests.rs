@@ -252,3 +252,49 @@ fn a_flipped_byte_of_an_entry_fails_its_point_read() {
         }
     }
 }
+
+#[test]
+fn entries_compressed_ahead_read_back_as_entries_compressed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs: Arc<dyn Fs> = Arc::new(StdFs);
+    let path = dir.path().join("000008.vlog");
+    let mut ring = KeyRing::generate(Cipher::Aes256Gcm).unwrap();
+    assert!(ring.add_keyspace_key(3).unwrap());
+    ring.publish();
+    let mut w = VlogWriter::create(&fs, &path, 8, Some(&ring)).unwrap();
+    let mut rng = StdRng::seed_from_u64(8);
+    let mut entries = Vec::new();
+    for i in 0..48u64 {
+        // Default and named keyspace; compressible and random values; prepared and not; with
+        // compression asked for or not (options changed since the writer prepared).
+        let key = [&[if i % 2 == 0 { 0u8 } else { 3 }][..], format!("k{i}").as_bytes()].concat();
+        let mut value = b"half-repeats ".repeat(300);
+        if i % 3 == 0 {
+            rng.fill_bytes(&mut value);
+        }
+        let compress = i % 4 != 3;
+        let prepared = (i % 8 < 6).then(|| precompress_tail(&key, &value).unwrap());
+        let before = w.staged.len();
+        let p = w.add_prepared(i + 1, &key, &value, compress, prepared.as_deref()).unwrap();
+        let stored = w.staged.len() - before;
+        // Compressed exactly when asked for and the value compresses.
+        let shrunk = stored < value.len();
+        assert_eq!(shrunk, compress && i % 3 != 0, "entry {i}: {stored} bytes stored");
+        entries.push((p, key, i + 1, value));
+    }
+    w.write_staged().unwrap();
+    w.sync().unwrap();
+    let len = w.len();
+    drop(w);
+    let seg = Segment::open(&fs, &path, 8, Some(&ring), Recorded::Closed(len)).unwrap();
+    for (p, k, seq, v) in &entries {
+        assert_eq!(seg.read(*p, k, *seq).unwrap().value(), &v[..]);
+    }
+    let mut seen = 0;
+    seg.scan(|_| {
+        seen += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, entries.len());
+}
