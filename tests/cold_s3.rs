@@ -67,7 +67,7 @@ fn archive_read_reopen_recall_on_s3() {
     let mut model = Model::new();
     {
         let db = DB::open(opts()).unwrap();
-        put_range(&db, &mut model, 0..800, 0);
+        put_range(&db, &mut model, 0..1500, 0);
         db.flush().unwrap();
         db.archive().unwrap();
         let s = db.tiering_status().unwrap();
@@ -131,7 +131,7 @@ fn checkpoint_and_backup_of_a_tiered_database_on_s3() {
     };
     let mut model = Model::new();
     let db = DB::open(opts(&dir.path().join("db"))).unwrap();
-    put_range(&db, &mut model, 0..800, 0);
+    put_range(&db, &mut model, 0..1500, 0);
     db.flush().unwrap();
     db.archive().unwrap();
     put_range(&db, &mut model, 700..900, 1);

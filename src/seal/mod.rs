@@ -285,8 +285,9 @@ impl FileCipher {
     }
 
     /// As [`FileCipher::seal`] with `compress` on, for the payload `prefix ‖ tail` whose tail
-    /// was compressed ahead by [`precompress`] (`lz4_tail`): the same block, but the tail's
-    /// compression ran wherever its bytes were, before the prefix was known. Returns false, and
+    /// was compressed ahead by [`precompress`] (`lz4_tail`): a block of the same form, opening
+    /// to the same payload, whose tail was compressed wherever its bytes were, before the prefix
+    /// was known. Returns false, and
     /// appends nothing, when compression does not save what [`FileCipher::seal`] asks of it;
     /// the caller then seals the payload uncompressed.
     #[allow(clippy::too_many_arguments)] // the parts of a block's identity, each needed once

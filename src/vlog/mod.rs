@@ -835,10 +835,10 @@ impl VlogWriter {
         })
     }
 
-    #[cfg(test)]
     /// Stages an entry for tree key `key` (keyspace prefix included) and returns its pointer.
     /// In an encrypted database, an entry of a named keyspace is sealed twice: under its
     /// keyspace's entry cipher (inner), then under the segment's cipher (outer).
+    #[cfg(test)]
     pub(crate) fn add(
         &mut self,
         seq: u64,
@@ -851,7 +851,8 @@ impl VlogWriter {
 
     /// As [`VlogWriter::add`], with the entry's tail (everything after its sequence number)
     /// compressed ahead by [`precompress_tail`] (`lz4_tail`), where `compress` asks for
-    /// compression. The entry is the one `add` would write, byte for byte in the clear.
+    /// compression. The entry opens to the payload `add` would write, in the same format
+    /// (its compressed bytes may differ: the sequence number is stored as literals).
     pub(crate) fn add_prepared(
         &mut self,
         seq: u64,
