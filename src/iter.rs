@@ -485,7 +485,7 @@ mod tests {
     }
 
     fn mem(entries: &[(&[u8], u64, &[u8])]) -> Box<dyn InternalIterator> {
-        let m = MemTable::new(1);
+        let m = MemTable::new(1, 1 << 20);
         for (k, seq, v) in entries {
             m.insert(k, *seq, ValueKind::Put, v);
         }
@@ -622,13 +622,13 @@ mod tests {
                 entries.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
                 model.extend(entries.iter().map(|e| (e.0.clone(), e.1, child, e.3.clone())));
                 if child < 3 {
-                    let m = MemTable::new(1);
+                    let m = MemTable::new(1, 1 << 20);
                     for e in &entries {
                         m.insert(&e.0, e.1, e.2, &e.3);
                     }
                     children.push(Box::new(MemIter::new(Arc::new(m))));
                 } else if entries.is_empty() {
-                    children.push(Box::new(MemIter::new(Arc::new(MemTable::new(1)))));
+                    children.push(Box::new(MemIter::new(Arc::new(MemTable::new(1, 1 << 20)))));
                 } else {
                     let t = build_table(dir.path(), round * 10 + child as u64, &entries);
                     children.push(Box::new(t.iter()));

@@ -228,8 +228,15 @@ fn load(options: &Options, fs: &Arc<dyn Fs>, dir: &Path) -> Result<View> {
     let cache = Arc::new(BlockCache::new(options.cache_size));
     let version = open_tables(fs, dir, &data, keyref, &cache)?;
     let (vlog, was_active) = open_segments(fs, dir, &data, keyref, &cache)?;
-    let (recovered, last_seq) =
-        replay_wals(fs.as_ref(), dir, &wals, Some(&bytes), &data, (&vlog, was_active), keyref)?;
+    let (recovered, last_seq) = replay_wals(
+        fs.as_ref(),
+        dir,
+        (&wals, options.memtable_size),
+        Some(&bytes),
+        &data,
+        (&vlog, was_active),
+        keyref,
+    )?;
     Ok(View { ring, data, version, vlog, was_active, recovered, last_seq, cache, fs: tiered, tier })
 }
 

@@ -113,8 +113,15 @@ pub(super) fn open_inner(options: &Options) -> Result<Inner> {
     let cache = Arc::new(BlockCache::new(options.cache_size));
     let version = open_tables(&tiered, &dir, &data, keyref, &cache)?;
     let (vlog, was_active) = open_segments(&tiered, &dir, &data, keyref, &cache)?;
-    let (recovered, last_seq) =
-        replay_wals(fs.as_ref(), &dir, &scan.wals, None, &data, (&vlog, was_active), keyref)?;
+    let (recovered, last_seq) = replay_wals(
+        fs.as_ref(),
+        &dir,
+        (&scan.wals, options.memtable_size),
+        None,
+        &data,
+        (&vlog, was_active),
+        keyref,
+    )?;
     let inner =
         start(options, (tiered, tier), lock, loaded, &mut data, version, vlog, cache, last_seq)?;
     // Every named keyspace has its own key before anything of it is written (keyspaces made
@@ -428,13 +435,14 @@ pub(super) fn open_segments(
 pub(super) fn replay_wals(
     fs: &dyn Fs,
     dir: &Path,
-    wals: &[u64],
+    (wals, mem_size): (&[u64], usize),
     preloaded: Option<&std::collections::HashMap<u64, Vec<u8>>>,
     data: &ManifestData,
     (vlog, was_active): (&VlogSet, Option<u64>),
     keyref: Option<&KeyRing>,
 ) -> Result<(Arc<MemTable>, u64)> {
-    let recovered = Arc::new(MemTable::new(wals.last().copied().unwrap_or(data.log_number)));
+    let wal_number = wals.last().copied().unwrap_or(data.log_number);
+    let recovered = Arc::new(MemTable::new(wal_number, mem_size));
     let newest_segment = data.segments.iter().map(|s| s.number).max().unwrap_or(0);
     let mut last_seq = data.last_sequence;
     let mut replayed = Vec::with_capacity(wals.len());
@@ -567,7 +575,7 @@ fn start(
         VlogWriter::create(fs, &names::vlog(dir, segment_number), segment_number, keyref)?;
     vlog.segments.insert(segment_number, vlog_writer.segment.clone());
     let vlog = Arc::new(vlog);
-    let mem = Arc::new(MemTable::new(wal_number));
+    let mem = Arc::new(MemTable::new(wal_number, options.memtable_size));
     let state = State {
         mem: mem.clone(),
         imms: VecDeque::new(),

@@ -19,7 +19,7 @@ pub struct Stats {
     pub levels: Vec<LevelStats>,
     /// Bytes in the memtables (the mutable one and the frozen ones), as they count toward
     /// `memtable_size`: each entry's key, value, sequence, kind and skip-list links, padded to
-    /// 8 bytes.
+    /// 8 bytes, and each non-empty memtable's key filter (about 2% of `memtable_size`).
     pub memtable_bytes: u64,
     /// Frozen memtables waiting for flush (background work in progress or pending).
     pub frozen_memtables: u64,

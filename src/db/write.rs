@@ -671,7 +671,7 @@ impl Inner {
             self.poison("closing a WAL failed", &e);
             return Err(e);
         }
-        let mem = Arc::new(MemTable::new(number));
+        let mem = Arc::new(MemTable::new(number, self.tuning.memtable_size));
         let mut st = self.state.lock();
         st.imms.push_back(std::mem::replace(&mut ws.mem, mem.clone()));
         st.mem = mem;

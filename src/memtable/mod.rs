@@ -1,8 +1,9 @@
-//! The memtable: a concurrent skip list of internal keys.
+//! The memtable: a concurrent skip list of internal keys, with a filter of its user keys for
+//! point reads.
 //!
 //! Thread safety: any number of readers run alongside the one writer (the group-commit
-//! leader); the skip list is lock-free. Entries are never removed; a memtable is dropped whole
-//! once flushed and no reader holds it.
+//! leader); readers take no lock. Entries are never removed; a memtable is dropped whole once
+//! flushed and no reader holds it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,12 +17,21 @@ use crate::key::{ValueKind, MAX_SEQ};
 #[allow(unsafe_code)]
 mod skiplist;
 
+mod filter;
+
+use filter::KeyFilter;
 use skiplist::{Pos, SkipList};
+
+/// Bytes of a small memtable entry (header, links, a short key and value), for sizing the key
+/// filter from the memtable's size.
+const SMALL_ENTRY: usize = 64;
 
 /// A memtable and the WAL that holds its entries.
 #[derive(Debug)]
 pub(crate) struct MemTable {
     map: SkipList,
+    /// The user keys of `map`'s entries, for point reads of keys it does not hold.
+    keys: KeyFilter,
     /// When the first entry was inserted, in milliseconds since the Unix epoch (0: empty).
     first_write: AtomicU64,
     /// Number of the WAL its entries were logged to.
@@ -29,8 +39,15 @@ pub(crate) struct MemTable {
 }
 
 impl MemTable {
-    pub(crate) fn new(wal_number: u64) -> MemTable {
-        MemTable { map: SkipList::new(), first_write: AtomicU64::new(0), wal_number }
+    /// An empty memtable expected to grow to about `size` bytes (`Options::memtable_size`):
+    /// its key filter is sized for that many small entries (about 2% of `size`).
+    pub(crate) fn new(wal_number: u64, size: usize) -> MemTable {
+        MemTable {
+            map: SkipList::new(),
+            keys: KeyFilter::new(size / SMALL_ENTRY),
+            first_write: AtomicU64::new(0),
+            wal_number,
+        }
     }
 
     /// When the first entry was inserted, in milliseconds since the Unix epoch (0 while empty):
@@ -45,12 +62,17 @@ impl MemTable {
             // Only the one writer inserts: no race between the load and the store.
             self.first_write.store(crate::db::erase::now_ms().max(1), Ordering::Relaxed);
         }
+        self.keys.add(user_key);
         self.map.insert(user_key, seq, kind, value);
     }
 
-    /// Memory taken by the entries (the skip list's arena bytes in use).
+    /// Memory taken by the entries (the skip list's arena bytes in use) and the key filter
+    /// (0 while empty).
     pub(crate) fn approximate_size(&self) -> usize {
-        self.map.bytes()
+        match self.map.bytes() {
+            0 => 0,
+            n => n + self.keys.bytes(),
+        }
     }
 
     /// Entries (every version and tombstone) whose user key lies in [`lo`, `hi`] (`None`:
@@ -77,6 +99,9 @@ impl MemTable {
 
     /// The newest entry for `user_key` with sequence at most `seq`.
     pub(crate) fn get(&self, user_key: &[u8], seq: u64) -> Option<(u64, ValueKind, Vec<u8>)> {
+        if !self.keys.may_contain(user_key) {
+            return None;
+        }
         let e = self.map.at(self.map.seek(user_key, seq)?);
         (e.user_key() == user_key).then(|| (e.seq(), e.kind(), e.value().to_vec()))
     }
@@ -147,7 +172,7 @@ mod tests {
 
     #[test]
     fn get_sees_the_newest_version_at_or_below_the_sequence() {
-        let m = MemTable::new(1);
+        let m = MemTable::new(1, 1 << 20);
         m.insert(b"k", 3, ValueKind::Put, b"a");
         m.insert(b"k", 7, ValueKind::Put, b"b");
         m.insert(b"k", 9, ValueKind::Delete, b"");
@@ -172,7 +197,7 @@ mod tests {
 
     #[test]
     fn iterator_walks_versions_both_ways() {
-        let m = Arc::new(MemTable::new(1));
+        let m = Arc::new(MemTable::new(1, 1 << 20));
         let mut want = Vec::new();
         for i in 0..50u64 {
             let k = format!("key{i:03}").into_bytes();
