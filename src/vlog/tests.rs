@@ -158,20 +158,7 @@ fn keyspace_entries_are_sealed_twice_and_erased_with_their_key() {
     // A keyspace without a key cannot be written.
     let err = w.add(99, &[&[9u8][..], b"x"].concat(), &[0; 600], false).unwrap_err();
     assert!(err.to_string().contains("keyspace 9"), "{err}");
-    w.write_staged().unwrap();
-    w.sync().unwrap();
-    let len = w.len();
-    drop(w);
-    let seg = Segment::open(&fs, &path, 7, Some(&ring), Recorded::Closed(len)).unwrap();
-    for (p, k, seq, v) in &ptrs {
-        assert_eq!(seg.read(*p, k, *seq).unwrap().value(), &v[..]);
-    }
-    let mut seen = 0;
-    seg.scan(|_| {
-        seen += 1;
-        Ok(())
-    })
-    .unwrap();
+    let (seg, len, seen) = close_and_read_back(&fs, &path, &ring, w, &ptrs);
     assert_eq!(seen, 20);
 
     // The keyspace's key is destroyed: its entries can no longer be read, the others can, and a
@@ -282,12 +269,26 @@ fn entries_compressed_ahead_read_back_as_entries_compressed_at_once() {
         assert_eq!(shrunk, compress && i % 3 != 0, "entry {i}: {stored} bytes stored");
         entries.push((p, key, i + 1, value));
     }
+    let (_, _, seen) = close_and_read_back(&fs, &path, &ring, w, &entries);
+    assert_eq!(seen, entries.len());
+}
+
+/// Writes out and closes `w`'s segment, reopens it as a closed segment, checks that every
+/// entry of `entries` (pointer, key, sequence, value) reads back; returns the segment, its
+/// length and how many entries a walk of it yields.
+fn close_and_read_back(
+    fs: &Arc<dyn Fs>,
+    path: &std::path::Path,
+    ring: &KeyRing,
+    mut w: VlogWriter,
+    entries: &[(Pointer, Vec<u8>, u64, Vec<u8>)],
+) -> (Segment, u64, usize) {
     w.write_staged().unwrap();
     w.sync().unwrap();
-    let len = w.len();
+    let (len, number) = (w.len(), w.segment.number);
     drop(w);
-    let seg = Segment::open(&fs, &path, 8, Some(&ring), Recorded::Closed(len)).unwrap();
-    for (p, k, seq, v) in &entries {
+    let seg = Segment::open(fs, path, number, Some(ring), Recorded::Closed(len)).unwrap();
+    for (p, k, seq, v) in entries {
         assert_eq!(seg.read(*p, k, *seq).unwrap().value(), &v[..]);
     }
     let mut seen = 0;
@@ -296,5 +297,5 @@ fn entries_compressed_ahead_read_back_as_entries_compressed_at_once() {
         Ok(())
     })
     .unwrap();
-    assert_eq!(seen, entries.len());
+    (seg, len, seen)
 }
