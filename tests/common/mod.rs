@@ -101,11 +101,16 @@ pub fn dir_contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             .collect();
         entries.sort();
         for p in entries {
-            let meta = std::fs::symlink_metadata(&p).expect("metadata");
+            // A transient file (a WAL or table that background work retires) may vanish
+            // between listing and looking at it, or reading it.
+            let meta = match std::fs::symlink_metadata(&p) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => panic!("metadata of {}: {e}", p.display()),
+            };
             if meta.is_dir() {
                 walk(root, &p, out);
             } else if meta.is_file() {
-                // A transient file may vanish between listing and reading.
                 if let Ok(data) = std::fs::read(&p) {
                     out.insert(p.strip_prefix(root).expect("under root").to_path_buf(), data);
                 }
