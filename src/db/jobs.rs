@@ -261,12 +261,13 @@ pub(crate) fn flush_one(inner: &Inner) -> Result<bool> {
         return Err(e);
     }
     inner.install_sv(&st);
+    // Counted with the state locked, as the version changes: `stats` reads both under it.
+    inner.counters.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // Let go of the replaced version before waiters wake: a compaction they start must not
     // find its inputs still held here once it returns.
     drop(old_version);
     inner.bg_cv.notify_all();
     drop(st);
-    inner.counters.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _ = inner.fs.remove(&names::wal(&inner.dir, imm.wal_number));
     Ok(true)
 }
@@ -332,6 +333,7 @@ pub(super) fn run(inner: &Inner, c: &Compaction) -> Result<()> {
     }
     inner.install_sv(&st);
     inner.bg_cv.notify_all();
+    // Counted with the state locked, as the version changes: `stats` reads both under it.
     inner.counters.compactions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }

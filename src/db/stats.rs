@@ -268,11 +268,23 @@ impl Inner {
     /// [`DB::stats`].
     pub(crate) fn stats(&self) -> Stats {
         let inner = self;
-        let (version, memtable_bytes, frozen, vlog) = {
+        let c = &inner.counters;
+        // The flush and compaction counts with the version they made (both change under the
+        // state lock): a snapshot never counts a flush whose table it does not show.
+        let (version, memtable_bytes, frozen, vlog, flushes, compactions) = {
             let st = inner.state.lock();
             let mem = st.mem.approximate_size()
                 + st.imms.iter().map(|m| m.approximate_size()).sum::<usize>();
-            (st.version.clone(), mem as u64, st.imms.len() as u64, st.vlog.clone())
+            let flushes = c.flushes.load(Ordering::Relaxed);
+            let compactions = c.compactions.load(Ordering::Relaxed);
+            (
+                st.version.clone(),
+                mem as u64,
+                st.imms.len() as u64,
+                st.vlog.clone(),
+                flushes,
+                compactions,
+            )
         };
         let levels = (0..NUM_LEVELS)
             .map(|l| LevelStats {
@@ -292,7 +304,6 @@ impl Inner {
             })
             .collect();
         let cc = inner.cache.detailed_counts();
-        let c = &inner.counters;
         let (reencrypt_files_left, reencrypt_bytes_left) = self.reencrypt_left();
         Stats {
             levels,
@@ -300,8 +311,8 @@ impl Inner {
             frozen_memtables: frozen,
             compaction_running: inner.compaction_lock.is_locked(),
             flush_running: inner.flush_lock.is_locked(),
-            flushes: c.flushes.load(Ordering::Relaxed),
-            compactions: c.compactions.load(Ordering::Relaxed),
+            flushes,
+            compactions,
             gc_running: c.gc_running.load(Ordering::Relaxed) > 0,
             gc_segments_collected: c.gc_segments.load(Ordering::Relaxed),
             reencrypt_bytes_left,
