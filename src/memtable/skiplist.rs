@@ -22,7 +22,7 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::mem::{align_of, size_of, MaybeUninit};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
@@ -142,7 +142,12 @@ pub(crate) struct SkipList {
     /// Arena bytes taken by entries (the head not counted: an empty list is 0).
     bytes: AtomicUsize,
     writer: Mutex<Writer>,
+    /// This list's number, unique in the process: what a [`Pos`] is checked against.
+    id: u64,
 }
+
+/// The number of the next list made.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 // Safety: the raw pointers point into chunks the list owns and frees only when dropped. Readers
 // only read entries published with a `Release` store and never changed afterwards (but for
@@ -157,15 +162,18 @@ impl std::fmt::Debug for SkipList {
     }
 }
 
-/// A position in a [`SkipList`]: an entry, valid only with the list it came from (checked).
+/// A position in a [`SkipList`]: an entry, valid only with the list it came from (checked by
+/// the list's number, never reused, so a position kept after its list is gone matches no
+/// list).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Pos {
-    list: *const SkipList,
+    list: u64,
     node: NonNull<Node>,
 }
 
 // Safety: a `Pos` is an address; it is read only through `SkipList::at`, which checks that it
-// belongs to that list, whose arena holds the entry as long as the list lives.
+// belongs to that list (which is then alive, as `at` borrows it), whose arena holds the entry
+// as long as the list lives.
 unsafe impl Send for Pos {}
 // Safety: as for `Send`.
 unsafe impl Sync for Pos {}
@@ -235,6 +243,7 @@ impl SkipList {
             len: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             writer: Mutex::new(w),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -319,7 +328,7 @@ impl SkipList {
     fn pos(&self, node: *const Node) -> Option<Pos> {
         NonNull::new(node.cast_mut())
             .filter(|n| !ptr::eq(n.as_ptr(), self.head))
-            .map(|node| Pos { list: ptr::from_ref(self), node })
+            .map(|node| Pos { list: self.id, node })
     }
 
     /// The entry at `pos`.
@@ -327,7 +336,7 @@ impl SkipList {
     /// # Panics
     /// If `pos` came from another list.
     pub(crate) fn at(&self, pos: Pos) -> Entry<'_> {
-        assert!(ptr::eq(pos.list, self), "a skip-list position used with another list");
+        assert_eq!(pos.list, self.id, "a skip-list position used with another list");
         // `pos` was made by this list from a published node, alive as long as `self`.
         Entry { node: pos.node, list: std::marker::PhantomData }
     }
