@@ -265,13 +265,13 @@ impl FileCipher {
         out.resize(start + HEADER_LEN, 0);
         let payload_start = out.len();
         let mut comp = COMP_NONE;
-        if compress && plain.len() >= 64 {
+        if compress && plain.len() >= MIN_COMPRESSED_LEN {
             let max = lz4_flex::block::get_maximum_output_size(plain.len());
             out.resize(payload_start + 4 + max, 0);
             out[payload_start..payload_start + 4]
                 .copy_from_slice(&(plain.len() as u32).to_le_bytes());
             match lz4_flex::block::compress_into(plain, &mut out[payload_start + 4..]) {
-                Ok(n) if 4 + n < plain.len() - plain.len() / 16 => {
+                Ok(n) if lz4_pays(4 + n, plain.len()) => {
                     out.truncate(payload_start + 4 + n);
                     comp = COMP_LZ4;
                 }
@@ -307,11 +307,8 @@ impl FileCipher {
         out.resize(start + HEADER_LEN, 0);
         out.extend_from_slice(&(plain_len as u32).to_le_bytes());
         let stream = out.len();
-        if plain_len < 64 || !lz4_prepend(prefix, lz4_tail, out) {
-            out.truncate(start);
-            return false;
-        }
-        if 4 + (out.len() - stream) >= plain_len - plain_len / 16 {
+        let made = plain_len >= MIN_COMPRESSED_LEN && lz4_prepend(prefix, lz4_tail, out);
+        if !made || !lz4_pays(4 + (out.len() - stream), plain_len) {
             out.truncate(start);
             return false;
         }
@@ -585,10 +582,19 @@ fn decompress(comp: u8, buf: Vec<u8>) -> Result<Vec<u8>, OpenError> {
     decompress_slice(&buf)
 }
 
+/// Payloads shorter than this are stored as they are.
+const MIN_COMPRESSED_LEN: usize = 64;
+
+/// Whether a payload of `plain` bytes is stored compressed as `stored` bytes (its length
+/// prefix included): only if that saves more than a sixteenth.
+fn lz4_pays(stored: usize, plain: usize) -> bool {
+    stored < plain - plain / 16
+}
+
 /// An LZ4 block of `tail`, to be sealed by [`FileCipher::seal_precompressed`] behind a prefix
 /// known later (`None` when the payload, `prefix_len` bytes more, is too short to compress).
 pub(crate) fn precompress(prefix_len: usize, tail: &[u8]) -> Option<Vec<u8>> {
-    if prefix_len + tail.len() < 64 {
+    if prefix_len + tail.len() < MIN_COMPRESSED_LEN {
         return None;
     }
     let mut out = vec![0; lz4_flex::block::get_maximum_output_size(tail.len())];
