@@ -94,7 +94,7 @@ impl MemTable {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.map.len() == 0
+        self.map.is_empty()
     }
 
     /// The newest entry for `user_key` with sequence at most `seq`.
